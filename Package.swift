@@ -1,0 +1,80 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Module tree (nothing below imports anything above):
+//   KubeModel -> MeshCore -> MeshHTTP -> KubeAPIServer -> CtrlMeshCLI
+let package = Package(
+    name: "ControllerMesh",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "ctrlmesh", targets: ["CtrlMeshCLI"]),
+        .executable(name: "ctrlmesh-bench", targets: ["CtrlMeshBench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+    ],
+    targets: [
+        // Raw JSON objects with typed metadata, selectors, patches, Status errors. No I/O.
+        .target(name: "KubeModel"),
+        // Pure mesh logic: hashing and shard ranges. No I/O.
+        .target(name: "MeshCore", dependencies: ["KubeModel"]),
+        // NIO transport shared by every server role: HTTP/1.1, h2c, TLS with ALPN h2.
+        .target(name: "MeshHTTP", dependencies: [
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "SwiftASN1", package: "swift-asn1"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // The embedded Kubernetes-compatible API server.
+        .target(name: "KubeAPIServer", dependencies: [
+            "KubeModel", "MeshCore", "MeshHTTP",
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "DequeModule", package: "swift-collections"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "CtrlMeshCLI", dependencies: [
+            "KubeModel", "KubeAPIServer", "MeshHTTP",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "CtrlMeshBench", dependencies: [
+            "KubeModel",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], path: "benchmarks/Sources/CtrlMeshBench"),
+        .testTarget(name: "KubeModelTests", dependencies: [
+            "KubeModel", .product(name: "PropertyBased", package: "swift-property-based"),
+        ]),
+        .testTarget(name: "MeshCoreTests", dependencies: [
+            "MeshCore", .product(name: "PropertyBased", package: "swift-property-based"),
+        ]),
+        .testTarget(name: "KubeAPIServerTests", dependencies: [
+            "KubeAPIServer", "KubeModel", "MeshHTTP",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        ]),
+    ],
+    swiftLanguageModes: [.v6]
+)

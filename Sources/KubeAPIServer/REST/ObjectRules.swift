@@ -1,0 +1,172 @@
+import Foundation
+import KubeModel
+
+/// The API server's rules for what a write may change, as pure functions of old and new
+/// objects: system fields on create, what an update keeps, generation, the status subresource,
+/// and name and label validation.
+enum ObjectRules {
+    static let generateNameAlphabet = Array("bcdfghjklmnpqrstvwxz2456789")
+
+    static func generatedName(prefix: String) -> String {
+        var suffix = ""
+        for _ in 0..<5 { suffix.append(generateNameAlphabet.randomElement()!) }
+        return String(prefix.prefix(58)) + suffix
+    }
+
+    /// Checks kind/apiVersion against the endpoint and the namespace against the URL; fills the
+    /// namespace; applies generateName. Throws BadRequest for a body that names another place.
+    static func checkBody(_ object: inout JSON, info: ResourceInfo, urlNamespace: String?) throws(StatusError) {
+        guard case .object = object else { throw StatusError.badRequest("the request body must be a JSON object") }
+        if let kind = object["kind"], kind.stringValue != info.kind {
+            throw StatusError.badRequest("the API version in the data (\(object.apiVersion ?? "")) and the kind (\(kind.stringValue ?? "")) do not match the endpoint \(info.apiVersion) \(info.kind)")
+        }
+        if let apiVersion = object["apiVersion"], GroupVersion(apiVersion: apiVersion.stringValue ?? "").group != info.group {
+            throw StatusError.badRequest("the API version in the data (\(apiVersion.stringValue ?? "")) does not match the expected API version (\(info.apiVersion))")
+        }
+        object["kind"] = .string(info.kind)
+        object["apiVersion"] = .string(info.apiVersion)
+        if object["metadata"] == nil { object["metadata"] = .object(JSONObject()) }
+        guard case .object = object["metadata"]! else { throw StatusError.badRequest("metadata must be an object") }
+        if info.namespaced {
+            let bodyNamespace = object.namespace ?? ""
+            if let urlNamespace, !bodyNamespace.isEmpty, bodyNamespace != urlNamespace {
+                throw StatusError.badRequest("the namespace of the provided object does not match the namespace sent on the request")
+            }
+            if bodyNamespace.isEmpty, let urlNamespace { object.setMetadata("namespace", .string(urlNamespace)) }
+        } else {
+            object.setMetadata("namespace", nil)
+        }
+    }
+
+    /// System fields of a new object.
+    static func prepareCreate(_ object: inout JSON, now: String) {
+        object.setMetadata("uid", .string(UUID().uuidString.lowercased()))
+        object.setMetadata("creationTimestamp", .string(now))
+        object.setMetadata("generation", .int(1))
+        object.setMetadata("resourceVersion", nil)
+        object.setMetadata("deletionTimestamp", nil)
+        object.setMetadata("deletionGracePeriodSeconds", nil)
+        object.setMetadata("selfLink", nil)
+    }
+
+    /// The stored result of an update (PUT or patch) of `old` with `new`.
+    static func mergeUpdate(old: JSON, new: JSON, info: ResourceInfo, subresource: String?) -> JSON {
+        var result: JSON
+        if subresource == "status" {
+            // Only status changes through /status.
+            result = old
+            result["status"] = new["status"]
+        } else {
+            result = new
+            result["kind"] = .string(info.kind)
+            result["apiVersion"] = .string(info.apiVersion)
+            if info.hasStatus { result["status"] = old["status"] }
+            for field in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "namespace", "name"] {
+                result.setMetadata(field, old.metadataValue(field))
+            }
+            if old.metadataValue("generateName") != nil, result.metadataValue("generateName") == nil {
+                result.setMetadata("generateName", old.metadataValue("generateName"))
+            }
+            result.setMetadata("selfLink", nil)
+        }
+        result.setMetadata("resourceVersion", old.metadataValue("resourceVersion"))
+        let generation = old.generation ?? 1
+        result.setMetadata("generation", .int64(specChanged(old: old, new: result, info: info) ? generation + 1 : generation))
+        return result
+    }
+
+    /// Anything outside metadata (and outside status when status is a subresource) changed.
+    static func specChanged(old: JSON, new: JSON, info: ResourceInfo) -> Bool {
+        func body(_ o: JSON) -> JSON {
+            var copy = o
+            copy["metadata"] = nil
+            if info.hasStatus { copy["status"] = nil }
+            return copy
+        }
+        return body(old) != body(new)
+    }
+
+    /// Name, generateName and label validation; 422 with causes.
+    static func validate(_ object: JSON, info: ResourceInfo) throws(StatusError) {
+        var causes: [StatusError.Cause] = []
+        let name = object.name ?? ""
+        if name.isEmpty {
+            causes.append(.init(reason: "FieldValueRequired", message: "Required value: name or generateName is required", field: "metadata.name"))
+        } else if info.plural == "namespaces" {
+            if !NameValidation.isDNS1123Label(name) {
+                causes.append(.init(reason: "FieldValueInvalid", message: "Invalid value: \"\(name)\": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')", field: "metadata.name"))
+            }
+        } else if !NameValidation.isDNS1123Subdomain(name) {
+            causes.append(.init(reason: "FieldValueInvalid", message: "Invalid value: \"\(name)\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')", field: "metadata.name"))
+        }
+        if let labels = object.metadataValue("labels") {
+            if let map = labels.objectValue {
+                for (k, v) in map {
+                    if !NameValidation.isQualifiedName(k) {
+                        causes.append(.init(reason: "FieldValueInvalid", message: "Invalid value: \"\(k)\": name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character", field: "metadata.labels"))
+                    }
+                    if let value = v.stringValue {
+                        if !NameValidation.isLabelValue(value) {
+                            causes.append(.init(reason: "FieldValueInvalid", message: "Invalid value: \"\(value)\": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character", field: "metadata.labels"))
+                        }
+                    } else {
+                        causes.append(.init(reason: "FieldValueTypeInvalid", message: "Invalid value: label values must be strings", field: "metadata.labels"))
+                    }
+                }
+            } else if !labels.isNull {
+                causes.append(.init(reason: "FieldValueTypeInvalid", message: "Invalid value: labels must be an object", field: "metadata.labels"))
+            }
+        }
+        if let annotations = object.metadataValue("annotations"), !annotations.isNull {
+            if let map = annotations.objectValue {
+                if map.contains(where: { $0.1.stringValue == nil }) {
+                    causes.append(.init(reason: "FieldValueTypeInvalid", message: "Invalid value: annotation values must be strings", field: "metadata.annotations"))
+                }
+            } else {
+                causes.append(.init(reason: "FieldValueTypeInvalid", message: "Invalid value: annotations must be an object", field: "metadata.annotations"))
+            }
+        }
+        if !causes.isEmpty {
+            throw StatusError.invalid(kind: info.kind, group: info.group, name: name, causes: causes)
+        }
+    }
+}
+
+/// RFC 3339 timestamps in UTC with second precision, as `metav1.Time` serializes.
+enum Timestamp {
+    static func now() -> String { format(Date()) }
+
+    static func format(_ date: Date) -> String {
+        var t = time_t(date.timeIntervalSince1970)
+        var tm = tm()
+        gmtime_r(&t, &tm)
+        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        return "\(tm.tm_year + 1900)-\(two(tm.tm_mon + 1))-\(two(tm.tm_mday))T\(two(tm.tm_hour)):\(two(tm.tm_min)):\(two(tm.tm_sec))Z"
+    }
+
+    /// Parses the RFC 3339 forms Kubernetes writes (fractional seconds and offsets allowed).
+    static func parse(_ text: String) -> Date? {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        if let d = formatter.date(from: text) { return d }
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.date(from: text)
+    }
+
+    /// kubectl's AGE format: 5s, 3m, 2m5s, 4h, 3d, 2y.
+    static func age(since text: String?, now: Date = Date()) -> String {
+        guard let text, let date = parse(text) else { return "<unknown>" }
+        let seconds = max(0, Int(now.timeIntervalSince(date)))
+        if seconds < 120 { return "\(seconds)s" }
+        let minutes = seconds / 60
+        if minutes < 10 { return seconds % 60 == 0 ? "\(minutes)m" : "\(minutes)m\(seconds % 60)s" }
+        if minutes < 180 { return "\(minutes)m" }
+        let hours = minutes / 60
+        if hours < 8 { return minutes % 60 == 0 ? "\(hours)h" : "\(hours)h\(minutes % 60)m" }
+        if hours < 48 { return "\(hours)h" }
+        let days = hours / 24
+        if days < 8 { return hours % 24 == 0 ? "\(days)d" : "\(days)d\(hours % 24)h" }
+        if days < 730 { return "\(days)d" }
+        return "\(days / 365)y"
+    }
+}

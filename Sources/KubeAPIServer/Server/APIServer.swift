@@ -1,0 +1,167 @@
+import KubeModel
+import Logging
+import MeshHTTP
+import NIOCore
+import NIOHTTP1
+
+/// The embedded Kubernetes API server: routes every request to discovery, OpenAPI, health or
+/// the REST handlers, and turns every error into a Kubernetes `Status`.
+public final class APIServer: HTTPResponder {
+    public struct Options: Sendable {
+        /// How often a watch that asked for bookmarks gets one.
+        public var bookmarkInterval: Duration = .seconds(60)
+        /// `serverAddressByClientCIDRs` in `/api` (host:port clients use).
+        public var serverAddress: String = "127.0.0.1:6443"
+        public var maxBodyBytes: Int = 3 * 1024 * 1024
+        public var webhookTimeout: Duration = .seconds(10)
+        public init() {}
+    }
+
+    public let registry: ResourceRegistry
+    public let store: ObjectStore
+    public let options: Options
+    let admission: AdmissionChain
+    let logger: Logger
+
+    public init(store: ObjectStore, options: Options = Options(), logger: Logger = Logger(label: "ctrlmesh.apiserver")) throws {
+        self.registry = ResourceRegistry()
+        self.store = store
+        self.options = options
+        self.logger = logger
+        self.admission = AdmissionChain(store: store, timeout: options.webhookTimeout, logger: logger)
+        try bootstrap()
+    }
+
+    /// Seeds the namespaces every cluster has and registers persisted CRDs.
+    func bootstrap() throws {
+        for crd in store.list(CRDLifecycle.crdResource).items {
+            registry.setCustom(crdName: crd.name, resources: CRDLifecycle.resources(of: crd.json))
+        }
+        let namespaces = GroupResource(group: "", resource: "namespaces")
+        for name in ["default", "kube-system", "kube-public", "kube-node-lease"] where store.get(namespaces, ObjectKey(namespace: "", name: name)) == nil {
+            var ns: JSON = ["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": .string(name), "labels": ["kubernetes.io/metadata.name": .string(name)]],
+                            "spec": ["finalizers": ["kubernetes"]], "status": ["phase": "Active"]]
+            ObjectRules.prepareCreate(&ns, now: Timestamp.now())
+            try store.commit(namespaces, ObjectKey(namespace: "", name: name), .put(ns), precondition: .mustNotExist)
+        }
+    }
+
+    public func respond(to request: ServerRequest, writer: ResponseWriter) async {
+        do {
+            if request.bodyTooLarge { throw StatusError.tooLarge(limit: options.maxBodyBytes) }
+            try await route(request, writer: writer)
+        } catch let error as StatusError {
+            if !writer.headSent { await writeStatus(error, writer: writer) }
+        } catch {
+            logger.error("request failed", metadata: ["uri": "\(request.uri)", "error": "\(error)"])
+            if !writer.headSent { await writeStatus(StatusError.internalError("\(error)"), writer: writer) }
+        }
+    }
+
+    func route(_ request: ServerRequest, writer: ResponseWriter) async throws {
+        let path = request.path
+        let query = QueryParameters(request.rawQuery)
+        switch path {
+        case "/healthz", "/readyz", "/livez", "/healthz/", "/readyz/", "/livez/":
+            await writer.respond(status: .ok, headers: ["content-type": "text/plain; charset=utf-8"], body: Array("ok".utf8))
+            return
+        default:
+            break
+        }
+        if let document = Discovery(registry: registry, serverAddress: options.serverAddress).document(for: path) {
+            return await writeJSON(document, writer: writer)
+        }
+        if path.hasPrefix("/openapi/") {
+            guard let document = OpenAPIDocuments(registry: registry).document(for: path) else {
+                throw StatusError(code: 404, reason: .notFound, message: "the server could not find the requested resource")
+            }
+            return await writeJSON(document, writer: writer)
+        }
+        guard let info = RequestInfo.parse(method: request.method.rawValue, path: path, query: query) else {
+            throw StatusError(code: 404, reason: .notFound, message: "the server could not find the requested resource")
+        }
+        let resource = try resolve(info)
+        let context = RequestContext(request: request, info: info, resource: resource, query: query)
+        switch info.verb {
+        case .get: try await get(context, writer: writer)
+        case .list: try await list(context, writer: writer)
+        case .watch: try await watch(context, writer: writer)
+        case .create: try await create(context, writer: writer)
+        case .update: try await update(context, writer: writer)
+        case .patch: try await patch(context, writer: writer)
+        case .delete: try await delete(context, writer: writer)
+        case .deletecollection: try await deleteCollection(context, writer: writer)
+        }
+    }
+
+    /// Finds the served resource and checks the scope and subresource of the path.
+    func resolve(_ info: RequestInfo) throws(StatusError) -> ResourceInfo {
+        guard let resource = registry.lookup(group: info.group, version: info.version, plural: info.resource) else {
+            throw StatusError(code: 404, reason: .notFound, message: "the server could not find the requested resource")
+        }
+        if let sub = info.subresource, !(sub == "status" && resource.hasStatus) {
+            throw StatusError(code: 404, reason: .notFound, message: "the server could not find the requested resource")
+        }
+        if !resource.namespaced, info.namespace != nil {
+            throw StatusError(code: 404, reason: .notFound, message: "the server could not find the requested resource")
+        }
+        if resource.namespaced, info.namespace == nil, info.verb != .list, info.verb != .watch {
+            throw StatusError(code: 404, reason: .notFound, message: "the server could not find the requested resource")
+        }
+        if info.subresource != nil, info.verb != .get, info.verb != .update, info.verb != .patch {
+            throw StatusError.methodNotAllowed("the server does not allow this method on the requested resource")
+        }
+        return resource
+    }
+
+    func writeJSON(_ json: JSON, status: HTTPResponseStatus = .ok, writer: ResponseWriter) async {
+        await writer.respond(status: status, headers: ["content-type": "application/json"], body: json.serialized())
+    }
+
+    func writeJSONBytes(_ bytes: [UInt8], status: HTTPResponseStatus = .ok, writer: ResponseWriter) async {
+        await writer.respond(status: status, headers: ["content-type": "application/json"], body: bytes)
+    }
+
+    func writeStatus(_ error: StatusError, writer: ResponseWriter) async {
+        var headers: HTTPHeaders = ["content-type": "application/json"]
+        if let retry = error.retryAfterSeconds { headers.add(name: "retry-after", value: String(retry)) }
+        await writer.respond(status: HTTPResponseStatus(statusCode: error.code), headers: headers, body: error.statusObject.serialized())
+    }
+}
+
+/// One resource request, parsed.
+struct RequestContext: Sendable {
+    var request: ServerRequest
+    var info: RequestInfo
+    var resource: ResourceInfo
+    var query: QueryParameters
+
+    var gr: GroupResource { resource.groupResource }
+    var key: ObjectKey { ObjectKey(namespace: resource.namespaced ? (info.namespace ?? "") : "", name: info.name ?? "") }
+
+    /// The client asked for `meta.k8s.io` Table output (kubectl's human printing).
+    var wantsTable: Bool {
+        request.headers[canonicalForm: "accept"].contains { $0.contains("as=Table") }
+    }
+
+    func body() throws(StatusError) -> JSON {
+        // Only JSON bodies: protobuf (and CBOR) get 415, on which client-go switches to JSON.
+        if let type = request.headers.first(name: "content-type")?.lowercased(),
+           type.contains("protobuf") || type.contains("cbor") || type.contains("yaml") {
+            throw StatusError(code: 415, reason: .unsupportedMediaType,
+                              message: "the body of the request was in an unknown format - accepted media types include: application/json")
+        }
+        do {
+            return try JSON.parse(request.body.readableBytesView)
+        } catch {
+            throw StatusError.badRequest("error decoding request body: \(error)")
+        }
+    }
+
+    func checkDryRun() throws(StatusError) -> Bool {
+        if let v = query["dryRun"], v != "All" {
+            throw StatusError.badRequest("Invalid dryRun value \"\(v)\": supported values are \"All\"")
+        }
+        return query.dryRun
+    }
+}

@@ -1,0 +1,210 @@
+import MeshHTTP
+import KubeModel
+import NIOHTTP1
+
+/// create, update, patch, delete and deletecollection.
+extension APIServer {
+    static let namespacesResource = GroupResource(group: "", resource: "namespaces")
+    /// Re-reads and retries when a concurrent writer got in between (patches, unconditional
+    /// updates), as the API server's GuaranteedUpdate does.
+    static let maxRetries = 16
+
+    func create(_ c: RequestContext, writer: ResponseWriter) async throws {
+        if c.info.subresource != nil { throw StatusError.methodNotAllowed("create is not allowed on subresources") }
+        if c.info.name != nil { throw StatusError.methodNotAllowed("POST to a named object is not allowed") }
+        let dryRun = try c.checkDryRun()
+        var object = try c.body()
+        try ObjectRules.checkBody(&object, info: c.resource, urlNamespace: c.info.namespace)
+        if c.resource.namespaced { try checkNamespaceAcceptsCreate(object.namespace ?? "") }
+        let generateName = object.generateName ?? ""
+        if (object.name ?? "").isEmpty, !generateName.isEmpty {
+            object.setMetadata("name", .string(ObjectRules.generatedName(prefix: generateName)))
+        }
+        let attributes = AdmissionAttributes(operation: .create, resource: c.resource, subresource: nil,
+                                             namespace: object.namespace ?? "", name: object.name ?? "", dryRun: dryRun)
+        object = try await admission.mutate(object, old: nil, attributes: attributes, registry: registry)
+        try ObjectRules.validate(object, info: c.resource)
+        ObjectRules.prepareCreate(&object, now: Timestamp.now())
+        try lifecycleBeforeWrite(&object, old: nil, resource: c.resource)
+        try await admission.validate(object, old: nil, attributes: attributes, registry: registry)
+        if dryRun { return await writeJSON(object, status: .created, writer: writer) }
+
+        var attempt = 0
+        while true {
+            let key = ObjectKey(namespace: object.namespace ?? "", name: object.name ?? "")
+            do {
+                let stored = try commitWithLifecycle(c.resource, key, .put(object), precondition: .mustNotExist, new: object)
+                return await writeJSONBytes(servedBytes(stored, as: c.resource), status: .created, writer: writer)
+            } catch let error as StatusError where error.reason == .alreadyExists && !generateName.isEmpty && attempt < 8 {
+                // A generated name collided: draw another.
+                attempt += 1
+                object.setMetadata("name", .string(ObjectRules.generatedName(prefix: generateName)))
+            }
+        }
+    }
+
+    func update(_ c: RequestContext, writer: ResponseWriter) async throws {
+        let dryRun = try c.checkDryRun()
+        var body = try c.body()
+        try ObjectRules.checkBody(&body, info: c.resource, urlNamespace: c.info.namespace)
+        if let name = body.name, name != c.key.name {
+            throw StatusError.badRequest("the name of the object (\(name)) does not match the name on the URL (\(c.key.name))")
+        }
+        if (body.name ?? "").isEmpty { body.setMetadata("name", .string(c.key.name)) }
+        let requestedRV = body.resourceVersion.flatMap { $0.isEmpty ? nil : $0 }
+        try await guaranteedUpdate(c, dryRun: dryRun, explicitResourceVersion: requestedRV, writer: writer) { _ in body }
+    }
+
+    func patch(_ c: RequestContext, writer: ResponseWriter) async throws {
+        let dryRun = try c.checkDryRun()
+        let contentType = (c.request.headers.first(name: "content-type") ?? "").split(separator: ";").first
+            .map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+        let patchBody = try c.body()
+        let apply: @Sendable (JSON) throws -> JSON
+        switch contentType {
+        case "application/merge-patch+json":
+            guard case .object = patchBody else { throw StatusError.badRequest("merge patch must be a JSON object") }
+            apply = { MergePatch.apply(patchBody, to: $0) }
+        case "application/json-patch+json":
+            apply = { try JSONPatch.apply(patchBody, to: $0) }
+        case "application/strategic-merge-patch+json":
+            if c.resource.isCustom { throw StatusError.unsupportedMediaType(contentType) }
+            apply = { try StrategicMergePatch.apply(patchBody, to: $0) }
+        default:
+            throw StatusError.unsupportedMediaType(contentType)
+        }
+        // A resourceVersion in a merge or strategic patch is a precondition.
+        let requestedRV = patchBody["metadata"]?["resourceVersion"]?.stringValue
+        try await guaranteedUpdate(c, dryRun: dryRun, explicitResourceVersion: requestedRV, writer: writer) { old in
+            do {
+                return try apply(old.json)
+            } catch let error as PatchError {
+                switch error.kind {
+                case .malformed: throw StatusError.badRequest(error.message)
+                case .failed: throw StatusError(code: 422, reason: .invalid, message: error.message)
+                }
+            }
+        }
+    }
+
+    /// Read, transform, commit; retried on a concurrent change unless the client named the
+    /// resourceVersion it expects (then 409 Conflict).
+    func guaranteedUpdate(_ c: RequestContext, dryRun: Bool, explicitResourceVersion: String?, writer: ResponseWriter,
+                          transform: (StoredObject) throws -> JSON) async throws {
+        for _ in 0..<Self.maxRetries {
+            guard let old = store.get(c.gr, c.key) else { throw StatusError.notFound(c.gr, c.key.name) }
+            if let rv = explicitResourceVersion, rv != String(old.resourceVersion) {
+                throw StatusError.staleResourceVersion(c.gr, c.key.name)
+            }
+            var new = try transform(old)
+            guard case .object = new else { throw StatusError.badRequest("the result must be a JSON object") }
+            if new.name != nil, new.name != c.key.name { throw StatusError.badRequest("the name of the object cannot be changed") }
+            var merged = ObjectRules.mergeUpdate(old: old.json, new: new, info: c.resource, subresource: c.info.subresource)
+            let attributes = AdmissionAttributes(operation: .update, resource: c.resource, subresource: c.info.subresource,
+                                                 namespace: c.key.namespace, name: c.key.name, dryRun: dryRun)
+            merged = try await admission.mutate(merged, old: old.json, attributes: attributes, registry: registry)
+            merged = ObjectRules.mergeUpdate(old: old.json, new: merged, info: c.resource, subresource: c.info.subresource)
+            try ObjectRules.validate(merged, info: c.resource)
+            try lifecycleBeforeWrite(&merged, old: old.json, resource: c.resource)
+            try await admission.validate(merged, old: old.json, attributes: attributes, registry: registry)
+            new = merged
+            if new == old.json { return await writeJSONBytes(servedBytes(old, as: c.resource), writer: writer) }
+            if dryRun { return await writeJSON(new, writer: writer) }
+            do {
+                let finishing = new.deletionTimestamp != nil && new.finalizers.isEmpty
+                let stored = try commitWithLifecycle(c.resource, c.key, finishing ? .delete : .put(new),
+                                                     precondition: .resourceVersion(old.resourceVersion), new: new)
+                return await writeJSONBytes(servedBytes(stored, as: c.resource), writer: writer)
+            } catch is StoreConflict {
+                if explicitResourceVersion != nil { throw StatusError.staleResourceVersion(c.gr, c.key.name) }
+            }
+        }
+        throw StatusError.staleResourceVersion(c.gr, c.key.name)
+    }
+
+    func delete(_ c: RequestContext, writer: ResponseWriter) async throws {
+        let dryRun = try c.checkDryRun()
+        var options: JSON = .null
+        if c.request.body.readableBytes > 0 { options = try c.body() }
+        for _ in 0..<Self.maxRetries {
+            guard let old = store.get(c.gr, c.key) else { throw StatusError.notFound(c.gr, c.key.name) }
+            if let uid = options["preconditions"]?["uid"]?.stringValue, uid != old.uid {
+                throw StatusError.conflict(c.gr, c.key.name, "Precondition failed: UID in precondition: \(uid), UID in object meta: \(old.uid)")
+            }
+            if let rv = options["preconditions"]?["resourceVersion"]?.stringValue, rv != String(old.resourceVersion) {
+                throw StatusError.conflict(c.gr, c.key.name, "Precondition failed: ResourceVersion in precondition: \(rv), ResourceVersion in object meta: \(old.resourceVersion)")
+            }
+            let attributes = AdmissionAttributes(operation: .delete, resource: c.resource, subresource: nil,
+                                                 namespace: c.key.namespace, name: c.key.name, dryRun: dryRun)
+            try await admission.validate(nil, old: old.json, attributes: attributes, registry: registry)
+            if dryRun { return await writeJSONBytes(servedBytes(old, as: c.resource), writer: writer) }
+            do {
+                let result = try deleteObject(c.resource, old)
+                return await writeJSONBytes(servedBytes(result, as: c.resource), writer: writer)
+            } catch is StoreConflict {
+                continue
+            }
+        }
+        throw StatusError.staleResourceVersion(c.gr, c.key.name)
+    }
+
+    /// Deletes now, or marks for deletion when finalizers (or a namespace's content) remain.
+    /// Returns the object as the client should see it.
+    @discardableResult
+    func deleteObject(_ resource: ResourceInfo, _ old: StoredObject) throws -> StoredObject {
+        let gr = resource.groupResource
+        let isNamespace = gr == Self.namespacesResource
+        if !old.json.finalizers.isEmpty || isNamespace {
+            if old.json.deletionTimestamp != nil { return old }
+            var marked = old.json
+            marked.setMetadata("deletionTimestamp", .string(Timestamp.now()))
+            marked.setMetadata("deletionGracePeriodSeconds", .int(0))
+            marked.setMetadata("generation", .int64((old.json.generation ?? 1) + 1))
+            if isNamespace { marked.setValue("Terminating", at: ["status", "phase"]) }
+            if old.json.finalizers.isEmpty && !isNamespace {
+                return try commitWithLifecycle(resource, old.key, .delete, precondition: .resourceVersion(old.resourceVersion), new: nil)
+            }
+            let stored = try store.commit(gr, old.key, .put(marked), precondition: .resourceVersion(old.resourceVersion))
+            if isNamespace { return try finalizeNamespace(old.name) ?? stored }
+            return stored
+        }
+        return try commitWithLifecycle(resource, old.key, .delete, precondition: .resourceVersion(old.resourceVersion), new: nil)
+    }
+
+    func deleteCollection(_ c: RequestContext, writer: ResponseWriter) async throws {
+        let dryRun = try c.checkDryRun()
+        let filter = try ObjectFilter(namespace: c.info.namespace, query: c.query, info: c.resource)
+        var deleted: [StoredObject] = []
+        for object in store.list(c.gr, namespace: filter.namespace).items where filter.matches(object) {
+            let attributes = AdmissionAttributes(operation: .delete, resource: c.resource, subresource: nil,
+                                                 namespace: object.namespace, name: object.name, dryRun: dryRun)
+            try await admission.validate(nil, old: object.json, attributes: attributes, registry: registry)
+            if dryRun { deleted.append(object); continue }
+            if let result = try? deleteObject(c.resource, object) { deleted.append(result) }
+        }
+        var out: [UInt8] = []
+        out.append(contentsOf: "{\"kind\":".utf8)
+        JSON.writeString(c.resource.listKind, into: &out)
+        out.append(contentsOf: ",\"apiVersion\":".utf8)
+        JSON.writeString(c.resource.apiVersion, into: &out)
+        out.append(contentsOf: ",\"metadata\":{\"resourceVersion\":\"\(store.currentResourceVersion)\"},\"items\":[".utf8)
+        for (i, item) in deleted.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            out.append(contentsOf: servedBytes(item, as: c.resource))
+        }
+        out.append(contentsOf: "]}".utf8)
+        await writeJSONBytes(out, writer: writer)
+    }
+
+    /// A namespaced create needs an existing namespace that is not terminating.
+    func checkNamespaceAcceptsCreate(_ namespace: String) throws(StatusError) {
+        guard let ns = store.get(Self.namespacesResource, ObjectKey(namespace: "", name: namespace)) else {
+            throw StatusError.notFound(Self.namespacesResource, namespace)
+        }
+        if ns.json.deletionTimestamp != nil {
+            throw StatusError(code: 403, reason: .forbidden,
+                              message: "unable to create new content in namespace \(namespace) because it is being terminated",
+                              name: namespace, kind: "namespaces")
+        }
+    }
+}

@@ -1,0 +1,226 @@
+import DequeModule
+import KubeModel
+import Synchronization
+
+/// The object store: every collection, one global resourceVersion counter, a bounded history
+/// of events for watches that resume from a resourceVersion, and the live watchers.
+///
+/// All changes go through `commit` under one lock, so resourceVersions, persistence order and
+/// event order agree. Writes compute their new object outside the lock and commit with the
+/// resourceVersion they started from (optimistic concurrency, like etcd's compare-and-swap).
+public final class ObjectStore: Sendable {
+    struct Collection {
+        var objects: [ObjectKey: StoredObject] = [:]
+        /// Cached list order; nil after a create or delete.
+        var sortedKeys: [ObjectKey]? = nil
+    }
+
+    struct State {
+        var resourceVersion: UInt64
+        var collections: [GroupResource: Collection] = [:]
+        var history: Deque<StoreEvent> = []
+        /// The resourceVersion just before the oldest event in history: a watch from an older
+        /// resourceVersion has missed events and gets 410 Expired.
+        var historyFloor: UInt64
+        var watchers: [GroupResource: [Int: WatchSubscription]] = [:]
+        var nextWatcherID = 0
+    }
+
+    let state: Mutex<State>
+    let persistence: any Persistence
+    public let historyLimit: Int
+    public let watcherBufferLimit: Int
+
+    public init(persistence: any Persistence = NoPersistence(), historyLimit: Int = 20_000, watcherBufferLimit: Int = 200_000) throws {
+        let loaded = try persistence.load()
+        var s = State(resourceVersion: loaded.resourceVersion, historyFloor: loaded.resourceVersion)
+        for (gr, object) in loaded.objects {
+            s.collections[gr, default: Collection()].objects[object.key] = object
+        }
+        self.state = Mutex(s)
+        self.persistence = persistence
+        self.historyLimit = historyLimit
+        self.watcherBufferLimit = watcherBufferLimit
+    }
+
+    public var currentResourceVersion: UInt64 { state.withLock { $0.resourceVersion } }
+
+    public func get(_ gr: GroupResource, _ key: ObjectKey) -> StoredObject? {
+        state.withLock { $0.collections[gr]?.objects[key] }
+    }
+
+    /// Objects in key order, optionally in one namespace and after a key, with the list's
+    /// resourceVersion.
+    public func list(_ gr: GroupResource, namespace: String? = nil, after: ObjectKey? = nil) -> (items: [StoredObject], resourceVersion: UInt64) {
+        state.withLock { s in
+            guard var collection = s.collections[gr] else { return ([], s.resourceVersion) }
+            let keys: [ObjectKey]
+            if let cached = collection.sortedKeys {
+                keys = cached
+            } else {
+                keys = collection.objects.keys.sorted()
+                s.collections[gr] = nil
+                collection.sortedKeys = keys
+                s.collections[gr] = collection
+            }
+            var start = keys.startIndex
+            if let after {
+                start = keys.partitionPoint { $0 <= after }
+            }
+            var items: [StoredObject] = []
+            if let namespace {
+                let first = keys[start...].partitionPoint { $0.namespace < namespace }
+                for key in keys[max(start, first)...] {
+                    if key.namespace != namespace { break }
+                    items.append(collection.objects[key]!)
+                }
+            } else {
+                items.reserveCapacity(keys.count - start)
+                for key in keys[start...] { items.append(collection.objects[key]!) }
+            }
+            return (items, s.resourceVersion)
+        }
+    }
+
+    public func count(_ gr: GroupResource, namespace: String? = nil) -> Int {
+        state.withLock { s in
+            guard let c = s.collections[gr] else { return 0 }
+            guard let namespace else { return c.objects.count }
+            return c.objects.keys.reduce(0) { $0 + ($1.namespace == namespace ? 1 : 0) }
+        }
+    }
+
+    public enum Precondition: Sendable {
+        /// Create: the key must not exist.
+        case mustNotExist
+        /// Update or delete: the object must still be at this resourceVersion.
+        case resourceVersion(UInt64)
+    }
+
+    public enum Change: Sendable {
+        case put(JSON)
+        case delete
+    }
+
+    /// Commits one change atomically: checks the precondition, assigns the next
+    /// resourceVersion, persists, records history and notifies watchers.
+    @discardableResult
+    public func commit(_ gr: GroupResource, _ key: ObjectKey, _ change: Change, precondition: Precondition) throws -> StoredObject {
+        try state.withLock { (s: inout State) throws -> StoredObject in
+            let existing = s.collections[gr]?.objects[key]
+            switch precondition {
+            case .mustNotExist:
+                if existing != nil { throw StatusError.alreadyExists(gr, key.name) }
+            case .resourceVersion(let rv):
+                guard let existing else { throw StatusError.notFound(gr, key.name) }
+                if existing.resourceVersion != rv { throw StoreConflict() }
+            }
+            let rv = s.resourceVersion + 1
+            let event: StoreEvent
+            switch change {
+            case .put(var json):
+                json.setMetadata("resourceVersion", .string(String(rv)))
+                let stored = StoredObject(json: json, resourceVersion: rv)
+                try persistence.put(gr, stored)
+                s.collections[gr, default: Collection()].objects[key] = stored
+                if existing == nil { s.collections[gr]!.sortedKeys = nil }
+                event = StoreEvent(type: existing == nil ? .added : .modified, resource: gr, object: stored, previous: existing)
+            case .delete:
+                guard let existing else { throw StatusError.notFound(gr, key.name) }
+                // The deleted object carries the deletion's resourceVersion, as watchers expect.
+                var json = existing.json
+                json.setMetadata("resourceVersion", .string(String(rv)))
+                let stored = StoredObject(json: json, resourceVersion: rv)
+                try persistence.delete(gr, key, resourceVersion: rv)
+                s.collections[gr]!.objects[key] = nil
+                s.collections[gr]!.sortedKeys = nil
+                event = StoreEvent(type: .deleted, resource: gr, object: stored, previous: existing)
+            }
+            s.resourceVersion = rv
+            record(event, in: &s)
+            return event.object
+        }
+    }
+
+    func record(_ event: StoreEvent, in s: inout State) {
+        s.history.append(event)
+        if s.history.count > historyLimit {
+            let dropped = s.history.removeFirst()
+            s.historyFloor = dropped.resourceVersion
+        }
+        guard let watchers = s.watchers[event.resource] else { return }
+        for (id, watcher) in watchers where !watcher.deliver(.event(event)) {
+            s.watchers[event.resource]![id] = nil
+        }
+    }
+
+    /// Starts a watch. With `fromResourceVersion` the events after it are replayed from history
+    /// (410 Expired when history no longer reaches back that far); without it the caller gets
+    /// the current objects to send as synthetic ADDED events. Registration and the snapshot are
+    /// taken under one lock, so no event falls between them.
+    public func watch(_ gr: GroupResource, fromResourceVersion: UInt64?) throws(StatusError) -> (subscription: WatchSubscription, initial: [StoredObject], replay: [StoreEvent]) {
+        try state.withLock { (s: inout State) throws(StatusError) -> (WatchSubscription, [StoredObject], [StoreEvent]) in
+            var initial: [StoredObject] = []
+            var replay: [StoreEvent] = []
+            if let from = fromResourceVersion {
+                if from < s.historyFloor {
+                    throw StatusError.expired("too old resource version: \(from) (\(s.historyFloor + 1))")
+                }
+                // History is in resourceVersion order: find the first event after `from`.
+                let start = s.history.partitionPoint { $0.resourceVersion <= from }
+                for event in s.history[start...] where event.resource == gr { replay.append(event) }
+            } else if let c = s.collections[gr] {
+                initial = c.objects.values.sorted { $0.key < $1.key }
+            }
+            let id = s.nextWatcherID
+            s.nextWatcherID += 1
+            let subscription = WatchSubscription(id: id, resource: gr, bufferLimit: watcherBufferLimit, store: self)
+            s.watchers[gr, default: [:]][id] = subscription
+            return (subscription, initial, replay)
+        }
+    }
+
+    func unsubscribe(_ subscription: WatchSubscription) {
+        state.withLock { s in
+            s.watchers[subscription.resource]?[subscription.id] = nil
+        }
+    }
+
+    /// Queues a bookmark carrying the current resourceVersion, under the lock that orders events.
+    public func queueBookmark(_ subscription: WatchSubscription) {
+        state.withLock { s in
+            subscription.deliver(.bookmark(resourceVersion: s.resourceVersion))
+        }
+    }
+
+    public var watcherCount: Int {
+        state.withLock { s in s.watchers.values.reduce(0) { $0 + $1.count } }
+    }
+
+    /// Every group/resource with stored objects (used when a CRD or namespace goes away).
+    public func resources() -> [GroupResource] {
+        state.withLock { Array($0.collections.keys) }
+    }
+}
+
+/// The object changed between read and commit; the caller re-reads and retries, or answers 409.
+public struct StoreConflict: Error {}
+
+extension RandomAccessCollection {
+    /// The first index whose element does not satisfy `belongsBefore` (which must be monotone).
+    func partitionPoint(_ belongsBefore: (Element) -> Bool) -> Index {
+        var low = startIndex
+        var count = distance(from: startIndex, to: endIndex)
+        while count > 0 {
+            let half = count / 2
+            let mid = index(low, offsetBy: half)
+            if belongsBefore(self[mid]) {
+                low = index(after: mid)
+                count -= half + 1
+            } else {
+                count = half
+            }
+        }
+        return low
+    }
+}

@@ -1,0 +1,91 @@
+import NIOCore
+import NIOHTTP1
+
+/// Collects a request (head and a bounded body) and hands it to the responder in a task.
+/// The task is cancelled when the connection or stream goes away, which ends watches.
+final class RequestHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    enum State {
+        case idle
+        case receiving(HTTPRequestHead, ByteBuffer)
+        case discarding(HTTPRequestHead)
+        case responding
+    }
+
+    let responder: any HTTPResponder
+    let maxBodyBytes: Int
+    let isHTTP2: Bool
+    var state = State.idle
+    var task: Task<Void, Never>?
+
+    init(responder: any HTTPResponder, maxBodyBytes: Int, isHTTP2: Bool) {
+        self.responder = responder
+        self.maxBodyBytes = maxBodyBytes
+        self.isHTTP2 = isHTTP2
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > maxBodyBytes {
+                state = .discarding(head)
+            } else {
+                state = .receiving(head, context.channel.allocator.buffer(capacity: 0))
+            }
+        case .body(var chunk):
+            switch state {
+            case .receiving(let head, var body):
+                if body.readableBytes + chunk.readableBytes > maxBodyBytes {
+                    state = .discarding(head)
+                } else {
+                    state = .idle  // drop the reference so the buffer grows in place
+                    body.writeBuffer(&chunk)
+                    state = .receiving(head, body)
+                }
+            default:
+                break
+            }
+        case .end:
+            let request: ServerRequest
+            let keepAlive: Bool
+            switch state {
+            case .receiving(let head, let body):
+                request = ServerRequest(method: head.method, uri: head.uri, headers: head.headers, body: body, isHTTP2: isHTTP2)
+                keepAlive = isHTTP2 || head.isKeepAlive
+            case .discarding(let head):
+                // The rest of an oversized body is never read: answer, then close.
+                request = ServerRequest(method: head.method, uri: head.uri, headers: head.headers, bodyTooLarge: true, isHTTP2: isHTTP2)
+                keepAlive = false
+            default:
+                return
+            }
+            state = .responding
+            let writer = ResponseWriter(channel: context.channel, keepAlive: keepAlive, closeAfterResponse: false)
+            let responder = self.responder
+            let eventLoop = context.eventLoop
+            let done = { [weak self] in
+                eventLoop.assertInEventLoop()
+                self?.state = .idle
+                self?.task = nil
+            }
+            let loopBound = NIOLoopBound(done, eventLoop: eventLoop)
+            task = Task {
+                await responder.respond(to: request, writer: writer)
+                await writer.finish()
+                eventLoop.execute { loopBound.value() }
+            }
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        task?.cancel()
+        task = nil
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}

@@ -1,0 +1,86 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+
+/// Writes one response to a channel from any task. Each write waits for the channel to take
+/// the bytes, so a slow client slows its writer instead of growing a buffer.
+public final class ResponseWriter: Sendable {
+    struct State {
+        var headSent = false
+        var ended = false
+    }
+
+    let channel: any Channel
+    let keepAlive: Bool
+    let closeAfterResponse: Bool
+    let state = NIOLockedValueBox(State())
+
+    init(channel: any Channel, keepAlive: Bool, closeAfterResponse: Bool) {
+        self.channel = channel
+        self.keepAlive = keepAlive
+        self.closeAfterResponse = closeAfterResponse
+    }
+
+    public var allocator: ByteBufferAllocator { channel.allocator }
+
+    /// Whether the head went out (after that the status can no longer change).
+    public var headSent: Bool { state.withLockedValue { $0.headSent } }
+
+    /// Sends status and headers; the body follows with `writeBody` and `end`.
+    public func writeHead(status: HTTPResponseStatus, headers: HTTPHeaders) async throws {
+        state.withLockedValue { $0.headSent = true }
+        var headers = headers
+        if !keepAlive { headers.replaceOrAdd(name: "connection", value: "close") }
+        let head = HTTPResponseHead(version: .http1_1, status: status, headers: headers)
+        try await channel.writeAndFlush(HTTPServerResponsePart.head(head)).get()
+    }
+
+    public func writeBody(_ buffer: ByteBuffer) async throws {
+        try await channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(buffer))).get()
+    }
+
+    public func writeBody(_ bytes: [UInt8]) async throws {
+        try await writeBody(channel.allocator.buffer(bytes: bytes))
+    }
+
+    public func end() async throws {
+        let alreadyEnded = state.withLockedValue { s in
+            defer { s.ended = true }
+            return s.ended
+        }
+        if alreadyEnded { return }
+        try await channel.writeAndFlush(HTTPServerResponsePart.end(nil)).get()
+        if !keepAlive || closeAfterResponse {
+            try? await channel.close()
+        }
+    }
+
+    /// A complete response with a content length.
+    public func respond(status: HTTPResponseStatus, headers: HTTPHeaders, body: [UInt8]) async {
+        var headers = headers
+        headers.replaceOrAdd(name: "content-length", value: String(body.count))
+        do {
+            try await writeHead(status: status, headers: headers)
+            if !body.isEmpty { try await writeBody(body) }
+            try await end()
+        } catch {
+            try? await channel.close()
+        }
+    }
+
+    /// Ends the response if the responder did not (a responder that returned early).
+    func finish() async {
+        let (headSent, ended) = state.withLockedValue { ($0.headSent, $0.ended) }
+        if ended { return }
+        if !headSent {
+            await respond(status: .internalServerError, headers: ["content-type": "text/plain"], body: Array("no response\n".utf8))
+        } else {
+            try? await end()
+        }
+    }
+
+    /// Completes when the client connection (or HTTP/2 stream) closes.
+    public func waitForClose() async {
+        try? await channel.closeFuture.get()
+    }
+}
