@@ -11,7 +11,6 @@ final class RequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         case idle
         case receiving(HTTPRequestHead, ByteBuffer)
         case discarding(HTTPRequestHead)
-        case responding
     }
 
     let responder: any HTTPResponder
@@ -19,6 +18,9 @@ final class RequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     let isHTTP2: Bool
     var state = State.idle
     var task: Task<Void, Never>?
+    /// Numbers requests, so a finished task clears only its own slot (the next request may
+    /// already have started: the pipeline lets it in as soon as the response end is written).
+    var requestNumber = 0
 
     init(responder: any HTTPResponder, maxBodyBytes: Int, isHTTP2: Bool) {
         self.responder = responder
@@ -61,14 +63,15 @@ final class RequestHandler: ChannelInboundHandler, RemovableChannelHandler {
             default:
                 return
             }
-            state = .responding
+            state = .idle
+            requestNumber += 1
+            let number = requestNumber
             let writer = ResponseWriter(channel: context.channel, keepAlive: keepAlive, closeAfterResponse: false)
             let responder = self.responder
             let eventLoop = context.eventLoop
             let done = { [weak self] in
                 eventLoop.assertInEventLoop()
-                self?.state = .idle
-                self?.task = nil
+                if self?.requestNumber == number { self?.task = nil }
             }
             let loopBound = NIOLoopBound(done, eventLoop: eventLoop)
             task = Task {

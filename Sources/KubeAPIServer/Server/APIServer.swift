@@ -145,11 +145,20 @@ struct RequestContext: Sendable {
     }
 
     func body() throws(StatusError) -> JSON {
-        // Only JSON bodies: protobuf (and CBOR) get 415, on which client-go switches to JSON.
-        if let type = request.headers.first(name: "content-type")?.lowercased(),
-           type.contains("protobuf") || type.contains("cbor") || type.contains("yaml") {
-            throw StatusError(code: 415, reason: .unsupportedMediaType,
-                              message: "the body of the request was in an unknown format - accepted media types include: application/json")
+        if let type = request.headers.first(name: "content-type")?.lowercased() {
+            // kubectl's typed create commands send protobuf for built-in kinds.
+            if type.hasPrefix("application/vnd.kubernetes.protobuf") {
+                do {
+                    return try KubernetesProtobuf.decode(Array(request.body.readableBytesView))
+                } catch {
+                    throw StatusError(code: 415, reason: .unsupportedMediaType, message: error.description)
+                }
+            }
+            // CBOR gets 415, on which client-go falls back to JSON.
+            if type.contains("cbor") || type.contains("yaml") {
+                throw StatusError(code: 415, reason: .unsupportedMediaType,
+                                  message: "the body of the request was in an unknown format - accepted media types include: application/json, application/vnd.kubernetes.protobuf")
+            }
         }
         do {
             return try JSON.parse(request.body.readableBytesView)

@@ -1,0 +1,200 @@
+import Foundation
+
+/// Decodes `application/vnd.kubernetes.protobuf` request bodies of the built-in kinds that
+/// kubectl's typed `create` commands send (namespaces, configmaps, secrets, serviceaccounts,
+/// leases) into the JSON the API server stores. The envelope is `k8s\0` + runtime.Unknown
+/// (typeMeta = 1 {apiVersion = 1, kind = 2}, raw = 2); field numbers are those of
+/// k8s.io/api's generated.proto.
+public enum KubernetesProtobuf {
+    public static let magic: [UInt8] = [0x6B, 0x38, 0x73, 0x00]
+
+    public struct DecodeError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    indirect enum FieldType: Sendable {
+        case string, bytes, int64, int32, bool, time, microTime
+        case message(Schema)
+        case stringMap
+        case bytesMap
+    }
+
+    struct Field: Sendable {
+        var name: String
+        var type: FieldType
+        var repeated = false
+    }
+
+    typealias Schema = [Int: Field]
+
+    static let ownerReference: Schema = [
+        1: Field(name: "kind", type: .string), 3: Field(name: "name", type: .string), 4: Field(name: "uid", type: .string),
+        5: Field(name: "apiVersion", type: .string), 6: Field(name: "controller", type: .bool),
+        7: Field(name: "blockOwnerDeletion", type: .bool),
+    ]
+
+    static let objectMeta: Schema = [
+        1: Field(name: "name", type: .string), 2: Field(name: "generateName", type: .string),
+        3: Field(name: "namespace", type: .string), 5: Field(name: "uid", type: .string),
+        6: Field(name: "resourceVersion", type: .string), 7: Field(name: "generation", type: .int64),
+        11: Field(name: "labels", type: .stringMap), 12: Field(name: "annotations", type: .stringMap),
+        13: Field(name: "ownerReferences", type: .message(ownerReference), repeated: true),
+        14: Field(name: "finalizers", type: .string, repeated: true),
+    ]
+
+    static let localObjectReference: Schema = [1: Field(name: "name", type: .string)]
+    static let objectReference: Schema = [
+        1: Field(name: "kind", type: .string), 2: Field(name: "namespace", type: .string), 3: Field(name: "name", type: .string),
+        4: Field(name: "uid", type: .string), 5: Field(name: "apiVersion", type: .string),
+    ]
+
+    /// Kind -> top-level schema.
+    static let kinds: [String: Schema] = [
+        "Namespace": [
+            1: Field(name: "metadata", type: .message(objectMeta)),
+            2: Field(name: "spec", type: .message([1: Field(name: "finalizers", type: .string, repeated: true)])),
+            3: Field(name: "status", type: .message([1: Field(name: "phase", type: .string)])),
+        ],
+        "ConfigMap": [
+            1: Field(name: "metadata", type: .message(objectMeta)), 2: Field(name: "data", type: .stringMap),
+            3: Field(name: "binaryData", type: .bytesMap), 4: Field(name: "immutable", type: .bool),
+        ],
+        "Secret": [
+            1: Field(name: "metadata", type: .message(objectMeta)), 2: Field(name: "data", type: .bytesMap),
+            3: Field(name: "type", type: .string), 4: Field(name: "stringData", type: .stringMap), 5: Field(name: "immutable", type: .bool),
+        ],
+        "ServiceAccount": [
+            1: Field(name: "metadata", type: .message(objectMeta)),
+            2: Field(name: "secrets", type: .message(objectReference), repeated: true),
+            3: Field(name: "imagePullSecrets", type: .message(localObjectReference), repeated: true),
+            4: Field(name: "automountServiceAccountToken", type: .bool),
+        ],
+        "Lease": [
+            1: Field(name: "metadata", type: .message(objectMeta)),
+            2: Field(name: "spec", type: .message([
+                1: Field(name: "holderIdentity", type: .string), 2: Field(name: "leaseDurationSeconds", type: .int32),
+                3: Field(name: "acquireTime", type: .microTime), 4: Field(name: "renewTime", type: .microTime),
+                5: Field(name: "leaseTransitions", type: .int32), 6: Field(name: "strategy", type: .string),
+                7: Field(name: "preferredHolder", type: .string),
+            ])),
+        ],
+    ]
+
+    public static var supportedKinds: [String] { kinds.keys.sorted() }
+
+    /// Decodes an enveloped object into JSON with `apiVersion` and `kind`.
+    public static func decode(_ body: [UInt8]) throws(DecodeError) -> JSON {
+        guard body.starts(with: magic) else { throw DecodeError(description: "missing the k8s protobuf envelope") }
+        do {
+            var reader = ProtobufReader(body.dropFirst(4))
+            var apiVersion = "", kind = ""
+            var raw: ArraySlice<UInt8> = []
+            while !reader.atEnd {
+                let (number, value) = try reader.field()
+                switch (number, value) {
+                case (1, .bytes(let typeMeta)):
+                    var r = ProtobufReader(typeMeta)
+                    while !r.atEnd {
+                        let (n, v) = try r.field()
+                        if case .bytes(let s) = v {
+                            if n == 1 { apiVersion = String(decoding: s, as: UTF8.self) }
+                            if n == 2 { kind = String(decoding: s, as: UTF8.self) }
+                        }
+                    }
+                case (2, .bytes(let r)): raw = r
+                default: break
+                }
+            }
+            guard let schema = kinds[kind] else {
+                throw DecodeError(description: "protobuf bodies are accepted for \(supportedKinds.joined(separator: ", ")); send \(kind.isEmpty ? "this object" : kind) as application/json")
+            }
+            var object = try message(raw, schema)
+            var result = JSONObject()
+            result["apiVersion"] = .string(apiVersion)
+            result["kind"] = .string(kind)
+            for (k, v) in object { result[k] = v }
+            object = result
+            return .object(object)
+        } catch let error as DecodeError {
+            throw error
+        } catch {
+            throw DecodeError(description: "malformed protobuf body")
+        }
+    }
+
+    static func message(_ bytes: ArraySlice<UInt8>, _ schema: Schema) throws -> JSONObject {
+        var reader = ProtobufReader(bytes)
+        var object = JSONObject()
+        while !reader.atEnd {
+            let (number, wire) = try reader.field()
+            guard let field = schema[number] else { continue }
+            let value = try decodeValue(wire, field.type)
+            switch field.type {
+            case .stringMap, .bytesMap:
+                var map = object[field.name]?.objectValue ?? JSONObject()
+                if case .array(let pair) = value, pair.count == 2, let key = pair[0].stringValue { map[key] = pair[1] }
+                object[field.name] = .object(map)
+            default:
+                // Go's JSON omits empty values that protobuf always carries.
+                if !field.repeated, value == .string("") || value == .number("0") || value == .bool(false) { continue }
+                if field.repeated {
+                    var list = object[field.name]?.arrayValue ?? []
+                    list.append(value)
+                    object[field.name] = .array(list)
+                } else {
+                    object[field.name] = value
+                }
+            }
+        }
+        return object
+    }
+
+    static func decodeValue(_ wire: ProtobufReader.WireValue, _ type: FieldType) throws -> JSON {
+        switch (type, wire) {
+        case (.string, .bytes(let b)): return .string(String(decoding: b, as: UTF8.self))
+        case (.bytes, .bytes(let b)): return .string(Data(b).base64EncodedString())
+        case (.int64, .varint(let v)): return .number(String(Int64(bitPattern: v)))
+        case (.int32, .varint(let v)): return .number(String(Int32(truncatingIfNeeded: v)))
+        case (.bool, .varint(let v)): return .bool(v != 0)
+        case (.message(let schema), .bytes(let b)): return .object(try message(b, schema))
+        case (.time, .bytes(let b)), (.microTime, .bytes(let b)):
+            var r = ProtobufReader(b)
+            var seconds: Int64 = 0, nanos: Int32 = 0
+            while !r.atEnd {
+                let (n, v) = try r.field()
+                if case .varint(let x) = v {
+                    if n == 1 { seconds = Int64(bitPattern: x) }
+                    if n == 2 { nanos = Int32(truncatingIfNeeded: x) }
+                }
+            }
+            return .string(formatTime(seconds: seconds, nanos: nanos, micro: { if case .microTime = type { return true }; return false }()))
+        case (.stringMap, .bytes(let b)), (.bytesMap, .bytes(let b)):
+            var r = ProtobufReader(b)
+            var key = "", value: JSON = ""
+            while !r.atEnd {
+                let (n, v) = try r.field()
+                guard case .bytes(let s) = v else { continue }
+                if n == 1 { key = String(decoding: s, as: UTF8.self) }
+                if n == 2 {
+                    if case .bytesMap = type { value = .string(Data(s).base64EncodedString()) } else { value = .string(String(decoding: s, as: UTF8.self)) }
+                }
+            }
+            return .array([.string(key), value])
+        default:
+            throw ProtobufReader.Malformed()
+        }
+    }
+
+    /// RFC 3339; MicroTime with six fractional digits, as Go's metav1.MicroTime marshals.
+    static func formatTime(seconds: Int64, nanos: Int32, micro: Bool) -> String {
+        var t = time_t(seconds)
+        var tm = tm()
+        gmtime_r(&t, &tm)
+        func pad(_ v: Int32, _ width: Int) -> String {
+            let s = String(v)
+            return String(repeating: "0", count: max(0, width - s.count)) + s
+        }
+        let base = "\(pad(tm.tm_year + 1900, 4))-\(pad(tm.tm_mon + 1, 2))-\(pad(tm.tm_mday, 2))T\(pad(tm.tm_hour, 2)):\(pad(tm.tm_min, 2)):\(pad(tm.tm_sec, 2))"
+        return micro ? base + "." + pad(nanos / 1000, 6) + "Z" : base + "Z"
+    }
+}
