@@ -1,0 +1,38 @@
+# make test: install what is missing, build, run the Swift tests and the interop suites.
+SHELL := /bin/bash
+PYTHON ?= python3
+APT_PACKAGES := nghttp2-client openssl libsqlite3-dev
+
+.PHONY: test deps build swift-test interop bench demo
+
+test: deps build swift-test interop
+
+deps:
+	@missing=""; \
+	command -v nghttp >/dev/null || missing="$$missing nghttp2-client"; \
+	command -v h2load >/dev/null || missing="$$missing nghttp2-client"; \
+	command -v openssl >/dev/null || missing="$$missing openssl"; \
+	dpkg -s libsqlite3-dev >/dev/null 2>&1 || missing="$$missing libsqlite3-dev"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+	@command -v kubectl >/dev/null || (echo "kubectl is required (v1.32) and is not installed" && exit 1)
+	@$(PYTHON) -c "import kubernetes, pytest, yaml" 2>/dev/null || $(PYTHON) -m pip install -q kubernetes pytest pyyaml
+	@$(PYTHON) -c "import kubernetes, pytest, yaml"
+
+build:
+	swift build
+
+swift-test:
+	swift test
+
+interop: build
+	CTRLMESH_BIN=$(CURDIR)/.build/debug/ctrlmesh $(PYTHON) -m pytest -q Tests/interop
+
+bench:
+	swift build -c release --product ctrlmesh --product ctrlmesh-bench
+	.build/release/ctrlmesh-bench --ctrlmesh .build/release/ctrlmesh
+
+demo:
+	swift run -c release ctrlmesh demo

@@ -1,0 +1,28 @@
+import KubeModel
+import Testing
+
+@Suite struct KubernetesProtobufTests {
+    /// Length-delimited field.
+    func field(_ number: Int, _ payload: [UInt8]) -> [UInt8] {
+        [UInt8(number << 3 | 2), UInt8(payload.count)] + payload
+    }
+
+    func string(_ number: Int, _ s: String) -> [UInt8] { field(number, Array(s.utf8)) }
+
+    @Test func decodesAConfigMapEnvelope() throws {
+        let meta = string(1, "settings") + string(3, "team-a") + field(11, string(1, "app") + string(2, "web"))
+        let object = field(1, meta) + field(2, string(1, "k") + string(2, "v"))
+        let typeMeta = string(1, "v1") + string(2, "ConfigMap")
+        let body = KubernetesProtobuf.magic + field(1, typeMeta) + field(2, object)
+        let json = try KubernetesProtobuf.decode(body)
+        #expect(json == ["apiVersion": "v1", "kind": "ConfigMap",
+                         "metadata": ["name": "settings", "namespace": "team-a", "labels": ["app": "web"]], "data": ["k": "v"]])
+    }
+
+    @Test func rejectsUnknownKindsAndGarbage() {
+        let body = KubernetesProtobuf.magic + field(1, string(1, "apps/v1") + string(2, "Deployment"))
+        #expect(throws: KubernetesProtobuf.DecodeError.self) { try KubernetesProtobuf.decode(body) }
+        #expect(throws: KubernetesProtobuf.DecodeError.self) { try KubernetesProtobuf.decode(KubernetesProtobuf.magic + [0xFF, 0xFF]) }
+        #expect(throws: KubernetesProtobuf.DecodeError.self) { try KubernetesProtobuf.decode([1, 2, 3]) }
+    }
+}
