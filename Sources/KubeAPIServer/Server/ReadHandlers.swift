@@ -66,28 +66,32 @@ extension APIServer {
             if let continueToken { table.setValue(.string(continueToken), at: ["metadata", "continue"]) }
             return await writeJSON(table, writer: writer)
         }
-        // The list is assembled from stored bytes; items are never re-encoded.
-        var out: [UInt8] = []
-        out.reserveCapacity(items.reduce(256) { $0 + $1.bytes.count + 1 })
-        out.append(contentsOf: "{\"kind\":".utf8)
-        JSON.writeString(c.resource.listKind, into: &out)
-        out.append(contentsOf: ",\"apiVersion\":".utf8)
-        JSON.writeString(c.resource.apiVersion, into: &out)
         var metadata: JSON = ["resourceVersion": .string(String(resourceVersion))]
         if let continueToken {
             metadata["continue"] = .string(continueToken)
             metadata["remainingItemCount"] = .int(remaining)
         }
         if let shard = filter.shard { metadata["shardInfo"] = ["selector": .string(shard.description)] }
+        await writeJSONBytes(listBody(c.resource, metadata: metadata, items: items), writer: writer)
+    }
+
+    /// A List assembled from the stored bytes of its items; items are never re-encoded.
+    func listBody(_ resource: ResourceInfo, metadata: JSON, items: [StoredObject]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(items.reduce(256) { $0 + $1.bytes.count + 1 })
+        out.append(contentsOf: "{\"kind\":".utf8)
+        JSON.writeString(resource.listKind, into: &out)
+        out.append(contentsOf: ",\"apiVersion\":".utf8)
+        JSON.writeString(resource.apiVersion, into: &out)
         out.append(contentsOf: ",\"metadata\":".utf8)
         metadata.write(into: &out)
         out.append(contentsOf: ",\"items\":[".utf8)
         for (i, item) in items.enumerated() {
             if i > 0 { out.append(UInt8(ascii: ",")) }
-            out.append(contentsOf: servedBytes(item, as: c.resource))
+            out.append(contentsOf: servedBytes(item, as: resource))
         }
         out.append(contentsOf: "]}".utf8)
-        await writeJSONBytes(out, writer: writer)
+        return out
     }
 }
 

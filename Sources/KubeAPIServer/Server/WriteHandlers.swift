@@ -182,18 +182,8 @@ extension APIServer {
             if dryRun { deleted.append(object); continue }
             if let result = try? deleteObject(c.resource, object) { deleted.append(result) }
         }
-        var out: [UInt8] = []
-        out.append(contentsOf: "{\"kind\":".utf8)
-        JSON.writeString(c.resource.listKind, into: &out)
-        out.append(contentsOf: ",\"apiVersion\":".utf8)
-        JSON.writeString(c.resource.apiVersion, into: &out)
-        out.append(contentsOf: ",\"metadata\":{\"resourceVersion\":\"\(store.currentResourceVersion)\"},\"items\":[".utf8)
-        for (i, item) in deleted.enumerated() {
-            if i > 0 { out.append(UInt8(ascii: ",")) }
-            out.append(contentsOf: servedBytes(item, as: c.resource))
-        }
-        out.append(contentsOf: "]}".utf8)
-        await writeJSONBytes(out, writer: writer)
+        let metadata: JSON = ["resourceVersion": .string(String(store.currentResourceVersion))]
+        await writeJSONBytes(listBody(c.resource, metadata: metadata, items: deleted), writer: writer)
     }
 
     /// A namespaced create needs an existing namespace that is not terminating.

@@ -68,7 +68,6 @@ struct Bench: AsyncParsableCommand {
         let base = String(url)
         let client = HTTPClient(eventLoopGroupProvider: .singleton,
                                 configuration: .init(connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: concurrency + watchers + 4)))
-        defer { try? client.syncShutdown() }
 
         _ = try await send(client, "POST", "\(base)/api/v1/namespaces", #"{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"bench"}}"#)
         let total = objects
@@ -118,6 +117,7 @@ struct Bench: AsyncParsableCommand {
             bestList = min(bestList, Date().timeIntervalSince(t))
             listBytes = body.readableBytes
         }
+        try await client.shutdown()
         let status = (try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8)) ?? ""
         let hwm = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") }
             .flatMap { Double($0.split(separator: " ").dropFirst().first ?? "") } ?? 0
