@@ -1,7 +1,6 @@
 # make test: install what is missing, build, run the Swift tests and the interop suites.
 SHELL := /bin/bash
 PYTHON ?= python3
-APT_PACKAGES := nghttp2-client openssl libsqlite3-dev
 
 .PHONY: test deps build swift-test interop bench demo
 
@@ -31,7 +30,8 @@ interop: build
 	CTRLMESH_BIN=$(CURDIR)/.build/debug/ctrlmesh $(PYTHON) -m pytest -q Tests/interop
 
 bench:
-	swift build -c release --product ctrlmesh --product ctrlmesh-bench
+	swift build -c release --product ctrlmesh
+	swift build -c release --product ctrlmesh-bench
 	.build/release/ctrlmesh-bench --ctrlmesh .build/release/ctrlmesh
 
 demo:

@@ -27,7 +27,7 @@ extension APIServer {
         }
 
         let table = c.wantsTable ? TableConverter(resource: c.resource) : nil
-        var frames = WatchFrames(resource: c.resource, table: table, filter: filter)
+        let frames = WatchFrames(resource: c.resource, table: table, filter: filter)
         let started: (subscription: WatchSubscription, initial: [StoredObject], replay: [StoreEvent])
         do {
             started = try store.watch(c.gr, fromResourceVersion: from)
@@ -97,7 +97,7 @@ struct WatchFrames {
     let table: TableConverter?
     let filter: ObjectFilter
 
-    mutating func append(_ event: StoreEvent, into out: inout [UInt8]) {
+    func append(_ event: StoreEvent, into out: inout [UInt8]) {
         switch event.type {
         case .added:
             if filter.matches(event.object) { append(type: "ADDED", object: event.object, into: &out) }

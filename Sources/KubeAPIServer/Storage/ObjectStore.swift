@@ -53,16 +53,8 @@ public final class ObjectStore: Sendable {
     /// resourceVersion.
     public func list(_ gr: GroupResource, namespace: String? = nil, after: ObjectKey? = nil) -> (items: [StoredObject], resourceVersion: UInt64) {
         state.withLock { s in
-            guard var collection = s.collections[gr] else { return ([], s.resourceVersion) }
-            let keys: [ObjectKey]
-            if let cached = collection.sortedKeys {
-                keys = cached
-            } else {
-                keys = collection.objects.keys.sorted()
-                s.collections[gr] = nil
-                collection.sortedKeys = keys
-                s.collections[gr] = collection
-            }
+            let keys = ObjectStore.sortedKeys(gr, in: &s)
+            guard let collection = s.collections[gr] else { return ([], s.resourceVersion) }
             var start = keys.startIndex
             if let after {
                 start = keys.partitionPoint { $0 <= after }
@@ -80,6 +72,17 @@ public final class ObjectStore: Sendable {
             }
             return (items, s.resourceVersion)
         }
+    }
+
+    /// A collection's keys in list order, cached until the next create or delete.
+    static func sortedKeys(_ gr: GroupResource, in s: inout State) -> [ObjectKey] {
+        guard var collection = s.collections[gr] else { return [] }
+        if let cached = collection.sortedKeys { return cached }
+        let keys = collection.objects.keys.sorted()
+        s.collections[gr] = nil  // drop the second reference so the dictionary is not copied
+        collection.sortedKeys = keys
+        s.collections[gr] = collection
+        return keys
     }
 
     public func count(_ gr: GroupResource, namespace: String? = nil) -> Int {
@@ -169,8 +172,9 @@ public final class ObjectStore: Sendable {
                 // History is in resourceVersion order: find the first event after `from`.
                 let start = s.history.partitionPoint { $0.resourceVersion <= from }
                 for event in s.history[start...] where event.resource == gr { replay.append(event) }
-            } else if let c = s.collections[gr] {
-                initial = c.objects.values.sorted { $0.key < $1.key }
+            } else {
+                let objects = s.collections[gr]?.objects ?? [:]
+                initial = ObjectStore.sortedKeys(gr, in: &s).map { objects[$0]! }
             }
             let id = s.nextWatcherID
             s.nextWatcherID += 1

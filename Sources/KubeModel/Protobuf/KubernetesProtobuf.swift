@@ -108,12 +108,8 @@ public enum KubernetesProtobuf {
             guard let schema = kinds[kind] else {
                 throw DecodeError(description: "protobuf bodies are accepted for \(supportedKinds.joined(separator: ", ")); send \(kind.isEmpty ? "this object" : kind) as application/json")
             }
-            var object = try message(raw, schema)
-            var result = JSONObject()
-            result["apiVersion"] = .string(apiVersion)
-            result["kind"] = .string(kind)
-            for (k, v) in object { result[k] = v }
-            object = result
+            var object = JSONObject([("apiVersion", .string(apiVersion)), ("kind", .string(kind))])
+            for (k, v) in try message(raw, schema) { object[k] = v }
             return .object(object)
         } catch let error as DecodeError {
             throw error
@@ -167,7 +163,8 @@ public enum KubernetesProtobuf {
                     if n == 2 { nanos = Int32(truncatingIfNeeded: x) }
                 }
             }
-            return .string(formatTime(seconds: seconds, nanos: nanos, micro: { if case .microTime = type { return true }; return false }()))
+            if case .microTime = type { return .string(Timestamp.format(seconds: seconds, microseconds: nanos / 1000)) }
+            return .string(Timestamp.format(seconds: seconds))
         case (.stringMap, .bytes(let b)), (.bytesMap, .bytes(let b)):
             var r = ProtobufReader(b)
             var key = "", value: JSON = ""
@@ -183,18 +180,5 @@ public enum KubernetesProtobuf {
         default:
             throw ProtobufReader.Malformed()
         }
-    }
-
-    /// RFC 3339; MicroTime with six fractional digits, as Go's metav1.MicroTime marshals.
-    static func formatTime(seconds: Int64, nanos: Int32, micro: Bool) -> String {
-        var t = time_t(seconds)
-        var tm = tm()
-        gmtime_r(&t, &tm)
-        func pad(_ v: Int32, _ width: Int) -> String {
-            let s = String(v)
-            return String(repeating: "0", count: max(0, width - s.count)) + s
-        }
-        let base = "\(pad(tm.tm_year + 1900, 4))-\(pad(tm.tm_mon + 1, 2))-\(pad(tm.tm_mday, 2))T\(pad(tm.tm_hour, 2)):\(pad(tm.tm_min, 2)):\(pad(tm.tm_sec, 2))"
-        return micro ? base + "." + pad(nanos / 1000, 6) + "Z" : base + "Z"
     }
 }
