@@ -47,9 +47,11 @@ final class AdmissionChain: Sendable {
         return try matcher.matchesSelectors(namespaceLabels: namespaceLabels, object: object, old: old)
     }
 
-    func mutate(_ object: JSON, old: JSON?, attributes: AdmissionAttributes, registry: ResourceRegistry) async throws(StatusError) -> JSON {
+    /// The object as the mutating webhooks left it; nil when none changed it (the common case,
+    /// so callers skip re-applying their rules).
+    func mutate(_ object: JSON, old: JSON?, attributes: AdmissionAttributes) async throws(StatusError) -> JSON? {
         let hooks = webhooks(Self.mutatingResource)
-        if hooks.isEmpty { return object }
+        if hooks.isEmpty { return nil }
         var current = object
         var changedAfter: [Int: Bool] = [:]
         for (i, hook) in hooks.enumerated() where try applies(hook, attributes, object: current, old: old) {
@@ -64,10 +66,10 @@ final class AdmissionChain: Sendable {
         for (i, hook) in hooks.enumerated() where changedAfter[i] == true && hook["reinvocationPolicy"]?.stringValue == "IfNeeded" {
             current = try await call(hook, mutating: true, object: current, old: old, attributes: attributes)
         }
-        return current
+        return current == object ? nil : current
     }
 
-    func validate(_ object: JSON?, old: JSON?, attributes: AdmissionAttributes, registry: ResourceRegistry) async throws(StatusError) {
+    func validate(_ object: JSON?, old: JSON?, attributes: AdmissionAttributes) async throws(StatusError) {
         for hook in webhooks(Self.validatingResource) where try applies(hook, attributes, object: object, old: old) {
             _ = try await call(hook, mutating: false, object: object ?? .null, old: old, attributes: attributes)
         }

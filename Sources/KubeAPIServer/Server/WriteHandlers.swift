@@ -22,11 +22,11 @@ extension APIServer {
         }
         let attributes = AdmissionAttributes(operation: .create, resource: c.resource, subresource: nil,
                                              namespace: object.namespace ?? "", name: object.name ?? "", dryRun: dryRun)
-        object = try await admission.mutate(object, old: nil, attributes: attributes, registry: registry)
+        object = try await admission.mutate(object, old: nil, attributes: attributes) ?? object
         try ObjectRules.validate(object, info: c.resource)
         ObjectRules.prepareCreate(&object, now: Timestamp.now())
         try lifecycleBeforeWrite(&object, old: nil, resource: c.resource)
-        try await admission.validate(object, old: nil, attributes: attributes, registry: registry)
+        try await admission.validate(object, old: nil, attributes: attributes)
         if dryRun { return await writeJSON(object, status: .created, writer: writer) }
 
         var attempt = 0
@@ -102,11 +102,13 @@ extension APIServer {
             var merged = ObjectRules.mergeUpdate(old: old.json, new: new, info: c.resource, subresource: c.info.subresource)
             let attributes = AdmissionAttributes(operation: .update, resource: c.resource, subresource: c.info.subresource,
                                                  namespace: c.key.namespace, name: c.key.name, dryRun: dryRun)
-            merged = try await admission.mutate(merged, old: old.json, attributes: attributes, registry: registry)
-            merged = ObjectRules.mergeUpdate(old: old.json, new: merged, info: c.resource, subresource: c.info.subresource)
+            if let mutated = try await admission.mutate(merged, old: old.json, attributes: attributes) {
+                // The update rules apply to what the webhooks returned, too.
+                merged = ObjectRules.mergeUpdate(old: old.json, new: mutated, info: c.resource, subresource: c.info.subresource)
+            }
             try ObjectRules.validate(merged, info: c.resource)
             try lifecycleBeforeWrite(&merged, old: old.json, resource: c.resource)
-            try await admission.validate(merged, old: old.json, attributes: attributes, registry: registry)
+            try await admission.validate(merged, old: old.json, attributes: attributes)
             new = merged
             if new == old.json { return await writeJSONBytes(servedBytes(old, as: c.resource), writer: writer) }
             if dryRun { return await writeJSON(new, writer: writer) }
@@ -136,7 +138,7 @@ extension APIServer {
             }
             let attributes = AdmissionAttributes(operation: .delete, resource: c.resource, subresource: nil,
                                                  namespace: c.key.namespace, name: c.key.name, dryRun: dryRun)
-            try await admission.validate(nil, old: old.json, attributes: attributes, registry: registry)
+            try await admission.validate(nil, old: old.json, attributes: attributes)
             if dryRun { return await writeJSONBytes(servedBytes(old, as: c.resource), writer: writer) }
             do {
                 let result = try deleteObject(c.resource, old)
@@ -178,7 +180,7 @@ extension APIServer {
         for object in store.list(c.gr, namespace: filter.namespace).items where filter.matches(object) {
             let attributes = AdmissionAttributes(operation: .delete, resource: c.resource, subresource: nil,
                                                  namespace: object.namespace, name: object.name, dryRun: dryRun)
-            try await admission.validate(nil, old: object.json, attributes: attributes, registry: registry)
+            try await admission.validate(nil, old: object.json, attributes: attributes)
             if dryRun { deleted.append(object); continue }
             if let result = try? deleteObject(c.resource, object) { deleted.append(result) }
         }
