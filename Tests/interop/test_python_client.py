@@ -88,13 +88,15 @@ def test_watch_sees_events_and_relists_after_expiry(api):
         core.patch_namespaced_config_map("a", "watched", {"data": {"k": "v"}})
         core.delete_namespaced_config_map("a", "watched")
 
-    threading.Thread(target=writer).start()
+    writing = threading.Thread(target=writer)
+    writing.start()
     seen = []
     w = watch.Watch()
     for event in w.stream(core.list_namespaced_config_map, "watched", resource_version=start_rv, timeout_seconds=10):
         seen.append((event["type"], event["object"].metadata.name))
         if event["type"] == "DELETED":
             w.stop()
+    writing.join()
     assert seen == [("ADDED", "a"), ("MODIFIED", "a"), ("DELETED", "a")]
 
     # Push the history window (50 events for this server) past start_rv: resuming from it is
@@ -110,11 +112,14 @@ def test_watch_sees_events_and_relists_after_expiry(api):
     assert len(relisted.items) == 60
     names = []
     w = watch.Watch()
-    threading.Thread(target=lambda: (time.sleep(0.5), core.create_namespaced_config_map(
-        "watched", client.V1ConfigMap(metadata=client.V1ObjectMeta(name="after"))))).start()
+    # The writer is joined before the test ends, so the server outlives its request.
+    late = threading.Thread(target=lambda: (time.sleep(0.5), core.create_namespaced_config_map(
+        "watched", client.V1ConfigMap(metadata=client.V1ObjectMeta(name="after")))))
+    late.start()
     for event in w.stream(core.list_namespaced_config_map, "watched", resource_version=relisted.metadata.resource_version, timeout_seconds=10):
         names.append(event["object"].metadata.name)
         w.stop()
+    late.join()
     assert names == ["after"]
 
 

@@ -53,8 +53,13 @@ public final class APIServer: HTTPResponder {
         } catch let error as StatusError {
             if !writer.headSent { await writeStatus(error, writer: writer) }
         } catch {
-            logger.error("request failed", metadata: ["uri": "\(request.uri)", "error": "\(error)"])
-            if !writer.headSent { await writeStatus(StatusError.internalError("\(error)"), writer: writer) }
+            if writer.headSent {
+                // Mid-stream (a watch whose client went away): nothing left to tell the client.
+                logger.debug("stream ended", metadata: ["uri": "\(request.uri)", "error": "\(error)"])
+            } else {
+                logger.error("request failed", metadata: ["uri": "\(request.uri)", "error": "\(error)"])
+                await writeStatus(StatusError.internalError("\(error)"), writer: writer)
+            }
         }
     }
 
