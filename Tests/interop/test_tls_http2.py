@@ -28,9 +28,11 @@ def test_nghttp_negotiates_h2_over_tls(tls_server, tmp_path):
     # nghttp verifies nothing by itself; openssl checks the chain against the kubeconfig's CA.
     ca = ca_file(tls_server, tmp_path)
     verify = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{tls_server.port}", "-alpn", "h2",
-                             "-CAfile", ca, "-verify_return_error"], input="", capture_output=True, text=True, timeout=20)
-    assert "Verify return code: 0 (ok)" in verify.stdout
-    assert "ALPN protocol: h2" in verify.stdout
+                             "-CAfile", ca, "-verify_return_error"], input=b"", capture_output=True, timeout=20)
+    # The server's first HTTP/2 frames arrive as binary after the handshake report.
+    report = verify.stdout.decode("utf-8", errors="replace")
+    assert "Verify return code: 0 (ok)" in report
+    assert "ALPN protocol: h2" in report
     out = subprocess.run(["nghttp", "-v", f"{tls_server.url}/api/v1/namespaces"], capture_output=True, text=True, timeout=20)
     assert out.returncode == 0, out.stderr
     assert "The negotiated protocol: h2" in out.stdout

@@ -38,8 +38,12 @@ enum ObjectRules {
         }
     }
 
-    /// System fields of a new object.
-    static func prepareCreate(_ object: inout JSON, now: String) {
+    /// System fields of a new object. With a status subresource, status starts empty (a
+    /// namespace starts Active), as the API server's create strategies reset it.
+    static func prepareCreate(_ object: inout JSON, info: ResourceInfo, now: String) {
+        if info.hasStatus {
+            object["status"] = info.groupResource == GroupResource(group: "", resource: "namespaces") ? ["phase": "Active"] : nil
+        }
         object.setMetadata("uid", .string(UUID().uuidString.lowercased()))
         object.setMetadata("creationTimestamp", .string(now))
         object.setMetadata("generation", .int(1))

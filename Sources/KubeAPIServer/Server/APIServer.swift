@@ -40,8 +40,8 @@ public final class APIServer: HTTPResponder {
         let namespaces = GroupResource(group: "", resource: "namespaces")
         for name in ["default", "kube-system", "kube-public", "kube-node-lease"] where store.get(namespaces, ObjectKey(namespace: "", name: name)) == nil {
             var ns: JSON = ["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": .string(name), "labels": ["kubernetes.io/metadata.name": .string(name)]],
-                            "spec": ["finalizers": ["kubernetes"]], "status": ["phase": "Active"]]
-            ObjectRules.prepareCreate(&ns, now: Timestamp.now())
+                            "spec": ["finalizers": ["kubernetes"]]]
+            ObjectRules.prepareCreate(&ns, info: registry.lookup(group: "", version: "v1", plural: "namespaces")!, now: Timestamp.now())
             try store.commit(namespaces, ObjectKey(namespace: "", name: name), .put(ns), precondition: .mustNotExist)
         }
     }

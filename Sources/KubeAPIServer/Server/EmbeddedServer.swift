@@ -128,7 +128,7 @@ extension APIServer {
         try ObjectRules.checkBody(&object, info: resource, urlNamespace: resource.namespaced ? (object.namespace ?? "default") : nil)
         if resource.namespaced { try checkNamespaceAcceptsCreate(object.namespace ?? "") }
         try ObjectRules.validate(object, info: resource)
-        ObjectRules.prepareCreate(&object, now: Timestamp.now())
+        ObjectRules.prepareCreate(&object, info: resource, now: Timestamp.now())
         try lifecycleBeforeWrite(&object, old: nil, resource: resource)
         return try commitWithLifecycle(resource, ObjectKey(namespace: object.namespace ?? "", name: object.name ?? ""), .put(object),
                                        precondition: .mustNotExist, new: object)

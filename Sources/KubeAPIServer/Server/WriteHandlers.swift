@@ -24,7 +24,7 @@ extension APIServer {
                                              namespace: object.namespace ?? "", name: object.name ?? "", dryRun: dryRun)
         object = try await admission.mutate(object, old: nil, attributes: attributes) ?? object
         try ObjectRules.validate(object, info: c.resource)
-        ObjectRules.prepareCreate(&object, now: Timestamp.now())
+        ObjectRules.prepareCreate(&object, info: c.resource, now: Timestamp.now())
         try lifecycleBeforeWrite(&object, old: nil, resource: c.resource)
         try await admission.validate(object, old: nil, attributes: attributes)
         if dryRun { return await writeJSON(object, status: .created, writer: writer) }
