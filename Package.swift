@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Module tree (nothing below imports anything above):
-//   KubeModel -> MeshCore -> MeshHTTP -> KubeAPIServer -> CtrlMeshCLI
+//   KubeModel -> MeshCore -> MeshHTTP -> KubeClient -> KubeAPIServer, MeshProxy -> CtrlMeshCLI
 let package = Package(
     name: "ControllerMesh",
     platforms: [.macOS(.v14)],
@@ -23,11 +23,12 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
         // Raw JSON objects with typed metadata, selectors, patches, Status errors. No I/O.
         .target(name: "KubeModel"),
-        // Pure mesh logic: hashing and shard ranges. No I/O.
+        // Pure mesh logic: hashing, shard specs, fencing decisions, streaming body filters. No I/O.
         .target(name: "MeshCore", dependencies: ["KubeModel"]),
         // NIO transport shared by every server role: HTTP/1.1, h2c, TLS with ALPN h2.
         .target(name: "MeshHTTP", dependencies: [
@@ -42,6 +43,25 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // Reaching an API server: kubeconfig and in-cluster config, pooled HTTP/1.1 and HTTP/2.
+        .target(name: "KubeClient", dependencies: [
+            "KubeModel",
+            .product(name: "Yams", package: "Yams"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // The sharding sidecar: classifies each request once, fences it, filters responses.
+        .target(name: "MeshProxy", dependencies: [
+            "KubeModel", "MeshCore", "MeshHTTP", "KubeClient",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // The embedded Kubernetes-compatible API server.
         .target(name: "KubeAPIServer", dependencies: [
             "KubeModel", "MeshCore", "MeshHTTP",
@@ -54,7 +74,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "CtrlMeshCLI", dependencies: [
-            "KubeModel", "KubeAPIServer", "MeshHTTP",
+            "KubeModel", "KubeAPIServer", "MeshHTTP", "MeshProxy", "KubeClient", "MeshCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

@@ -5,5 +5,5 @@ struct CtrlMesh: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ctrlmesh",
         abstract: "ControllerMesh: a sharded operator runtime for Kubernetes.",
-        subcommands: [APIServerCommand.self, DemoCommand.self])
+        subcommands: [APIServerCommand.self, ProxyCommand.self, DemoCommand.self])
 }

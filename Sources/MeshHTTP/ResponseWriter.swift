@@ -79,6 +79,13 @@ public final class ResponseWriter: Sendable {
         }
     }
 
+    /// Ends the response abnormally: closes the connection (HTTP/1.1) or resets the stream
+    /// (HTTP/2), so the client sees a failed response rather than a short one.
+    public func abort() {
+        state.withLockedValue { $0.ended = true }
+        channel.close(promise: nil)
+    }
+
     /// Completes when the client connection (or HTTP/2 stream) closes.
     public func waitForClose() async {
         try? await channel.closeFuture.get()

@@ -54,7 +54,7 @@ def webhook():
 
 
 def test_mutating_and_validating_webhooks(server, webhook):
-    api = config.new_client_from_config(config_file=server.kubeconfig)
+    api = config.new_client_from_config(config_file=server.client_kubeconfig)
     adm = client.AdmissionregistrationV1Api(api)
     core = client.CoreV1Api(api)
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="hooked", labels={"inject": "true"})))

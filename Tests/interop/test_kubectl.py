@@ -112,7 +112,7 @@ def test_all_kruise_crds_load(server):
 def watch_lines(server, args, action, expect, timeout=20):
     """Runs `kubectl get -w ...`, performs `action` once it is watching, collects lines until
     `expect(lines)` holds."""
-    cmd = ["kubectl", "--kubeconfig", server.kubeconfig, "--cache-dir", server.cache_dir, *args]
+    cmd = ["kubectl", "--kubeconfig", server.client_kubeconfig, "--cache-dir", server.cache_dir, *args]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines = queue.Queue()
     threading.Thread(target=lambda: [lines.put(l.rstrip("\n")) for l in proc.stdout], daemon=True).start()

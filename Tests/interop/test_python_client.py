@@ -16,7 +16,7 @@ except ImportError:  # make test installs it; never skip silently
 
 @pytest.fixture
 def api(server):
-    return config.new_client_from_config(config_file=server.kubeconfig)
+    return config.new_client_from_config(config_file=server.client_kubeconfig)
 
 
 def test_crud_and_selectors(api):
@@ -165,14 +165,14 @@ ELECTOR = textwrap.dedent("""
 def test_leader_election_over_a_lease_between_two_processes(server, tmp_path):
     script = tmp_path / "elector.py"
     script.write_text(ELECTOR)
-    first = subprocess.Popen([sys.executable, str(script), server.kubeconfig, "one", "3"], stdout=subprocess.PIPE, text=True)
+    first = subprocess.Popen([sys.executable, str(script), server.client_kubeconfig, "one", "3"], stdout=subprocess.PIPE, text=True)
     time.sleep(1)
-    second = subprocess.Popen([sys.executable, str(script), server.kubeconfig, "two", "0"], stdout=subprocess.PIPE, text=True)
+    second = subprocess.Popen([sys.executable, str(script), server.client_kubeconfig, "two", "0"], stdout=subprocess.PIPE, text=True)
     out1, _ = first.communicate(timeout=40)
     out2, _ = second.communicate(timeout=40)
     assert out1.strip() == "LEADER one"
     # the second process becomes leader only after the first stopped renewing and the lease expired
     assert out2.strip() == "LEADER two"
-    api = config.new_client_from_config(config_file=server.kubeconfig)
+    api = config.new_client_from_config(config_file=server.client_kubeconfig)
     lease = client.CoordinationV1Api(api).read_namespaced_lease("elect", "default")
     assert lease.spec.holder_identity == "two" and lease.spec.lease_transitions == 1

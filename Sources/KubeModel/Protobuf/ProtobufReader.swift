@@ -1,23 +1,23 @@
 /// Reads protobuf wire format: varints, fixed-width and length-delimited fields.
-struct ProtobufReader {
-    enum WireValue {
+public struct ProtobufReader {
+    public enum WireValue {
         case varint(UInt64)
         case fixed64(UInt64)
         case bytes(ArraySlice<UInt8>)
         case fixed32(UInt32)
     }
 
-    struct Malformed: Error {}
+    public struct Malformed: Error {}
 
-    var bytes: ArraySlice<UInt8>
+    public var bytes: ArraySlice<UInt8>
 
-    init(_ bytes: ArraySlice<UInt8>) {
+    public init(_ bytes: ArraySlice<UInt8>) {
         self.bytes = bytes
     }
 
-    var atEnd: Bool { bytes.isEmpty }
+    public var atEnd: Bool { bytes.isEmpty }
 
-    mutating func varint() throws(Malformed) -> UInt64 {
+    public mutating func varint() throws(Malformed) -> UInt64 {
         var result: UInt64 = 0
         var shift: UInt64 = 0
         while let b = bytes.first {
@@ -30,7 +30,7 @@ struct ProtobufReader {
         throw Malformed()
     }
 
-    mutating func fixed(_ count: Int) throws(Malformed) -> UInt64 {
+    public mutating func fixed(_ count: Int) throws(Malformed) -> UInt64 {
         guard bytes.count >= count else { throw Malformed() }
         var value: UInt64 = 0
         for (i, b) in bytes.prefix(count).enumerated() { value |= UInt64(b) << (8 * UInt64(i)) }
@@ -39,7 +39,7 @@ struct ProtobufReader {
     }
 
     /// The next field number and its value.
-    mutating func field() throws(Malformed) -> (number: Int, value: WireValue) {
+    public mutating func field() throws(Malformed) -> (number: Int, value: WireValue) {
         let key = try varint()
         let number = Int(key >> 3)
         switch key & 7 {

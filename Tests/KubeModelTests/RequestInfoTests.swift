@@ -1,4 +1,4 @@
-@testable import KubeAPIServer
+@testable import KubeModel
 import Testing
 
 @Suite struct RequestInfoTests {

@@ -1,5 +1,3 @@
-import KubeModel
-
 /// What a request asks for, parsed once from method, path and query (as the API server's
 /// RequestInfo): the verb and the resource coordinates, or a non-resource path.
 public struct RequestInfo: Sendable, Equatable {

@@ -1,0 +1,90 @@
+import ArgumentParser
+import Foundation
+import KubeClient
+import Logging
+import MeshProxy
+import NIOSSL
+
+struct ProxyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "proxy",
+        abstract: "Run the sharding sidecar between an operator and the API server.",
+        discussion: """
+            The operator sends its API traffic to --listen (HTTP/1.1 or h2c; https with --tls-cert/--tls-key). \
+            The proxy forwards it to the API server of --kubeconfig (else $KUBECONFIG, else the pod's service \
+            account), showing the operator only its shard and refusing writes outside it. Without a spec the \
+            proxy fails closed: sharded lists are empty and writes are refused.
+            """)
+
+    @Option(help: "Address the operator connects to, host:port (port 0 picks a free one).")
+    var listen = ListenAddress(host: "127.0.0.1", port: 5443)
+
+    @Option(help: "Kubeconfig of the upstream API server; in-cluster config when absent and running in a pod.")
+    var kubeconfig: String?
+
+    @Flag(help: "Use the pod's service account (KUBERNETES_SERVICE_HOST/PORT, token and CA) for the upstream.")
+    var inCluster = false
+
+    @Option(help: "Shard spec file (YAML or JSON), re-read when it changes.")
+    var specFile: String?
+
+    @Option(help: "Address for /metrics, /healthz, /readyz and /status, host:port.")
+    var metricsListen: ListenAddress?
+
+    @Option(help: "PEM certificate for serving https to the operator.")
+    var tlsCert: String?
+
+    @Option(help: "PEM private key for --tls-cert.")
+    var tlsKey: String?
+
+    @Option(help: "Write the kubeconfig the operator uses to reach this proxy to this file.")
+    var kubeconfigOut: String?
+
+    func validate() throws {
+        if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
+        if inCluster, kubeconfig != nil { throw ValidationError("--in-cluster and --kubeconfig exclude each other") }
+    }
+
+    func run() async throws {
+        let upstream: ClientConfig
+        do {
+            upstream = inCluster ? try ClientConfig.inCluster() : try ClientConfig.resolve(kubeconfig: kubeconfig)
+        } catch {
+            throw ValidationError(error.description)
+        }
+        var tls: NIOSSLContext?
+        if let tlsCert, let tlsKey {
+            do {
+                let configuration = TLSConfiguration.makeServerConfiguration(
+                    certificateChain: try NIOSSLCertificate.fromPEMFile(tlsCert).map { .certificate($0) },
+                    privateKey: .privateKey(try NIOSSLPrivateKey(file: tlsKey, format: .pem)))
+                var withALPN = configuration
+                withALPN.applicationProtocols = ["h2", "http/1.1"]
+                tls = try NIOSSLContext(configuration: withALPN)
+            } catch {
+                throw ValidationError("cannot load --tls-cert/--tls-key: \(error)")
+            }
+        }
+        if let specFile, !FileManager.default.fileExists(atPath: specFile) {
+            Console.line("warning: spec file \(specFile) does not exist yet; failing closed until it does")
+        }
+        let options = ProxyRuntime.Options(host: listen.host, port: listen.port, tls: tls, adminHost: metricsListen?.host,
+                                           adminPort: metricsListen?.port, specFile: specFile)
+        let runtime: ProxyRuntime
+        do {
+            runtime = try await ProxyRuntime.start(options, upstream: upstream)
+        } catch {
+            throw ValidationError("cannot start the proxy on \(listen.host):\(listen.port): \(error)")
+        }
+        if let kubeconfigOut {
+            try runtime.operatorKubeconfig().write(toFile: kubeconfigOut, atomically: true, encoding: .utf8)
+        }
+        var line = "ctrlmesh proxy ready on \(tls == nil ? "http" : "https")://\(listen.host):\(runtime.port) -> \(upstream.server)"
+        if let admin = runtime.adminPort { line += " (admin on http://\(metricsListen?.host ?? "127.0.0.1"):\(admin))" }
+        Console.line(line)
+        let background = Task { await runtime.run() }
+        await Signals.waitForTermination()
+        background.cancel()
+        await runtime.close()
+    }
+}

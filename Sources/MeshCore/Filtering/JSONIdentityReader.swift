@@ -1,0 +1,94 @@
+/// Reads an `ObjectIdentity` from the JSON bytes of an object, a Table row or a watch event.
+public enum JSONIdentityReader {
+    /// An object: `apiVersion`, `kind` and the identity fields of `metadata`. A Table (what
+    /// kubectl asks for) is identified by its first row's object.
+    public static func object(_ bytes: UnsafeBufferPointer<UInt8>) throws(FilterError) -> ObjectIdentity {
+        var scanner = JSONByteScanner(bytes)
+        return try readObject(&scanner)
+    }
+
+    /// A Table row: the identity of its `object`.
+    public static func tableRow(_ bytes: UnsafeBufferPointer<UInt8>) throws(FilterError) -> ObjectIdentity {
+        var scanner = JSONByteScanner(bytes)
+        var identity = ObjectIdentity()
+        try scanner.forEachMember { (s: inout JSONByteScanner, key: String) throws(FilterError) in
+            if key == "object", try s.peek() == UInt8(ascii: "{") { identity = try readObject(&s) } else { try s.skipValue() }
+        }
+        return identity
+    }
+
+    /// A watch event: its `type` and the identity of its `object`.
+    public static func event(_ bytes: UnsafeBufferPointer<UInt8>) throws(FilterError) -> (type: String, object: ObjectIdentity) {
+        var scanner = JSONByteScanner(bytes)
+        var type = ""
+        var identity = ObjectIdentity()
+        try scanner.forEachMember { (s: inout JSONByteScanner, key: String) throws(FilterError) in
+            switch key {
+            case "type": type = try s.readOptionalString() ?? ""
+            case "object" where try s.peek() == UInt8(ascii: "{"): identity = try readObject(&s)
+            default: try s.skipValue()
+            }
+        }
+        return (type, identity)
+    }
+
+    static func readObject(_ s: inout JSONByteScanner) throws(FilterError) -> ObjectIdentity {
+        var identity = ObjectIdentity()
+        var firstRow: ObjectIdentity?
+        try s.forEachMember { (s: inout JSONByteScanner, key: String) throws(FilterError) in
+            switch key {
+            case "apiVersion": identity.apiVersion = try s.readOptionalString() ?? ""
+            case "kind": identity.kind = try s.readOptionalString() ?? ""
+            case "metadata" where try s.peek() == UInt8(ascii: "{"): try readMetadata(&s, into: &identity)
+            case "rows" where try s.peek() == UInt8(ascii: "["):
+                try s.forEachElement { (s: inout JSONByteScanner) throws(FilterError) in
+                    guard firstRow == nil, try s.peek() == UInt8(ascii: "{") else { try s.skipValue(); return }
+                    var row = ObjectIdentity()
+                    try s.forEachMember { (s: inout JSONByteScanner, key: String) throws(FilterError) in
+                        if key == "object", try s.peek() == UInt8(ascii: "{") { row = try readObject(&s) } else { try s.skipValue() }
+                    }
+                    firstRow = row
+                }
+            default: try s.skipValue()
+            }
+        }
+        if identity.kind == "Table", var row = firstRow {
+            // Keep the Table's own resourceVersion for bookmarks.
+            row.apiVersion = identity.apiVersion
+            row.kind = identity.kind
+            if row.resourceVersion.isEmpty { row.resourceVersion = identity.resourceVersion }
+            return row
+        }
+        return identity
+    }
+
+    static func readMetadata(_ s: inout JSONByteScanner, into identity: inout ObjectIdentity) throws(FilterError) {
+        try s.forEachMember { (s: inout JSONByteScanner, key: String) throws(FilterError) in
+            switch key {
+            case "name": identity.name = try s.readOptionalString() ?? ""
+            case "namespace": identity.namespace = try s.readOptionalString() ?? ""
+            case "uid": identity.uid = try s.readOptionalString() ?? ""
+            case "resourceVersion": identity.resourceVersion = try s.readOptionalString() ?? ""
+            case "labels" where try s.peek() == UInt8(ascii: "{"):
+                try s.forEachMember { (s: inout JSONByteScanner, label: String) throws(FilterError) in
+                    if let value = try s.readOptionalString() { identity.labels[label] = value }
+                }
+            case "ownerReferences" where try s.peek() == UInt8(ascii: "["):
+                try s.forEachElement { (s: inout JSONByteScanner) throws(FilterError) in
+                    guard try s.peek() == UInt8(ascii: "{") else { try s.skipValue(); return }
+                    var uid: String?
+                    var controller = false
+                    try s.forEachMember { (s: inout JSONByteScanner, field: String) throws(FilterError) in
+                        switch field {
+                        case "uid": uid = try s.readOptionalString()
+                        case "controller": controller = try s.readTrue()
+                        default: try s.skipValue()
+                        }
+                    }
+                    if controller, identity.controllerUID == nil { identity.controllerUID = uid }
+                }
+            default: try s.skipValue()
+            }
+        }
+    }
+}

@@ -1,0 +1,207 @@
+/// Filters a JSON list body (`{"kind":"...List","metadata":{...},"items":[...]}`, or a Table's
+/// `rows`) while it streams: bytes outside the array are copied as they come, each item is held
+/// only until its closing brace and then kept (byte for byte) or dropped. Memory is one item,
+/// whatever the list's size.
+///
+/// When the list's metadata carries `shardInfo`, the API server applied the shard selector
+/// itself and the items pass unjudged.
+public struct JSONListFilter: Sendable {
+    enum Mode {
+        /// Copying structure, looking for the top-level `items` or `rows` key.
+        case structure
+        /// After `"items":`, before its `[`.
+        case awaitingArray
+        /// Inside the array, between elements.
+        case betweenItems
+        /// Collecting one element.
+        case inItem
+    }
+
+    let keep: @Sendable (ObjectIdentity) -> Bool
+    let maxItemBytes: Int
+    var mode = Mode.structure
+
+    // Structure tokenizer (outside the array).
+    var depth = 0
+    var started = false
+    var inString = false
+    var escaped = false
+    var captured: [UInt8] = []
+    var capturing = false
+    var lastString: String?
+    var topLevelKey: String?
+    var arrayIsRows = false
+
+    // The element being collected.
+    var item: [UInt8] = []
+    var itemDepth = 0
+    var itemInString = false
+    var itemEscaped = false
+
+    /// What the list's metadata said, once it has streamed past.
+    public private(set) var listResourceVersion: String?
+    public private(set) var continueToken: String?
+    var capturingMeta: String?
+
+    public private(set) var serverFiltered = false
+    public private(set) var kept = 0
+    public private(set) var dropped = 0
+
+    public init(maxItemBytes: Int = 64 << 20, keep: @escaping @Sendable (ObjectIdentity) -> Bool) {
+        self.keep = keep
+        self.maxItemBytes = maxItemBytes
+    }
+
+    /// Filters the next chunk of the body, appending what passes to `output`.
+    public mutating func consume(_ chunk: UnsafeRawBufferPointer, into output: inout [UInt8]) throws(FilterError) {
+        let bytes = chunk.bindMemory(to: UInt8.self)
+        var i = 0
+        while i < bytes.count {
+            switch mode {
+            case .structure:
+                let b = bytes[i]
+                i += 1
+                output.append(b)
+                structureByte(b)
+            case .awaitingArray:
+                let b = bytes[i]
+                switch b {
+                case 0x20, 0x0A, 0x0D, 0x09:
+                    output.append(b)
+                    i += 1
+                case UInt8(ascii: "["):
+                    output.append(b)
+                    i += 1
+                    depth += 1
+                    mode = .betweenItems
+                default:
+                    mode = .structure  // `null` or anything else: not a list to filter
+                }
+            case .betweenItems:
+                let b = bytes[i]
+                switch b {
+                case 0x20, 0x0A, 0x0D, 0x09, UInt8(ascii: ","):
+                    i += 1
+                case UInt8(ascii: "]"):
+                    output.append(b)
+                    i += 1
+                    depth -= 1
+                    mode = .structure
+                case UInt8(ascii: "{"):
+                    item.removeAll(keepingCapacity: true)
+                    itemDepth = 0
+                    mode = .inItem
+                default:
+                    throw FilterError.malformed("list element is not an object", offset: i)
+                }
+            case .inItem:
+                let start = i
+                var end: Int?
+                while i < bytes.count {
+                    let b = bytes[i]
+                    i += 1
+                    if itemInString {
+                        if itemEscaped { itemEscaped = false } else if b == 0x5C { itemEscaped = true } else if b == 0x22 { itemInString = false }
+                        continue
+                    }
+                    switch b {
+                    case 0x22: itemInString = true
+                    case UInt8(ascii: "{"), UInt8(ascii: "["): itemDepth += 1
+                    case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                        itemDepth -= 1
+                        if itemDepth == 0 { end = i }
+                    default: break
+                    }
+                    if end != nil { break }
+                }
+                item.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<i]))
+                if item.count > maxItemBytes { throw FilterError.tooLarge(maxItemBytes) }
+                if end != nil {
+                    try finishItem(into: &output)
+                    mode = .betweenItems
+                }
+            }
+        }
+    }
+
+    /// Checks that the body ended where a complete list ends.
+    public func finish() throws(FilterError) {
+        guard mode == .structure, started, depth == 0, !inString else {
+            throw FilterError.truncated
+        }
+    }
+
+    mutating func finishItem(into output: inout [UInt8]) throws(FilterError) {
+        let identity = try item.withUnsafeBufferPointer { (buffer) throws(FilterError) -> ObjectIdentity in
+            arrayIsRows ? try JSONIdentityReader.tableRow(buffer) : try JSONIdentityReader.object(buffer)
+        }
+        if serverFiltered || keep(identity) {
+            if kept > 0 { output.append(UInt8(ascii: ",")) }
+            output.append(contentsOf: item)
+            kept += 1
+        } else {
+            dropped += 1
+        }
+    }
+
+    /// Tracks depth and keys at the top two levels, to find the array and `metadata.shardInfo`.
+    mutating func structureByte(_ b: UInt8) {
+        if inString {
+            if escaped {
+                escaped = false
+            } else if b == 0x5C {
+                escaped = true
+            } else if b == 0x22 {
+                inString = false
+                if capturing {
+                    let text = String(decoding: captured, as: UTF8.self)
+                    lastString = text
+                    if let field = capturingMeta {
+                        if field == "resourceVersion" { listResourceVersion = text } else { continueToken = text }
+                        capturingMeta = nil
+                    }
+                }
+                capturing = false
+                return
+            }
+            if capturing {
+                captured.append(b)
+                if captured.count > 64, capturingMeta == nil { capturing = false }
+            }
+            return
+        }
+        switch b {
+        case 0x22:
+            inString = true
+            lastString = nil
+            capturing = depth <= 2 || capturingMeta != nil
+            captured.removeAll(keepingCapacity: true)
+        case UInt8(ascii: ":"):
+            if let key = lastString {
+                if depth == 1 {
+                    topLevelKey = key
+                    if key == "items" || key == "rows" {
+                        arrayIsRows = key == "rows"
+                        mode = .awaitingArray
+                    }
+                } else if depth == 2, topLevelKey == "metadata" {
+                    if key == "shardInfo" { serverFiltered = true }
+                    if key == "resourceVersion" || key == "continue" { capturingMeta = key }
+                }
+            }
+            lastString = nil
+        case UInt8(ascii: "{"), UInt8(ascii: "["):
+            depth += 1
+            started = true
+            lastString = nil
+            capturingMeta = nil
+        case UInt8(ascii: "}"), UInt8(ascii: "]"):
+            depth -= 1
+            lastString = nil
+        case UInt8(ascii: ","):
+            lastString = nil
+        default:
+            break
+        }
+    }
+}

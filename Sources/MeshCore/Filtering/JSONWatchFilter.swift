@@ -1,0 +1,111 @@
+import KubeModel
+
+/// Filters a JSON watch stream (one event object after another) while it streams. Events for
+/// objects outside the shard are dropped; when the client allowed bookmarks, the last dropped
+/// event of each chunk becomes a BOOKMARK with that event's resourceVersion, so the client's
+/// resourceVersion keeps advancing without it seeing the object.
+public struct JSONWatchFilter: Sendable {
+    let keep: @Sendable (ObjectIdentity) -> Bool
+    let bookmarks: Bool
+    let maxEventBytes: Int
+
+    var event: [UInt8] = []
+    var depth = 0
+    var inString = false
+    var escaped = false
+    var inEvent = false
+
+    /// The resourceVersion of the last event (or bookmark) passed on.
+    public private(set) var lastDeliveredResourceVersion: String?
+    public private(set) var kept = 0
+    public private(set) var dropped = 0
+
+    public init(bookmarks: Bool, maxEventBytes: Int = 64 << 20, keep: @escaping @Sendable (ObjectIdentity) -> Bool) {
+        self.keep = keep
+        self.bookmarks = bookmarks
+        self.maxEventBytes = maxEventBytes
+    }
+
+    public mutating func consume(_ chunk: UnsafeRawBufferPointer, into output: inout [UInt8]) throws(FilterError) {
+        let bytes = chunk.bindMemory(to: UInt8.self)
+        var pendingBookmark: ObjectIdentity?
+        var i = 0
+        while i < bytes.count {
+            if !inEvent {
+                switch bytes[i] {
+                case 0x20, 0x0A, 0x0D, 0x09:
+                    i += 1
+                    continue
+                case UInt8(ascii: "{"):
+                    inEvent = true
+                    depth = 0
+                    event.removeAll(keepingCapacity: true)
+                default:
+                    throw FilterError.malformed("watch event is not an object", offset: i)
+                }
+            }
+            let start = i
+            var complete = false
+            while i < bytes.count {
+                let b = bytes[i]
+                i += 1
+                if inString {
+                    if escaped { escaped = false } else if b == 0x5C { escaped = true } else if b == 0x22 { inString = false }
+                    continue
+                }
+                switch b {
+                case 0x22: inString = true
+                case UInt8(ascii: "{"), UInt8(ascii: "["): depth += 1
+                case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                    depth -= 1
+                    complete = depth == 0
+                default: break
+                }
+                if complete { break }
+            }
+            event.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<i]))
+            if event.count > maxEventBytes { throw FilterError.tooLarge(maxEventBytes) }
+            guard complete else { break }
+            inEvent = false
+            let (type, identity) = try event.withUnsafeBufferPointer { (buffer) throws(FilterError) in
+                try JSONIdentityReader.event(buffer)
+            }
+            switch type {
+            case "ADDED", "MODIFIED", "DELETED":
+                if keep(identity) {
+                    pendingBookmark = nil
+                    lastDeliveredResourceVersion = identity.resourceVersion
+                    output.append(contentsOf: event)
+                    output.append(0x0A)
+                    kept += 1
+                } else {
+                    dropped += 1
+                    if bookmarks { pendingBookmark = identity }
+                }
+            default:
+                // BOOKMARK and ERROR carry no object of the shard.
+                pendingBookmark = nil
+                if type == "BOOKMARK" { lastDeliveredResourceVersion = identity.resourceVersion }
+                output.append(contentsOf: event)
+                output.append(0x0A)
+            }
+        }
+        if let pendingBookmark, !pendingBookmark.resourceVersion.isEmpty {
+            JSONWatchFilter.appendBookmark(for: pendingBookmark, into: &output)
+            lastDeliveredResourceVersion = pendingBookmark.resourceVersion
+        }
+    }
+
+    /// True when the stream stopped between events.
+    public var atEventBoundary: Bool { !inEvent }
+
+    static func appendBookmark(for identity: ObjectIdentity, into output: inout [UInt8]) {
+        output.append(contentsOf: #"{"type":"BOOKMARK","object":{"kind":"#.utf8)
+        JSON.writeString(identity.kind, into: &output)
+        output.append(contentsOf: #","apiVersion":"#.utf8)
+        JSON.writeString(identity.apiVersion, into: &output)
+        output.append(contentsOf: #","metadata":{"resourceVersion":"#.utf8)
+        JSON.writeString(identity.resourceVersion, into: &output)
+        output.append(contentsOf: "}}}\n".utf8)
+    }
+}

@@ -1,0 +1,24 @@
+/// The few fields of an object that decide which shard owns it, read from the bytes of a list
+/// item, a watch event or a request body without decoding the rest of the object.
+public struct ObjectIdentity: Sendable, Equatable {
+    public var apiVersion = ""
+    public var kind = ""
+    public var name = ""
+    public var namespace = ""
+    public var uid = ""
+    public var resourceVersion = ""
+    public var labels: [String: String] = [:]
+    /// The uid in the ownerReference marked `controller: true`: owned objects follow it.
+    public var controllerUID: String?
+
+    public init() {}
+
+    public init(name: String = "", namespace: String = "", uid: String = "", labels: [String: String] = [:],
+                controllerUID: String? = nil) {
+        self.name = name
+        self.namespace = namespace
+        self.uid = uid
+        self.labels = labels
+        self.controllerUID = controllerUID
+    }
+}

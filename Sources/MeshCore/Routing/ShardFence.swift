@@ -1,0 +1,101 @@
+import KubeModel
+
+/// What the proxy must do with one classified request, decided from the request alone (the
+/// proxy's thin shell performs it). Everything about sharding a request is here; nothing here
+/// does I/O.
+public enum FenceDecision: Equatable, Sendable {
+    /// Not sharded: forward unchanged.
+    case passThrough
+    /// Refuse with 403 Forbidden without touching the upstream.
+    case refuse(String)
+    /// Forward, then keep only owned items of the list.
+    case filterList(ShardSpec.KeyMode)
+    /// Forward, then keep only events of owned objects.
+    case filterWatch(ShardSpec.KeyMode)
+    /// A read of one object whose key only the object knows: forward, then refuse the
+    /// response unless the object is owned.
+    case judgeResponse(ShardSpec.KeyMode)
+    /// A create whose key only the body knows: judge the body's identity first.
+    case judgeBody(ShardSpec.KeyMode)
+    /// A write to an existing object whose key only the object knows: read the object, judge
+    /// it (and the new body, for updates), then forward.
+    case judgeCurrent(ShardSpec.KeyMode)
+}
+
+public enum ShardFence {
+    static let namespaces = GroupResource(group: "", resource: "namespaces")
+
+    /// Decides a resource request. A proxy without a spec treats every resource as sharded by
+    /// namespace with nothing owned: lists and watches come back empty, everything else is
+    /// refused (it fails closed).
+    public static func decide(_ info: RequestInfo, spec: ShardSpec?,
+                              namespaceLabels: (String) -> [String: String]?) -> FenceDecision {
+        guard let spec else {
+            switch info.verb {
+            case .list: return .filterList(.namespace)
+            case .watch: return .filterWatch(.namespace)
+            default: return .refuse("this proxy has not received a shard spec yet; \(info.verb.rawValue) on \(info.groupResource) is refused")
+            }
+        }
+        let gr = info.groupResource
+        guard let mode = spec.keyMode(of: gr) else { return .passThrough }
+        switch info.verb {
+        case .list: return .filterList(mode)
+        case .watch: return .filterWatch(mode)
+        case .deletecollection:
+            guard mode == .namespace, let namespace = info.namespace else {
+                return .refuse("deletecollection of \(gr) across keys is not allowed through shard \(spec.shard); delete owned objects one by one or per owned namespace")
+            }
+            return namespaceDecision(namespace, verb: info.verb, gr: gr, spec: spec, namespaceLabels: namespaceLabels)
+        case .create where info.subresource == nil:
+            if gr == namespaces, mode == .namespace { return .judgeBody(.namespace) }
+            switch mode {
+            case .namespace:
+                guard let namespace = info.namespace else { return refuseClusterScoped(gr, spec: spec) }
+                return namespaceDecision(namespace, verb: info.verb, gr: gr, spec: spec, namespaceLabels: namespaceLabels)
+            case .object:
+                return .judgeBody(.object)
+            }
+        case .get, .create, .update, .patch, .delete:
+            switch mode {
+            case .namespace:
+                let key = gr == namespaces ? info.name : info.namespace
+                guard let key else { return refuseClusterScoped(gr, spec: spec) }
+                return namespaceDecision(key, verb: info.verb, gr: gr, spec: spec, namespaceLabels: namespaceLabels)
+            case .object:
+                if info.verb == .get, info.subresource == nil { return .judgeResponse(.object) }
+                return .judgeCurrent(.object)
+            }
+        }
+    }
+
+    static func namespaceDecision(_ namespace: String, verb: RequestInfo.Verb, gr: GroupResource, spec: ShardSpec,
+                                  namespaceLabels: (String) -> [String: String]?) -> FenceDecision {
+        if spec.ownsNamespace(namespace, labels: namespaceLabels(namespace)) { return .passThrough }
+        return .refuse(notOwnedMessage(verb: verb, gr: gr, key: "namespace \(namespace)", shard: spec.shard))
+    }
+
+    static func refuseClusterScoped(_ gr: GroupResource, spec: ShardSpec) -> FenceDecision {
+        .refuse("\(gr) is sharded by namespace but this object has none; shard \(spec.shard) does not own it")
+    }
+
+    /// The 403 message, naming the shard and the key.
+    public static func notOwnedMessage(verb: RequestInfo.Verb, gr: GroupResource, key: String, shard: String) -> String {
+        "\(verb.rawValue) \(gr) refused: \(key) is not owned by shard \(shard)"
+    }
+
+    /// Judges an object read from a body or the upstream.
+    public static func owns(_ identity: ObjectIdentity, gr: GroupResource, mode: ShardSpec.KeyMode, spec: ShardSpec?,
+                            namespaceLabels: (String) -> [String: String]?) -> Bool {
+        guard let spec else { return false }
+        return spec.owns(identity, mode: mode, isNamespaceResource: gr == namespaces, namespaceLabels: namespaceLabels)
+    }
+
+    /// Judges a create's body: in object mode a body without a controller owner gets a fresh
+    /// uid from the server, which no shard owns yet, so any shard may create it.
+    public static func mayCreate(_ identity: ObjectIdentity, gr: GroupResource, mode: ShardSpec.KeyMode, spec: ShardSpec?,
+                                 namespaceLabels: (String) -> [String: String]?) -> Bool {
+        if mode == .object, identity.controllerUID == nil, spec != nil { return true }
+        return owns(identity, gr: gr, mode: mode, spec: spec, namespaceLabels: namespaceLabels)
+    }
+}

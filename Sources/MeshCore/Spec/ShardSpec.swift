@@ -1,0 +1,109 @@
+import KubeModel
+
+/// What one shard owns: the value the mesh manager pushes to a proxy (and, until then, what
+/// `--spec-file` holds). A proxy without a spec owns nothing.
+public struct ShardSpec: Sendable, Equatable {
+    /// How a sharded resource's objects map to keys.
+    public enum KeyMode: String, Sendable {
+        /// The object's namespace (a Namespace's own name).
+        case namespace
+        /// FNV-1a 64 of the uid of the object's controller owner, or of its own uid.
+        case object
+    }
+
+    /// Resources sharded with one key mode, in the shape of RBAC rules (`*` matches any).
+    public struct ResourceRule: Sendable, Equatable {
+        public var apiGroups: [String]
+        public var resources: [String]
+        public var key: KeyMode
+
+        public init(apiGroups: [String], resources: [String], key: KeyMode) {
+            self.apiGroups = apiGroups
+            self.resources = resources
+            self.key = key
+        }
+
+        public func matches(_ gr: GroupResource) -> Bool {
+            (apiGroups.contains("*") || apiGroups.contains(gr.group))
+                && (resources.contains("*") || resources.contains(gr.resource))
+        }
+    }
+
+    /// The keys this shard owns. A namespace key is owned when any namespace clause matches; an
+    /// object key when its hash is in an object range.
+    public struct OwnedKeys: Sendable, Equatable {
+        public var namespaces: Set<String>
+        public var namespaceSelectors: [LabelSelector]
+        public var namespacePatterns: [NamespacePattern]
+        public var namespaceHashRanges: [HashRange]
+        public var objectHashRanges: [HashRange]
+
+        public init(namespaces: Set<String> = [], namespaceSelectors: [LabelSelector] = [],
+                    namespacePatterns: [NamespacePattern] = [], namespaceHashRanges: [HashRange] = [],
+                    objectHashRanges: [HashRange] = []) {
+            self.namespaces = namespaces
+            self.namespaceSelectors = namespaceSelectors
+            self.namespacePatterns = namespacePatterns
+            self.namespaceHashRanges = namespaceHashRanges
+            self.objectHashRanges = objectHashRanges
+        }
+
+        /// Whether ownership of a namespace can depend on its labels.
+        public var usesNamespaceLabels: Bool { !namespaceSelectors.isEmpty }
+    }
+
+    /// The operator's leader-election lock, renamed per shard so each shard elects a leader.
+    public struct LeaderElectionLock: Sendable, Equatable {
+        public var group: String
+        public var resource: String
+        public var namespace: String
+        public var name: String
+
+        public init(group: String = "coordination.k8s.io", resource: String = "leases", namespace: String, name: String) {
+            self.group = group
+            self.resource = resource
+            self.namespace = namespace
+            self.name = name
+        }
+    }
+
+    public var shard: String
+    public var epoch: UInt64
+    public var resources: [ResourceRule]
+    public var owned: OwnedKeys
+    public var leaderElection: LeaderElectionLock?
+
+    public init(shard: String, epoch: UInt64, resources: [ResourceRule], owned: OwnedKeys,
+                leaderElection: LeaderElectionLock? = nil) {
+        self.shard = shard
+        self.epoch = epoch
+        self.resources = resources
+        self.owned = owned
+        self.leaderElection = leaderElection
+    }
+
+    /// The key mode of a resource, nil when it is not sharded.
+    public func keyMode(of gr: GroupResource) -> KeyMode? {
+        resources.first { $0.matches(gr) }?.key
+    }
+}
+
+/// A namespace regular expression, matched anywhere in the name (as Go's `MatchString`)
+/// unless anchored.
+public struct NamespacePattern: Sendable, Equatable, CustomStringConvertible {
+    public let pattern: String
+    nonisolated(unsafe) let regex: Regex<AnyRegexOutput>
+
+    public init(_ pattern: String) throws {
+        self.pattern = pattern
+        self.regex = try Regex(pattern)
+    }
+
+    public func matches(_ namespace: String) -> Bool {
+        (try? regex.firstMatch(in: namespace)) != nil
+    }
+
+    public var description: String { pattern }
+
+    public static func == (a: NamespacePattern, b: NamespacePattern) -> Bool { a.pattern == b.pattern }
+}

@@ -1,0 +1,129 @@
+import KubeClient
+import KubeModel
+import Logging
+import MeshHTTP
+import NIOSSL
+
+/// A running proxy: the operator-facing listener, the admin listener, the upstream
+/// connection and the spec source.
+public final class ProxyRuntime: Sendable {
+    public struct Options: Sendable {
+        public var host: String
+        public var port: Int
+        /// TLS for operators that insist on https.
+        public var tls: NIOSSLContext?
+        public var adminHost: String?
+        public var adminPort: Int?
+        public var specFile: String?
+
+        public init(host: String, port: Int, tls: NIOSSLContext? = nil, adminHost: String? = nil, adminPort: Int? = nil,
+                    specFile: String? = nil) {
+            self.host = host
+            self.port = port
+            self.tls = tls
+            self.adminHost = adminHost
+            self.adminPort = adminPort
+            self.specFile = specFile
+        }
+    }
+
+    public let state: ShardState
+    public let metrics: ProxyMetrics
+    let upstream: APIConnection
+    let server: HTTPServer
+    let admin: HTTPServer?
+    let specSource: SpecFileSource?
+    let namespaceLabels: NamespaceLabelCache
+    let options: Options
+    let logger: Logger
+
+    public var port: Int { server.port }
+    public var adminPort: Int? { admin?.port }
+
+    init(state: ShardState, metrics: ProxyMetrics, upstream: APIConnection, server: HTTPServer, admin: HTTPServer?,
+         specSource: SpecFileSource?, namespaceLabels: NamespaceLabelCache, options: Options, logger: Logger) {
+        self.state = state
+        self.metrics = metrics
+        self.upstream = upstream
+        self.server = server
+        self.admin = admin
+        self.specSource = specSource
+        self.namespaceLabels = namespaceLabels
+        self.options = options
+        self.logger = logger
+    }
+
+    public static func start(_ options: Options, upstream config: ClientConfig,
+                             logger: Logger = Logger(label: "ctrlmesh.proxy")) async throws -> ProxyRuntime {
+        let state = ShardState()
+        let metrics = ProxyMetrics()
+        let upstream = APIConnection(config: config)
+        let namespaceLabels = NamespaceLabelCache()
+        let specSource = options.specFile.map(SpecFileSource.init(path:))
+        let proxy = ShardProxy(upstream: upstream, state: state, namespaceLabels: namespaceLabels, metrics: metrics, logger: logger)
+        let server: HTTPServer
+        do {
+            server = try await HTTPServer.start(.init(host: options.host, port: options.port, tls: options.tls), responder: proxy)
+        } catch {
+            await upstream.shutdown()
+            throw error
+        }
+        var admin: HTTPServer?
+        if let adminPort = options.adminPort {
+            do {
+                admin = try await HTTPServer.start(.init(host: options.adminHost ?? "127.0.0.1", port: adminPort),
+                                                   responder: AdminResponder(state: state, metrics: metrics, specSource: specSource))
+            } catch {
+                await server.close()
+                await upstream.shutdown()
+                throw error
+            }
+        }
+        return ProxyRuntime(state: state, metrics: metrics, upstream: upstream, server: server, admin: admin,
+                            specSource: specSource, namespaceLabels: namespaceLabels, options: options, logger: logger)
+    }
+
+    /// Runs the spec source and the namespace label cache until cancelled.
+    public func run() async {
+        await withTaskGroup(of: Void.self) { group in
+            if let specSource {
+                group.addTask { await specSource.run(state: self.state, logger: self.logger) }
+            }
+            group.addTask { await self.namespaceLabels.run(upstream: self.upstream, state: self.state, logger: self.logger) }
+            await group.waitForAll()
+        }
+    }
+
+    /// The kubeconfig an operator uses to reach the API server through this proxy. Its
+    /// requests carry no credentials: the proxy adds its own.
+    public func operatorKubeconfig() -> String {
+        let scheme = options.tls == nil ? "http" : "https"
+        let host = options.host == "0.0.0.0" ? "127.0.0.1" : options.host
+        let tlsLine = options.tls == nil ? "" : "\n    insecure-skip-tls-verify: true"
+        return """
+            apiVersion: v1
+            kind: Config
+            clusters:
+            - name: ctrlmesh-proxy
+              cluster:
+                server: \(scheme)://\(host):\(port)\(tlsLine)
+            contexts:
+            - name: ctrlmesh-proxy
+              context:
+                cluster: ctrlmesh-proxy
+                user: operator
+                namespace: default
+            current-context: ctrlmesh-proxy
+            users:
+            - name: operator
+              user: {}
+
+            """
+    }
+
+    public func close() async {
+        await server.close()
+        await admin?.close()
+        await upstream.shutdown()
+    }
+}

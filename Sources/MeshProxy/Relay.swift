@@ -1,0 +1,237 @@
+import AsyncHTTPClient
+import KubeModel
+import MeshCore
+import MeshHTTP
+import NIOCore
+import NIOHTTP1
+
+/// Moving bytes between the operator and the API server: requests go up with hop-by-hop
+/// headers removed; responses come down as they stream, filtered or not.
+extension ShardProxy {
+    /// Hop-by-hop headers (RFC 9110 §7.6.1) and the ones the upstream connection sets itself.
+    static let hopByHop: Set<String> = ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "te",
+                                        "trailer", "upgrade", "host", "content-length"]
+
+    static func upstreamHeaders(_ headers: HTTPHeaders) -> HTTPHeaders {
+        var out = HTTPHeaders()
+        for (name, value) in headers where !hopByHop.contains(name.lowercased()) {
+            out.add(name: name, value: value)
+        }
+        return out
+    }
+
+    static func downstreamHeaders(_ headers: HTTPHeaders, keepLength: Bool) -> HTTPHeaders {
+        var out = HTTPHeaders()
+        for (name, value) in headers {
+            let lower = name.lowercased()
+            if lower == "content-length" ? !keepLength : hopByHop.contains(lower) { continue }
+            out.add(name: name, value: value)
+        }
+        return out
+    }
+
+    func refuse(_ error: StatusError, writer: ResponseWriter) async {
+        if error.code == 403 { metrics.add(.refused) }
+        await writer.respond(status: HTTPResponseStatus(statusCode: error.code), headers: ["content-type": "application/json"],
+                             body: error.statusObject.serialized())
+    }
+
+    func upstreamFailed(_ error: any Error, writer: ResponseWriter) async {
+        if error is CancellationError { return }
+        metrics.add(.upstreamErrors)
+        logger.warning("upstream request failed: \(error)")
+        let status = StatusError(code: 503, reason: .serviceUnavailable, message: "the proxy could not reach the API server: \(error)")
+        await writer.respond(status: .serviceUnavailable, headers: ["content-type": "application/json"], body: status.statusObject.serialized())
+    }
+
+    /// Forwards a request unchanged and streams the response back unchanged. A stream whose
+    /// resource becomes sharded mid-way is cut off (the client retries and gets its slice).
+    func relay(_ request: ServerRequest, writer: ResponseWriter, ticket: ShardState.StreamTicket? = nil) async {
+        let response: HTTPClientResponse
+        do {
+            response = try await upstream.send(method: request.method, target: request.uri,
+                                               headers: ShardProxy.upstreamHeaders(request.headers),
+                                               body: request.body.readableBytes > 0 || request.method == .POST || request.method == .PUT ? request.body : nil)
+        } catch {
+            return await upstreamFailed(error, writer: writer)
+        }
+        let headers = ShardProxy.downstreamHeaders(response.headers, keepLength: true)
+        let end = await pump(response, headHeaders: headers, writer: writer, ticket: ticket, filter: nil)
+        switch end {
+        case .finished: try? await writer.end()
+        case .revoked, .failed, .upstreamGone: writer.abort()
+        case .clientGone: break
+        }
+    }
+
+    /// Forwards a list or watch and filters its body to the shard.
+    func relayFiltered(_ request: ServerRequest, target: String, headers: HTTPHeaders, writer: ResponseWriter,
+                       ticket: ShardState.StreamTicket, makeFilter: (BodyFilter.Format) -> BodyFilter) async {
+        let response: HTTPClientResponse
+        do {
+            response = try await upstream.send(method: request.method, target: target, headers: headers)
+        } catch {
+            return await upstreamFailed(error, writer: writer)
+        }
+        guard response.status == .ok else {
+            // Errors are Status objects about the request, not objects of a shard.
+            return await relayResponse(response, writer: writer, ticket: ticket)
+        }
+        let encoding = response.headers.first(name: "content-encoding")?.lowercased() ?? "identity"
+        guard encoding == "identity", let format = BodyFilter.format(contentType: response.headers.first(name: "content-type")) else {
+            metrics.add(.filterErrors)
+            let error = StatusError.internalError("the proxy cannot filter a response of type \(response.headers.first(name: "content-type") ?? "unknown") with encoding \(encoding)")
+            return await refuse(error, writer: writer)
+        }
+        let filter = makeFilter(format)
+        metrics.add(filter.isWatch ? .filteredWatches : .filteredLists)
+        let end = await pump(response, headHeaders: ShardProxy.downstreamHeaders(response.headers, keepLength: false),
+                             writer: writer, ticket: ticket, filter: filter)
+        switch end {
+        case .finished(let summary):
+            if let summary {
+                if filter.isWatch {
+                    metrics.add(.eventsKept, summary.kept)
+                    metrics.add(.eventsDropped, summary.dropped)
+                } else {
+                    metrics.add(.itemsKept, summary.kept)
+                    metrics.add(.itemsDropped, summary.dropped)
+                    state.noteList(ticket.resource, ticket: ticket, resourceVersion: summary.listResourceVersion,
+                                   continueToken: summary.continueToken)
+                }
+            }
+            try? await writer.end()
+        case .revoked:
+            if filter.isWatch {
+                metrics.add(.watchesExpired)
+                try? await writer.writeBody(ShardProxy.expiredEvent(protobuf: format == .protobuf))
+                try? await writer.end()
+            } else {
+                writer.abort()
+            }
+        case .failed(let error):
+            metrics.add(.filterErrors)
+            logger.warning("ending \(request.method) \(request.uri): \(error)")
+            if filter.isWatch {
+                let status = StatusError.internalError("the proxy could not filter the watch stream: \(error)")
+                let event: [UInt8] = format == .protobuf
+                    ? ProtobufWatchFilter.errorFrame(code: 500, reason: "InternalError", message: status.message)
+                    : (JSON(dictionaryLiteral: ("type", "ERROR"), ("object", status.statusObject)).serialized() + [0x0A])
+                try? await writer.writeBody(event)
+                try? await writer.end()
+            } else {
+                writer.abort()
+            }
+        case .upstreamGone:
+            // A watch that loses its upstream ends cleanly, as the API server's would: the
+            // client resumes from its last resourceVersion. A cut list must not look complete.
+            if filter.isWatch { try? await writer.end() } else { writer.abort() }
+        case .clientGone:
+            break
+        }
+    }
+
+    func relayResponse(_ response: HTTPClientResponse, writer: ResponseWriter, ticket: ShardState.StreamTicket?) async {
+        let end = await pump(response, headHeaders: ShardProxy.downstreamHeaders(response.headers, keepLength: true),
+                             writer: writer, ticket: ticket, filter: nil)
+        if case .finished = end { try? await writer.end() } else { writer.abort() }
+    }
+
+    struct FilterSummary: Sendable {
+        var kept: Int
+        var dropped: Int
+        var listResourceVersion: String?
+        var continueToken: String?
+    }
+
+    enum PumpEnd: Sendable {
+        case finished(FilterSummary?)
+        case revoked
+        case failed(FilterError)
+        case upstreamGone
+        case clientGone
+    }
+
+    /// Writes the head, then copies (or filters) the body until it ends, the client goes,
+    /// or a spec change revokes the stream.
+    func pump(_ response: HTTPClientResponse, headHeaders: HTTPHeaders, writer: ResponseWriter,
+              ticket: ShardState.StreamTicket?, filter initial: BodyFilter?) async -> PumpEnd {
+        do {
+            try await writer.writeHead(status: response.status, headers: headHeaders)
+        } catch {
+            return .clientGone
+        }
+        let state = self.state
+        return await withTaskGroup(of: PumpEnd?.self) { group in
+            group.addTask {
+                var filter = initial
+                do {
+                    for try await chunk in response.body {
+                        if ticket?.revoked == true { return .revoked }
+                        if var active = filter {
+                            var out: [UInt8] = []
+                            do throws(FilterError) {
+                                try active.consume(chunk, into: &out)
+                            } catch {
+                                return .failed(error)
+                            }
+                            filter = active
+                            if ticket?.revoked == true { return .revoked }
+                            if !out.isEmpty { try await writer.writeBody(writer.allocator.buffer(bytes: out)) }
+                            if active.isWatch { state.noteDelivered(resourceVersion: active.lastDeliveredResourceVersion) }
+                        } else {
+                            try await writer.writeBody(chunk)
+                        }
+                    }
+                } catch is CancellationError {
+                    return ticket?.revoked == true ? .revoked : .clientGone
+                } catch {
+                    if Task.isCancelled { return ticket?.revoked == true ? .revoked : .clientGone }
+                    return .upstreamGone
+                }
+                guard let filter else { return .finished(nil) }
+                do throws(FilterError) {
+                    try filter.finish()
+                } catch {
+                    return .failed(error)
+                }
+                let (kept, dropped) = filter.counts
+                let meta = filter.listMeta
+                return .finished(FilterSummary(kept: kept, dropped: dropped, listResourceVersion: meta.resourceVersion,
+                                               continueToken: meta.continueToken))
+            }
+            if let ticket {
+                group.addTask {
+                    for await _ in ticket.revocations { return .revoked }
+                    return ticket.revoked ? .revoked : nil
+                }
+            }
+            var result: PumpEnd = .clientGone
+            for await end in group {
+                guard let end else { continue }
+                result = end
+                break
+            }
+            group.cancelAll()
+            return result
+        }
+    }
+}
+
+enum QueryEscaping {
+    /// Percent-encodes a query parameter value.
+    static func escape(_ value: String) -> String {
+        var out = ""
+        for byte in value.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
+                out.append(Character(Unicode.Scalar(byte)))
+            default:
+                out += "%" + (byte < 16 ? "0" : "") + String(byte, radix: 16, uppercase: true)
+            }
+        }
+        return out
+    }
+}
+

@@ -1,0 +1,218 @@
+import KubeModel
+import MeshCore
+import Synchronization
+
+/// The proxy's current shard spec and everything that must change with it in step: the list
+/// and watch streams that a new spec would invalidate, the writes admitted under the old one,
+/// and which resourceVersions were handed out before each change.
+///
+/// A spec change takes effect for new requests at once; streams of resources whose slice
+/// changed are ended (watches with `410 Expired`), writes admitted under the old spec are
+/// waited for, and only then is the new epoch reported as applied.
+public final class ShardState: Sendable {
+    /// A registered list or watch; `revoked` is set (and `signal` fires) when a spec change
+    /// invalidates what it delivers.
+    public final class StreamTicket: Sendable {
+        let id: Int
+        let resource: GroupResource
+        let generation: Int
+        public let spec: ShardSpec?
+        let revokedFlag = Atomic<Bool>(false)
+        /// Closes the client's connection: for a stream that does not end when revoked.
+        let abort: @Sendable () -> Void
+        public let revocations: AsyncStream<Void>
+        let continuation: AsyncStream<Void>.Continuation
+
+        init(id: Int, resource: GroupResource, generation: Int, spec: ShardSpec?, abort: @escaping @Sendable () -> Void) {
+            self.abort = abort
+            self.id = id
+            self.resource = resource
+            self.generation = generation
+            self.spec = spec
+            (revocations, continuation) = AsyncStream<Void>.makeStream()
+        }
+
+        public var revoked: Bool { revokedFlag.load(ordering: .acquiring) }
+
+        func revoke() {
+            revokedFlag.store(true, ordering: .releasing)
+            continuation.yield()
+            continuation.finish()
+        }
+    }
+
+    /// A write admitted under one generation of the spec.
+    public struct WriteTicket: Sendable {
+        let id: Int
+        public let spec: ShardSpec?
+    }
+
+    struct Change {
+        var generation: Int
+        var old: ShardSpec?
+        var new: ShardSpec?
+        /// The highest resourceVersion delivered before the change.
+        var boundary: UInt64
+        var labelsChanged: Bool
+
+        func affects(_ gr: GroupResource) -> Bool {
+            ShardState.sliceChanged(gr, old: old, new: new) || (labelsChanged && new?.keyMode(of: gr) == .namespace)
+        }
+    }
+
+    struct State {
+        var spec: ShardSpec?
+        var generation = 0
+        var appliedEpoch: UInt64?
+        var nextID = 0
+        var streams: [Int: StreamTicket] = [:]
+        var writes: [Int: Int] = [:]
+        var changes: [Change] = []
+        var maxDelivered: UInt64 = 0
+        /// List resourceVersions served per resource, with the generation they were served in.
+        var servedLists: [GroupResource: [UInt64: Int]] = [:]
+        var continueTokens: [String: (GroupResource, Int)] = [:]
+    }
+
+    let state = Mutex(State())
+    static let rememberedChanges = 32
+    static let rememberedTokens = 4096
+    /// How long a revoked stream may take to end before its connection is closed.
+    static let streamGracePeriod = Duration.seconds(5)
+
+    public init() {}
+
+    public var spec: ShardSpec? { state.withLock { $0.spec } }
+    public var appliedEpoch: UInt64? { state.withLock { $0.appliedEpoch } }
+
+    /// Whether a change from `old` to `new` alters what a shard sees of `gr`.
+    static func sliceChanged(_ gr: GroupResource, old: ShardSpec?, new: ShardSpec?) -> Bool {
+        guard let old, let new else { return old != nil || new != nil }
+        let before = old.keyMode(of: gr)
+        let after = new.keyMode(of: gr)
+        if before != after { return true }
+        return before != nil && old.owned != new.owned
+    }
+
+    // MARK: Streams and writes
+
+    public func registerStream(_ gr: GroupResource, abort: @escaping @Sendable () -> Void) -> StreamTicket {
+        state.withLock { s in
+            s.nextID += 1
+            let ticket = StreamTicket(id: s.nextID, resource: gr, generation: s.generation, spec: s.spec, abort: abort)
+            s.streams[ticket.id] = ticket
+            return ticket
+        }
+    }
+
+    public func deregister(_ ticket: StreamTicket) {
+        _ = state.withLock { $0.streams.removeValue(forKey: ticket.id) }
+    }
+
+    public func beginWrite() -> WriteTicket {
+        state.withLock { s in
+            s.nextID += 1
+            s.writes[s.nextID] = s.generation
+            return WriteTicket(id: s.nextID, spec: s.spec)
+        }
+    }
+
+    public func endWrite(_ ticket: WriteTicket) {
+        _ = state.withLock { $0.writes.removeValue(forKey: ticket.id) }
+    }
+
+    // MARK: resourceVersions handed out
+
+    public func noteDelivered(resourceVersion: String?) {
+        guard let rv = resourceVersion.flatMap(UInt64.init) else { return }
+        state.withLock { if rv > $0.maxDelivered { $0.maxDelivered = rv } }
+    }
+
+    /// Records a completed list: its resourceVersion and continue token belong to the
+    /// generation the list was served under.
+    public func noteList(_ gr: GroupResource, ticket: StreamTicket, resourceVersion: String?, continueToken: String?) {
+        state.withLock { s in
+            if let rv = resourceVersion.flatMap(UInt64.init) {
+                if rv > s.maxDelivered { s.maxDelivered = rv }
+                var served = s.servedLists[gr, default: [:]]
+                if served.count >= ShardState.rememberedTokens { served.removeAll() }
+                served[rv] = ticket.generation
+                s.servedLists[gr] = served
+            }
+            if let continueToken, !continueToken.isEmpty {
+                if s.continueTokens.count >= ShardState.rememberedTokens { s.continueTokens.removeAll() }
+                s.continueTokens[continueToken] = (gr, ticket.generation)
+            }
+        }
+    }
+
+    /// Whether a watch from `resourceVersion` would resume a view of `gr` taken before a
+    /// change of its slice: such a client must relist (410) to see its new slice.
+    public func watchNeedsRelist(_ gr: GroupResource, resourceVersion: String?) -> Bool {
+        guard let text = resourceVersion, text != "0", let rv = UInt64(text) else { return false }
+        return state.withLock { s in
+            for change in s.changes where change.affects(gr) && rv <= change.boundary {
+                if let servedAt = s.servedLists[gr]?[rv], servedAt >= change.generation { continue }
+                return true
+            }
+            return false
+        }
+    }
+
+    /// Whether a continue token was issued before a change of the slice of `gr`.
+    public func continueIsStale(_ gr: GroupResource, token: String) -> Bool {
+        state.withLock { s in
+            guard let (resource, generation) = s.continueTokens[token], resource == gr else { return false }
+            return s.changes.contains { $0.generation > generation && $0.affects(gr) }
+        }
+    }
+
+    // MARK: Changes
+
+    /// Installs a new spec and returns when its epoch is applied: affected streams have ended
+    /// and writes admitted under earlier specs have finished.
+    public func apply(_ spec: ShardSpec) async {
+        await change(to: spec, labelsChanged: false)
+        state.withLock { $0.appliedEpoch = spec.epoch }
+    }
+
+    /// Namespace labels changed in a way that moves namespaces in or out of this shard:
+    /// streams of namespace-keyed resources end so their clients relist.
+    public func namespaceScopeChanged() async {
+        let spec = self.spec
+        await change(to: spec, labelsChanged: true)
+    }
+
+    func change(to spec: ShardSpec?, labelsChanged: Bool) async {
+        let (revoked, pendingWrites) = state.withLock { s -> ([StreamTicket], Set<Int>) in
+            let change = Change(generation: s.generation + 1, old: s.spec, new: spec, boundary: s.maxDelivered,
+                                labelsChanged: labelsChanged)
+            s.generation = change.generation
+            s.spec = spec
+            s.changes.append(change)
+            if s.changes.count > ShardState.rememberedChanges { s.changes.removeFirst() }
+            let revoked = s.streams.values.filter { change.affects($0.resource) }
+            return (revoked, Set(s.writes.keys))
+        }
+        for ticket in revoked { ticket.revoke() }
+        let waitingFor = Set(revoked.map(\.id))
+        let clock = ContinuousClock()
+        let abortAt = clock.now + ShardState.streamGracePeriod
+        var aborted = false
+        while true {
+            let (streamsLeft, writesLeft) = state.withLock { s in
+                (waitingFor.intersection(s.streams.keys), !pendingWrites.isDisjoint(with: s.writes.keys))
+            }
+            if streamsLeft.isEmpty && !writesLeft { return }
+            if !aborted, clock.now >= abortAt {
+                // A client that stopped reading keeps its stream's last write pending: cut it off.
+                aborted = true
+                for ticket in revoked where streamsLeft.contains(ticket.id) { ticket.abort() }
+            }
+            try? await Task.sleep(for: .milliseconds(2))
+        }
+    }
+
+    /// Streams currently open, for status.
+    public var openStreams: Int { state.withLock { $0.streams.count } }
+}
