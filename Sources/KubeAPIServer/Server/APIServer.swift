@@ -21,6 +21,7 @@ public final class APIServer: HTTPResponder {
     public let store: ObjectStore
     public let options: Options
     let admission: AdmissionChain
+    let requests = RequestCounter()
     let logger: Logger
 
     public init(store: ObjectStore, options: Options = Options(), logger: Logger = Logger(label: "ctrlmesh.apiserver")) throws {
@@ -70,6 +71,9 @@ public final class APIServer: HTTPResponder {
         case "/healthz", "/readyz", "/livez", "/healthz/", "/readyz/", "/livez/":
             await writer.respond(status: .ok, headers: ["content-type": "text/plain; charset=utf-8"], body: Array("ok".utf8))
             return
+        case "/metrics":
+            await writer.respond(status: .ok, headers: ["content-type": "text/plain; version=0.0.4"], body: Array(requests.exposition().utf8))
+            return
         default:
             break
         }
@@ -85,6 +89,7 @@ public final class APIServer: HTTPResponder {
         guard let info = RequestInfo.parse(method: request.method.rawValue, path: path, query: query) else {
             throw StatusError(code: 404, reason: .notFound, message: "the server could not find the requested resource")
         }
+        requests.count(info)
         let resource = try resolve(info)
         let context = RequestContext(request: request, info: info, resource: resource, query: query)
         switch info.verb {
