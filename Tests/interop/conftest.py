@@ -191,6 +191,15 @@ def server(request, workdir):
 
 
 @pytest.fixture
+def direct_server(workdir):
+    """The API server alone, for tests that put their own proxies in front of it."""
+    require_tool("kubectl")
+    s = Server(workdir, extra=["--bookmark-interval", "1"]).start()
+    yield s
+    s.kill()
+
+
+@pytest.fixture
 def tls_server(workdir):
     require_tool("kubectl")
     s = Server(workdir, tls=True).start()
