@@ -91,6 +91,8 @@ let package = Package(
         .testTarget(name: "MeshCoreTests", dependencies: [
             "MeshCore", .product(name: "PropertyBased", package: "swift-property-based"),
         ]),
+        .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "KubeModel"]),
+        .testTarget(name: "MeshProxyTests", dependencies: ["MeshProxy", "MeshCore", "KubeModel", "KubeClient"]),
         .testTarget(name: "KubeAPIServerTests", dependencies: [
             "KubeAPIServer", "KubeModel", "MeshHTTP",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),

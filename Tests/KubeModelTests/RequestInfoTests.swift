@@ -27,3 +27,20 @@ import Testing
         #expect(q.bool("watch") && q.int("timeoutSeconds") == 5 && !q.bool("missing"))
     }
 }
+
+import PropertyBased
+
+@Suite struct RequestInfoFuzzTests {
+    /// Any path and method classify without crashing, and a classified request names a
+    /// resource.
+    @Test func classifiesArbitraryPaths() async {
+        let segment = Gen.element(of: ["api", "apis", "v1", "namespaces", "ns", "pods", "watch", "status", "", "%zz", "%2F", "..", "a b"])
+            .map { $0 ?? "" }
+        await propertyCheck(count: 1000, input: segment.array(of: 0...8), Gen.element(of: ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "TRACE"])) { parts, method in
+            let path = "/" + parts.joined(separator: "/")
+            if let info = RequestInfo.parse(method: method ?? "GET", path: path[...], query: QueryParameters("watch=1&x=%")) {
+                #expect(!info.resource.isEmpty)
+            }
+        }
+    }
+}

@@ -154,7 +154,9 @@ public struct JSONListFilter: Sendable {
             } else if b == 0x22 {
                 inString = false
                 if capturing {
-                    let text = String(decoding: captured, as: UTF8.self)
+                    let text = captured.contains(0x5C)
+                        ? (captured.withUnsafeBufferPointer { try? JSONByteScanner.unescape($0, offset: 0) } ?? "")
+                        : String(decoding: captured, as: UTF8.self)
                     lastString = text
                     if let field = capturingMeta {
                         if field == "resourceVersion" { listResourceVersion = text } else { continueToken = text }

@@ -1,0 +1,128 @@
+import KubeModel
+import MeshCore
+import PropertyBased
+import Testing
+
+@Suite struct ShardSpecTests {
+    @Test func parsesEveryClause() throws {
+        let spec = try ShardSpec(json: [
+            "shard": "shard-0", "epoch": 3,
+            "resources": [["apiGroups": [""], "resources": ["configmaps"], "key": "namespace"],
+                          ["apiGroups": ["apps.kruise.io"], "resources": ["*"], "key": "object"]],
+            "owned": ["namespaces": ["a"], "namespaceSelectors": ["tier=gold"], "namespaceRegexes": ["^team-"],
+                      "namespaceHashRanges": [["start": "0x0", "end": "0x10"]],
+                      "objectHashRanges": [["start": "0x8000000000000000", "end": "0x10000000000000000"]]],
+            "leaderElection": ["namespace": "kruise-system", "name": "kruise-manager"],
+        ])
+        #expect(spec.shard == "shard-0" && spec.epoch == 3)
+        #expect(spec.keyMode(of: GroupResource(group: "", resource: "configmaps")) == .namespace)
+        #expect(spec.keyMode(of: GroupResource(group: "apps.kruise.io", resource: "clonesets")) == .object)
+        #expect(spec.keyMode(of: GroupResource(group: "", resource: "pods")) == nil)
+        #expect(spec.ownsNamespace("a", labels: nil) && spec.ownsNamespace("team-x", labels: nil))
+        #expect(spec.ownsNamespace("z", labels: ["tier": "gold"]) && !spec.ownsNamespace("z", labels: ["tier": "lead"]))
+        #expect(!spec.ownsNamespace("z", labels: nil))
+        #expect(spec.owned.objectHashRanges == [HashRange(start: 1 << 63, last: .max)])
+        #expect(spec.leaderElection == .init(group: "coordination.k8s.io", resource: "leases", namespace: "kruise-system", name: "kruise-manager"))
+    }
+
+    @Test(arguments: [
+        (#"{"epoch":1}"#, "shard: required"),
+        (#"{"shard":"Bad_Name","epoch":1}"#, "not a valid DNS subdomain"),
+        (#"{"shard":"s"}"#, "epoch: required"),
+        (#"{"shard":"s","epoch":1,"resources":[{"apiGroups":[""],"resources":["x"],"key":"pod"}]}"#, "is not one of namespace, object"),
+        (#"{"shard":"s","epoch":1,"owned":{"namespaceRegexes":["("]}}"#, "not a valid regular expression"),
+        (#"{"shard":"s","epoch":1,"owned":{"namespaceSelectors":["a in ("]}}"#, "namespaceSelectors"),
+        (#"{"shard":"s","epoch":1,"owned":{"objectHashRanges":[{"start":"0x5","end":"0x5"}]}}"#, "end must be above start"),
+        (#"{"shard":"s","epoch":1,"owned":{"objectHashRanges":[{"start":"5","end":"0x9"}]}}"#, "0x-prefixed hex"),
+        (#"{"shard":"s","epoch":1,"leaderElection":{"namespace":"n","name":"l","resource":"pods"}}"#, "leaderElection.resource"),
+    ])
+    func rejectsBadSpecs(_ text: String, _ message: String) throws {
+        let json = try JSON.parse(text)
+        #expect { try ShardSpec(json: json) } throws: { ($0 as? ShardSpecError)?.message.contains(message) == true }
+    }
+
+    /// Two specs that split the hash space at any point own every key exactly once, in both
+    /// hash modes, and an owned object's children follow it.
+    @Test func complementarySpecsOwnEveryKeyOnce() async {
+        await propertyCheck(count: 500, input: Gen.uint64(), Gen.letterOrNumber.string(of: 1...12), Gen.letterOrNumber.string(of: 1...12)) { cut, namespace, uid in
+            func spec(_ ranges: [HashRange]) -> ShardSpec {
+                ShardSpec(shard: "s", epoch: 1, resources: [], owned: .init(namespaceHashRanges: ranges, objectHashRanges: ranges))
+            }
+            let low = spec(HashRange(start: 0, endExclusive: cut).map { [$0] } ?? [])
+            let high = spec([HashRange(start: cut, endExclusive: nil)!])
+            let object = ObjectIdentity(name: "o", namespace: namespace, uid: uid)
+            for mode in [ShardSpec.KeyMode.namespace, .object] {
+                let owners = [low, high].filter { $0.owns(object, mode: mode, isNamespaceResource: false, namespaceLabels: { _ in nil }) }
+                #expect(owners.count == 1)
+            }
+            let child = ObjectIdentity(name: "c", namespace: namespace, uid: uid + "-child", controllerUID: uid)
+            #expect(low.owns(child, mode: .object, isNamespaceResource: false) { _ in nil }
+                    == low.owns(object, mode: .object, isNamespaceResource: false) { _ in nil })
+        }
+    }
+}
+
+@Suite struct ShardFenceTests {
+    let spec = ShardSpec(shard: "shard-a", epoch: 1, resources: [
+        .init(apiGroups: [""], resources: ["configmaps", "namespaces"], key: .namespace),
+        .init(apiGroups: ["apps.kruise.io"], resources: ["clonesets"], key: .object),
+    ], owned: .init(namespaces: ["mine"]))
+
+    func decide(_ method: String, _ uri: String, spec: ShardSpec?) -> FenceDecision {
+        let parts = uri.split(separator: "?", maxSplits: 1)
+        let info = RequestInfo.parse(method: method, path: parts[0], query: QueryParameters(parts.count > 1 ? parts[1] : ""))!
+        return ShardFence.decide(info, spec: spec) { _ in nil }
+    }
+
+    @Test func decidesEachVerb() {
+        let cm = "/api/v1/namespaces/mine/configmaps"
+        let theirs = "/api/v1/namespaces/theirs/configmaps"
+        let cs = "/apis/apps.kruise.io/v1alpha1/namespaces/mine/clonesets"
+        #expect(decide("GET", cm, spec: spec) == .filterList(.namespace))
+        #expect(decide("GET", cm + "?watch=1", spec: spec) == .filterWatch(.namespace))
+        #expect(decide("GET", cm + "/x", spec: spec) == .passThrough)
+        #expect(decide("PUT", cm + "/x", spec: spec) == .passThrough)
+        #expect(decide("POST", cm, spec: spec) == .passThrough)
+        #expect(decide("DELETE", cm, spec: spec) == .passThrough)
+        for (method, path) in [("GET", theirs + "/x"), ("PUT", theirs + "/x"), ("PATCH", theirs + "/x"), ("DELETE", theirs + "/x"),
+                               ("POST", theirs), ("DELETE", theirs), ("GET", "/api/v1/namespaces/theirs"), ("DELETE", "/api/v1/configmaps")] {
+            guard case .refuse(let message) = decide(method, path, spec: spec) else {
+                Issue.record("\(method) \(path) was not refused")
+                continue
+            }
+            #expect(message.contains("shard-a"))
+        }
+        #expect(decide("POST", "/api/v1/namespaces", spec: spec) == .judgeBody(.namespace))
+        #expect(decide("GET", cs + "/x", spec: spec) == .judgeResponse(.object))
+        #expect(decide("GET", cs + "/x/status", spec: spec) == .judgeCurrent(.object))
+        #expect(decide("PATCH", cs + "/x", spec: spec) == .judgeCurrent(.object))
+        #expect(decide("POST", cs, spec: spec) == .judgeBody(.object))
+        #expect(decide("GET", "/api/v1/namespaces/mine/pods/p", spec: spec) == .passThrough)
+    }
+
+    @Test func failsClosedWithoutASpec() {
+        #expect(decide("GET", "/api/v1/pods", spec: nil) == .filterList(.namespace))
+        #expect(decide("GET", "/api/v1/pods?watch=true", spec: nil) == .filterWatch(.namespace))
+        for method in ["POST", "PUT", "PATCH", "DELETE"] {
+            guard case .refuse = decide(method, "/api/v1/namespaces/a/pods/p", spec: nil) else {
+                Issue.record("\(method) passed without a spec")
+                continue
+            }
+        }
+        #expect(ShardFence.owns(ObjectIdentity(name: "p", namespace: "a", uid: "u"), gr: GroupResource(group: "", resource: "pods"),
+                                mode: .namespace, spec: nil) { _ in nil } == false)
+    }
+
+    @Test func renamesTheLeaderLock() {
+        let lock = ShardSpec.LeaderElectionLock(namespace: "sys", name: "op")
+        let get = RequestInfo.parse(method: "GET", path: "/apis/coordination.k8s.io/v1/namespaces/sys/leases/op", query: QueryParameters(""))!
+        let create = RequestInfo.parse(method: "POST", path: "/apis/coordination.k8s.io/v1/namespaces/sys/leases", query: QueryParameters(""))!
+        let other = RequestInfo.parse(method: "GET", path: "/apis/coordination.k8s.io/v1/namespaces/sys/leases/x", query: QueryParameters(""))!
+        #expect(LeaderLockRename.targetsLock(get, bodyName: nil, lock: lock))
+        #expect(LeaderLockRename.targetsLock(create, bodyName: "op", lock: lock))
+        #expect(!LeaderLockRename.targetsLock(create, bodyName: "x", lock: lock) && !LeaderLockRename.targetsLock(other, bodyName: nil, lock: lock))
+        #expect(LeaderLockRename.path("/apis/coordination.k8s.io/v1/namespaces/sys/leases/op", resource: "leases", name: "op",
+                                      newName: LeaderLockRename.shardLockName("op", shard: "s1"))
+                == "/apis/coordination.k8s.io/v1/namespaces/sys/leases/op---s1")
+    }
+}

@@ -1,0 +1,102 @@
+import KubeModel
+import MeshCore
+@testable import MeshProxy
+import Synchronization
+import Testing
+
+@Suite struct ShardStateTests {
+    let configmaps = GroupResource(group: "", resource: "configmaps")
+    let secrets = GroupResource(group: "", resource: "secrets")
+
+    func spec(_ namespaces: Set<String>, epoch: UInt64, resources: [String] = ["configmaps"]) -> ShardSpec {
+        ShardSpec(shard: "s", epoch: epoch, resources: [.init(apiGroups: [""], resources: resources, key: .namespace)],
+                  owned: .init(namespaces: namespaces))
+    }
+
+    /// A new epoch is applied only after the writes admitted under the old spec finish.
+    @Test func applyWaitsForInFlightWrites() async throws {
+        let state = ShardState()
+        await state.apply(spec(["a"], epoch: 1))
+        let write = state.beginWrite()
+        #expect(write.spec?.epoch == 1)
+        let applying = Task { await state.apply(spec(["b"], epoch: 2)) }
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(state.spec?.epoch == 2, "new requests see the new spec at once")
+        #expect(state.appliedEpoch == 1, "but the epoch is not applied while an old write is in flight")
+        state.endWrite(write)
+        await applying.value
+        #expect(state.appliedEpoch == 2)
+    }
+
+    /// Streams of resources whose slice changed are revoked; others keep going.
+    @Test func revokesOnlyAffectedStreams() async throws {
+        let state = ShardState()
+        await state.apply(spec(["a"], epoch: 1))
+        let affected = state.registerStream(configmaps) {}
+        let unaffected = state.registerStream(secrets) {}
+        let applying = Task { await state.apply(spec(["b"], epoch: 2)) }
+        var revocations = affected.revocations.makeAsyncIterator()
+        _ = await revocations.next()
+        #expect(affected.revoked && !unaffected.revoked)
+        #expect(state.appliedEpoch == 1)
+        state.deregister(affected)
+        await applying.value
+        #expect(state.appliedEpoch == 2 && !unaffected.revoked)
+        state.deregister(unaffected)
+    }
+
+    /// A stream that does not end when revoked has its connection closed.
+    @Test func abortsStreamsThatDoNotEnd() async {
+        let state = ShardState()
+        let stuck = state.registerStream(configmaps) {}
+        let aborted = AbortFlag()
+        let stuckWithAbort = state.registerStream(configmaps) { aborted.set() }
+        let applying = Task { await state.apply(spec(["a"], epoch: 1)) }
+        state.deregister(stuck)
+        while !aborted.value { try? await Task.sleep(for: .milliseconds(50)) }
+        state.deregister(stuckWithAbort)
+        await applying.value
+        #expect(state.appliedEpoch == 1)
+    }
+
+    /// resourceVersions handed out before a change of a resource's slice send a resuming
+    /// watch back to relist; lists served afterwards and unrelated resources do not.
+    @Test func staleResourceVersionsAndContinueTokens() async {
+        let state = ShardState()
+        await state.apply(spec(["a"], epoch: 1))
+        let list = state.registerStream(configmaps) {}
+        state.noteList(configmaps, ticket: list, resourceVersion: "100", continueToken: "tok")
+        state.deregister(list)
+        state.noteDelivered(resourceVersion: "120")
+        #expect(!state.watchNeedsRelist(configmaps, resourceVersion: "100"))
+        await state.apply(spec(["b"], epoch: 2))
+        #expect(state.watchNeedsRelist(configmaps, resourceVersion: "100"))
+        #expect(state.watchNeedsRelist(configmaps, resourceVersion: "120"))
+        #expect(!state.watchNeedsRelist(configmaps, resourceVersion: "121"))
+        #expect(!state.watchNeedsRelist(configmaps, resourceVersion: "0"))
+        #expect(!state.watchNeedsRelist(configmaps, resourceVersion: nil))
+        #expect(!state.watchNeedsRelist(secrets, resourceVersion: "100"))
+        #expect(state.continueIsStale(configmaps, token: "tok"))
+        #expect(!state.continueIsStale(configmaps, token: "unknown"))
+        // A list served after the change at the same resourceVersion is fresh.
+        let fresh = state.registerStream(configmaps) {}
+        state.noteList(configmaps, ticket: fresh, resourceVersion: "120", continueToken: nil)
+        state.deregister(fresh)
+        #expect(!state.watchNeedsRelist(configmaps, resourceVersion: "120"))
+    }
+
+    @Test func sliceChangesAreDetectedPerResource() {
+        let a = spec(["a"], epoch: 1)
+        #expect(ShardState.sliceChanged(configmaps, old: nil, new: a))
+        #expect(!ShardState.sliceChanged(configmaps, old: a, new: spec(["a"], epoch: 2)))
+        #expect(ShardState.sliceChanged(configmaps, old: a, new: spec(["b"], epoch: 2)))
+        #expect(!ShardState.sliceChanged(secrets, old: a, new: spec(["b"], epoch: 2)))
+        #expect(ShardState.sliceChanged(secrets, old: a, new: spec(["a"], epoch: 2, resources: ["configmaps", "secrets"])))
+    }
+}
+
+final class AbortFlag: Sendable {
+    let flag = Atomic<Bool>(false)
+    func set() { flag.store(true, ordering: .sequentiallyConsistent) }
+    var value: Bool { flag.load(ordering: .sequentiallyConsistent) }
+}
