@@ -11,14 +11,15 @@ deps:
 	command -v nghttp >/dev/null || missing="$$missing nghttp2-client"; \
 	command -v h2load >/dev/null || missing="$$missing nghttp2-client"; \
 	command -v openssl >/dev/null || missing="$$missing openssl"; \
+	command -v protoc >/dev/null || missing="$$missing protobuf-compiler"; \
 	dpkg -s libsqlite3-dev >/dev/null 2>&1 || missing="$$missing libsqlite3-dev"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 	@command -v kubectl >/dev/null || (echo "kubectl is required (v1.32) and is not installed" && exit 1)
-	@$(PYTHON) -c "import kubernetes, pytest, yaml" 2>/dev/null || $(PYTHON) -m pip install -q kubernetes pytest pyyaml
-	@$(PYTHON) -c "import kubernetes, pytest, yaml"
+	@$(PYTHON) -c "import kubernetes, pytest, yaml, google.protobuf" 2>/dev/null || $(PYTHON) -m pip install -q kubernetes pytest pyyaml protobuf
+	@$(PYTHON) -c "import kubernetes, pytest, yaml, google.protobuf"
 
 build:
 	swift build
