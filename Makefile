@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 PYTHON ?= python3
 
-.PHONY: test deps build swift-test interop bench demo
+.PHONY: test deps build swift-test interop bench bench-proxy demo
 
 test: deps build swift-test interop
 
@@ -34,6 +34,13 @@ bench:
 	swift build -c release --product ctrlmesh
 	swift build -c release --product ctrlmesh-bench
 	.build/release/ctrlmesh-bench --ctrlmesh .build/release/ctrlmesh
+
+# Passthrough, filtered list and watch figures for `ctrlmesh proxy` beside kubectl proxy and nginx.
+bench-proxy:
+	@command -v wrk >/dev/null && command -v nginx >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light)
+	swift build -c release --product ctrlmesh
+	$(PYTHON) benchmarks/proxy_bench.py --ctrlmesh .build/release/ctrlmesh
 
 demo:
 	swift run -c release ctrlmesh demo

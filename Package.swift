@@ -76,6 +76,8 @@ let package = Package(
         .executableTarget(name: "CtrlMeshCLI", dependencies: [
             "KubeModel", "KubeAPIServer", "MeshHTTP", "MeshProxy", "KubeClient", "MeshCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "CtrlMeshBench", dependencies: [

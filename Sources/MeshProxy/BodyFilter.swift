@@ -18,8 +18,8 @@ enum BodyFilter: Sendable {
         return nil
     }
 
-    static func list(_ format: Format, keep: @escaping @Sendable (ObjectIdentity) -> Bool) -> BodyFilter {
-        format == .json ? .jsonList(JSONListFilter(keep: keep)) : .protobufList(ProtobufListFilter(keep: keep))
+    static func list(_ format: Format, readsLabels: Bool, keep: @escaping @Sendable (ObjectIdentity) -> Bool) -> BodyFilter {
+        format == .json ? .jsonList(JSONListFilter(readsLabels: readsLabels, keep: keep)) : .protobufList(ProtobufListFilter(keep: keep))
     }
 
     static func watch(_ format: Format, bookmarks: Bool, keep: @escaping @Sendable (ObjectIdentity) -> Bool) -> BodyFilter {

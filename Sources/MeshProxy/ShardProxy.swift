@@ -85,8 +85,9 @@ public final class ShardProxy: HTTPResponder {
             ShardFence.owns(identity, gr: gr, mode: mode, spec: spec, namespaceLabels: labels)
         }
         let bookmarks = query.bool("allowWatchBookmarks")
+        let readsLabels = gr == GroupResource(group: "", resource: "namespaces") && spec?.owned.usesNamespaceLabels == true
         await relayFiltered(request, target: target, headers: headers, writer: writer, ticket: ticket) { format in
-            info.verb == .watch ? BodyFilter.watch(format, bookmarks: bookmarks, keep: keep) : BodyFilter.list(format, keep: keep)
+            info.verb == .watch ? BodyFilter.watch(format, bookmarks: bookmarks, keep: keep) : BodyFilter.list(format, readsLabels: readsLabels, keep: keep)
         }
     }
 
@@ -296,7 +297,7 @@ public final class ShardProxy: HTTPResponder {
         let bytes = Array(request.body.readableBytesView)
         do {
             switch BodyFilter.format(contentType: contentType) {
-            case .json: return .success(try bytes.withUnsafeBufferPointer { (b) throws(FilterError) in try JSONIdentityReader.object(b) })
+            case .json: return .success(ObjectIdentity(json: try JSON.parse(bytes)))
             case .protobuf: return .success(try ProtobufIdentityReader.envelope(bytes[...]))
             case nil:
                 return .failure(StatusError(code: 415, reason: .unsupportedMediaType,
@@ -308,7 +309,7 @@ public final class ShardProxy: HTTPResponder {
     }
 
     static func jsonIdentity(_ request: ServerRequest) -> ObjectIdentity? {
-        Array(request.body.readableBytesView).withUnsafeBufferPointer { try? JSONIdentityReader.object($0) }
+        (try? JSON.parse(request.body.readableBytesView)).map(ObjectIdentity.init(json:))
     }
 
     static func identity(of bytes: [UInt8], contentType: String?) -> ObjectIdentity? {

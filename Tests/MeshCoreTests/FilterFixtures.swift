@@ -83,10 +83,5 @@ func fixtureKeep(_ identity: ObjectIdentity) -> Bool {
 }
 
 func identity(of object: JSON) -> ObjectIdentity {
-    var id = ObjectIdentity(name: object.name ?? "", namespace: object.namespace ?? "", uid: object.uid ?? "",
-                            labels: object.labels, controllerUID: object.controllerOwnerReference?["uid"]?.stringValue)
-    id.resourceVersion = object.resourceVersion ?? ""
-    id.kind = object.kind ?? ""
-    id.apiVersion = object.apiVersion ?? ""
-    return id
+    ObjectIdentity(json: object)
 }

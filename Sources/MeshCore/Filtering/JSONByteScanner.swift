@@ -35,13 +35,22 @@ struct JSONByteScanner {
 
     /// Calls `body` with each key of the object at the cursor, the cursor on its value. The
     /// body must consume the value (read or skip it).
-    mutating func forEachMember(_ body: (inout JSONByteScanner, String) throws(FilterError) -> Void) throws(FilterError) {
+    mutating func forEachMember(_ body: (inout JSONByteScanner, JSONKey) throws(FilterError) -> Void) throws(FilterError) {
+        try forEachMemberUntil({ (s: inout JSONByteScanner, key: JSONKey) throws(FilterError) -> Bool in
+            try body(&s, key)
+            return false
+        })
+    }
+
+    /// As `forEachMember`, but the body may return true to stop reading: the cursor is then
+    /// left inside the object, so only a reader that needs nothing after it may stop.
+    mutating func forEachMemberUntil(_ body: (inout JSONByteScanner, JSONKey) throws(FilterError) -> Bool) throws(FilterError) {
         try expect(UInt8(ascii: "{"))
         if try peek() == UInt8(ascii: "}") { position += 1; return }
         while true {
-            let key = try readString()
+            let key = try readKey()
             try expect(UInt8(ascii: ":"))
-            try body(&self, key)
+            if try body(&self, key) { return }
             switch try peek() {
             case UInt8(ascii: ","): position += 1
             case UInt8(ascii: "}"): position += 1; return
@@ -64,12 +73,28 @@ struct JSONByteScanner {
         }
     }
 
+    /// An object key, compared in place (no allocation unless it has escapes).
+    mutating func readKey() throws(FilterError) -> JSONKey {
+        guard try peek() == JSONByteScanner.quote else { throw FilterError.malformed("expected a string", offset: position) }
+        position += 1
+        let start = position
+        position = JSONFraming.skipPlainStringBytes(bytes, from: position)
+        guard position < bytes.count else { throw FilterError.truncated }
+        if bytes[position] == JSONByteScanner.quote {
+            defer { position += 1 }
+            return JSONKey(raw: UnsafeBufferPointer(rebasing: bytes[start..<position]), unescaped: nil)
+        }
+        position = start - 1
+        return JSONKey(raw: UnsafeBufferPointer(start: nil, count: 0), unescaped: try readString())
+    }
+
     /// A string value, unescaped.
     mutating func readString() throws(FilterError) -> String {
         guard try peek() == JSONByteScanner.quote else { throw FilterError.malformed("expected a string", offset: position) }
         position += 1
         let start = position
         var hasEscape = false
+        position = JSONFraming.skipPlainStringBytes(bytes, from: position)
         while position < bytes.count {
             let b = bytes[position]
             if b == JSONByteScanner.quote {
@@ -108,7 +133,7 @@ struct JSONByteScanner {
         let first = try peek()
         switch first {
         case JSONByteScanner.quote:
-            position += 1
+            position = JSONFraming.skipPlainStringBytes(bytes, from: position + 1)
             while position < bytes.count {
                 let b = bytes[position]
                 if b == JSONByteScanner.quote { position += 1; return }
@@ -116,25 +141,10 @@ struct JSONByteScanner {
             }
             throw FilterError.truncated
         case UInt8(ascii: "{"), UInt8(ascii: "["):
-            var depth = 0
-            var inString = false
-            while position < bytes.count {
-                let b = bytes[position]
-                position += 1
-                if inString {
-                    if b == JSONByteScanner.backslash { position += 1 } else if b == JSONByteScanner.quote { inString = false }
-                    continue
-                }
-                switch b {
-                case JSONByteScanner.quote: inString = true
-                case UInt8(ascii: "{"), UInt8(ascii: "["): depth += 1
-                case UInt8(ascii: "}"), UInt8(ascii: "]"):
-                    depth -= 1
-                    if depth == 0 { return }
-                default: break
-                }
-            }
-            throw FilterError.truncated
+            var framing = JSONFraming()
+            var end = position
+            guard framing.advance(bytes, from: position, end: &end) else { throw FilterError.truncated }
+            position = end
         default:
             // Numbers and literals end at a delimiter.
             let start = position
@@ -213,4 +223,23 @@ public enum FilterError: Error, Sendable, Equatable, CustomStringConvertible {
         case .tooLarge(let limit): "an object exceeds the filter's limit of \(limit) bytes"
         }
     }
+}
+
+/// An object key as it appears in the bytes, matched against literals without allocating.
+struct JSONKey {
+    let raw: UnsafeBufferPointer<UInt8>
+    /// Set instead when the key had escapes.
+    let unescaped: String?
+
+    var string: String { unescaped ?? String(decoding: raw, as: UTF8.self) }
+
+    static func == (key: JSONKey, literal: StaticString) -> Bool {
+        if let unescaped = key.unescaped { return unescaped == literal.description }
+        guard key.raw.count == literal.utf8CodeUnitCount else { return false }
+        let expected = UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount)
+        for i in 0..<key.raw.count where key.raw[i] != expected[i] { return false }
+        return true
+    }
+
+    static func ~= (literal: StaticString, key: JSONKey) -> Bool { key == literal }
 }

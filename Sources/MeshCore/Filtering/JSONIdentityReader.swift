@@ -2,17 +2,19 @@
 public enum JSONIdentityReader {
     /// An object: `apiVersion`, `kind` and the identity fields of `metadata`. A Table (what
     /// kubectl asks for) is identified by its first row's object.
-    public static func object(_ bytes: UnsafeBufferPointer<UInt8>) throws(FilterError) -> ObjectIdentity {
+    /// Without `needsType` (list items, which need no bookmark) reading stops after
+    /// `metadata`, so the bulk of the object (spec, status, data) is never scanned twice.
+    public static func object(_ bytes: UnsafeBufferPointer<UInt8>, needsType: Bool = true, needsLabels: Bool = true) throws(FilterError) -> ObjectIdentity {
         var scanner = JSONByteScanner(bytes)
-        return try readObject(&scanner)
+        return try readObject(&scanner, needsType: needsType, needsLabels: needsLabels)
     }
 
     /// A Table row: the identity of its `object`.
     public static func tableRow(_ bytes: UnsafeBufferPointer<UInt8>) throws(FilterError) -> ObjectIdentity {
         var scanner = JSONByteScanner(bytes)
         var identity = ObjectIdentity()
-        try scanner.forEachMember { (s: inout JSONByteScanner, key: String) throws(FilterError) in
-            if key == "object", try s.peek() == UInt8(ascii: "{") { identity = try readObject(&s) } else { try s.skipValue() }
+        try scanner.forEachMember { (s: inout JSONByteScanner, key: JSONKey) throws(FilterError) in
+            if key == "object", try s.peek() == UInt8(ascii: "{") { identity = try readObject(&s, mayStop: false) } else { try s.skipValue() }
         }
         return identity
     }
@@ -22,36 +24,47 @@ public enum JSONIdentityReader {
         var scanner = JSONByteScanner(bytes)
         var type = ""
         var identity = ObjectIdentity()
-        try scanner.forEachMember { (s: inout JSONByteScanner, key: String) throws(FilterError) in
+        try scanner.forEachMemberUntil({ (s: inout JSONByteScanner, key: JSONKey) throws(FilterError) -> Bool in
             switch key {
             case "type": type = try s.readOptionalString() ?? ""
-            case "object" where try s.peek() == UInt8(ascii: "{"): identity = try readObject(&s)
+            case "object" where try s.peek() == UInt8(ascii: "{"):
+                // With the type known, nothing after the object's metadata is needed.
+                identity = try readObject(&s, mayStop: !type.isEmpty)
+                return !type.isEmpty
             default: try s.skipValue()
             }
-        }
+            return false
+        })
         return (type, identity)
     }
 
-    static func readObject(_ s: inout JSONByteScanner) throws(FilterError) -> ObjectIdentity {
+    /// Reads an object's identity; stops after `metadata` once nothing else is needed (the
+    /// cursor is then inside the object: only top-level readers may stop).
+    static func readObject(_ s: inout JSONByteScanner, needsType: Bool = true, needsLabels: Bool = true,
+                           mayStop: Bool = true) throws(FilterError) -> ObjectIdentity {
         var identity = ObjectIdentity()
         var firstRow: ObjectIdentity?
-        try s.forEachMember { (s: inout JSONByteScanner, key: String) throws(FilterError) in
+        try s.forEachMemberUntil({ (s: inout JSONByteScanner, key: JSONKey) throws(FilterError) -> Bool in
             switch key {
             case "apiVersion": identity.apiVersion = try s.readOptionalString() ?? ""
             case "kind": identity.kind = try s.readOptionalString() ?? ""
-            case "metadata" where try s.peek() == UInt8(ascii: "{"): try readMetadata(&s, into: &identity)
+            case "metadata" where try s.peek() == UInt8(ascii: "{"):
+                try readMetadata(&s, into: &identity, needsLabels: needsLabels)
+                let typeKnown = !needsType || (!identity.kind.isEmpty && !identity.apiVersion.isEmpty)
+                return mayStop && typeKnown && identity.kind != "Table"
             case "rows" where try s.peek() == UInt8(ascii: "["):
                 try s.forEachElement { (s: inout JSONByteScanner) throws(FilterError) in
                     guard firstRow == nil, try s.peek() == UInt8(ascii: "{") else { try s.skipValue(); return }
                     var row = ObjectIdentity()
-                    try s.forEachMember { (s: inout JSONByteScanner, key: String) throws(FilterError) in
-                        if key == "object", try s.peek() == UInt8(ascii: "{") { row = try readObject(&s) } else { try s.skipValue() }
+                    try s.forEachMember { (s: inout JSONByteScanner, key: JSONKey) throws(FilterError) in
+                        if key == "object", try s.peek() == UInt8(ascii: "{") { row = try readObject(&s, mayStop: false) } else { try s.skipValue() }
                     }
                     firstRow = row
                 }
             default: try s.skipValue()
             }
-        }
+            return false
+        })
         if identity.kind == "Table", var row = firstRow {
             // Keep the Table's own resourceVersion for bookmarks.
             row.apiVersion = identity.apiVersion
@@ -62,23 +75,24 @@ public enum JSONIdentityReader {
         return identity
     }
 
-    static func readMetadata(_ s: inout JSONByteScanner, into identity: inout ObjectIdentity) throws(FilterError) {
-        try s.forEachMember { (s: inout JSONByteScanner, key: String) throws(FilterError) in
+    static func readMetadata(_ s: inout JSONByteScanner, into identity: inout ObjectIdentity, needsLabels: Bool) throws(FilterError) {
+        try s.forEachMember { (s: inout JSONByteScanner, key: JSONKey) throws(FilterError) in
             switch key {
             case "name": identity.name = try s.readOptionalString() ?? ""
             case "namespace": identity.namespace = try s.readOptionalString() ?? ""
             case "uid": identity.uid = try s.readOptionalString() ?? ""
             case "resourceVersion": identity.resourceVersion = try s.readOptionalString() ?? ""
-            case "labels" where try s.peek() == UInt8(ascii: "{"):
-                try s.forEachMember { (s: inout JSONByteScanner, label: String) throws(FilterError) in
-                    if let value = try s.readOptionalString() { identity.labels[label] = value }
+            case "labels" where needsLabels:
+                guard try s.peek() == UInt8(ascii: "{") else { try s.skipValue(); return }
+                try s.forEachMember { (s: inout JSONByteScanner, label: JSONKey) throws(FilterError) in
+                    if let value = try s.readOptionalString() { identity.labels[label.string] = value }
                 }
             case "ownerReferences" where try s.peek() == UInt8(ascii: "["):
                 try s.forEachElement { (s: inout JSONByteScanner) throws(FilterError) in
                     guard try s.peek() == UInt8(ascii: "{") else { try s.skipValue(); return }
                     var uid: String?
                     var controller = false
-                    try s.forEachMember { (s: inout JSONByteScanner, field: String) throws(FilterError) in
+                    try s.forEachMember { (s: inout JSONByteScanner, field: JSONKey) throws(FilterError) in
                         switch field {
                         case "uid": uid = try s.readOptionalString()
                         case "controller": controller = try s.readTrue()

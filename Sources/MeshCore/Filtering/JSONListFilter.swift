@@ -19,6 +19,8 @@ public struct JSONListFilter: Sendable {
 
     let keep: @Sendable (ObjectIdentity) -> Bool
     let maxItemBytes: Int
+    /// Whether the rule reads object labels (only a namespace's own labels ever decide).
+    let readsLabels: Bool
     var mode = Mode.structure
 
     // Structure tokenizer (outside the array).
@@ -34,9 +36,7 @@ public struct JSONListFilter: Sendable {
 
     // The element being collected.
     var item: [UInt8] = []
-    var itemDepth = 0
-    var itemInString = false
-    var itemEscaped = false
+    var framing = JSONFraming()
 
     /// What the list's metadata said, once it has streamed past.
     public private(set) var listResourceVersion: String?
@@ -47,9 +47,10 @@ public struct JSONListFilter: Sendable {
     public private(set) var kept = 0
     public private(set) var dropped = 0
 
-    public init(maxItemBytes: Int = 64 << 20, keep: @escaping @Sendable (ObjectIdentity) -> Bool) {
+    public init(maxItemBytes: Int = 64 << 20, readsLabels: Bool = true, keep: @escaping @Sendable (ObjectIdentity) -> Bool) {
         self.keep = keep
         self.maxItemBytes = maxItemBytes
+        self.readsLabels = readsLabels
     }
 
     /// Filters the next chunk of the body, appending what passes to `output`.
@@ -89,35 +90,25 @@ public struct JSONListFilter: Sendable {
                     mode = .structure
                 case UInt8(ascii: "{"):
                     item.removeAll(keepingCapacity: true)
-                    itemDepth = 0
+                    framing = JSONFraming()
                     mode = .inItem
                 default:
                     throw FilterError.malformed("list element is not an object", offset: i)
                 }
             case .inItem:
                 let start = i
-                var end: Int?
-                while i < bytes.count {
-                    let b = bytes[i]
-                    i += 1
-                    if itemInString {
-                        if itemEscaped { itemEscaped = false } else if b == 0x5C { itemEscaped = true } else if b == 0x22 { itemInString = false }
-                        continue
-                    }
-                    switch b {
-                    case 0x22: itemInString = true
-                    case UInt8(ascii: "{"), UInt8(ascii: "["): itemDepth += 1
-                    case UInt8(ascii: "}"), UInt8(ascii: "]"):
-                        itemDepth -= 1
-                        if itemDepth == 0 { end = i }
-                    default: break
-                    }
-                    if end != nil { break }
+                let complete = framing.advance(bytes, from: start, end: &i)
+                if complete, item.isEmpty {
+                    // The whole item is in this chunk: judge it in place, without a copy.
+                    try finishItem(UnsafeBufferPointer(rebasing: bytes[start..<i]), into: &output)
+                    mode = .betweenItems
+                    continue
                 }
                 item.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<i]))
                 if item.count > maxItemBytes { throw FilterError.tooLarge(maxItemBytes) }
-                if end != nil {
-                    try finishItem(into: &output)
+                if complete {
+                    let collected = item
+                    try collected.withUnsafeBufferPointer { (buffer) throws(FilterError) in try finishItem(buffer, into: &output) }
                     mode = .betweenItems
                 }
             }
@@ -131,13 +122,12 @@ public struct JSONListFilter: Sendable {
         }
     }
 
-    mutating func finishItem(into output: inout [UInt8]) throws(FilterError) {
-        let identity = try item.withUnsafeBufferPointer { (buffer) throws(FilterError) -> ObjectIdentity in
-            arrayIsRows ? try JSONIdentityReader.tableRow(buffer) : try JSONIdentityReader.object(buffer)
-        }
+    mutating func finishItem(_ bytes: UnsafeBufferPointer<UInt8>, into output: inout [UInt8]) throws(FilterError) {
+        let identity = arrayIsRows ? try JSONIdentityReader.tableRow(bytes)
+            : try JSONIdentityReader.object(bytes, needsType: false, needsLabels: readsLabels)
         if serverFiltered || keep(identity) {
             if kept > 0 { output.append(UInt8(ascii: ",")) }
-            output.append(contentsOf: item)
+            output.append(contentsOf: bytes)
             kept += 1
         } else {
             dropped += 1

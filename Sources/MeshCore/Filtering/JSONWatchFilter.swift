@@ -10,9 +10,7 @@ public struct JSONWatchFilter: Sendable {
     let maxEventBytes: Int
 
     var event: [UInt8] = []
-    var depth = 0
-    var inString = false
-    var escaped = false
+    var framing = JSONFraming()
     var inEvent = false
 
     /// The resourceVersion of the last event (or bookmark) passed on.
@@ -38,31 +36,14 @@ public struct JSONWatchFilter: Sendable {
                     continue
                 case UInt8(ascii: "{"):
                     inEvent = true
-                    depth = 0
+                    framing = JSONFraming()
                     event.removeAll(keepingCapacity: true)
                 default:
                     throw FilterError.malformed("watch event is not an object", offset: i)
                 }
             }
             let start = i
-            var complete = false
-            while i < bytes.count {
-                let b = bytes[i]
-                i += 1
-                if inString {
-                    if escaped { escaped = false } else if b == 0x5C { escaped = true } else if b == 0x22 { inString = false }
-                    continue
-                }
-                switch b {
-                case 0x22: inString = true
-                case UInt8(ascii: "{"), UInt8(ascii: "["): depth += 1
-                case UInt8(ascii: "}"), UInt8(ascii: "]"):
-                    depth -= 1
-                    complete = depth == 0
-                default: break
-                }
-                if complete { break }
-            }
+            let complete = framing.advance(bytes, from: start, end: &i)
             event.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<i]))
             if event.count > maxEventBytes { throw FilterError.tooLarge(maxEventBytes) }
             guard complete else { break }

@@ -1,3 +1,5 @@
+import KubeModel
+
 /// The few fields of an object that decide which shard owns it, read from the bytes of a list
 /// item, a watch event or a request body without decoding the rest of the object.
 public struct ObjectIdentity: Sendable, Equatable {
@@ -20,5 +22,18 @@ public struct ObjectIdentity: Sendable, Equatable {
         self.uid = uid
         self.labels = labels
         self.controllerUID = controllerUID
+    }
+}
+
+extension ObjectIdentity {
+    /// The identity of a parsed object. Request bodies are judged this way: a full parse
+    /// resolves duplicate keys as the API server does (the last one wins), so a body cannot
+    /// show the proxy one owner and the server another.
+    public init(json: JSON) {
+        self.init(name: json.name ?? "", namespace: json.namespace ?? "", uid: json.uid ?? "", labels: json.labels,
+                  controllerUID: json.controllerOwnerReference?["uid"]?.stringValue)
+        resourceVersion = json.resourceVersion ?? ""
+        kind = json.kind ?? ""
+        apiVersion = json.apiVersion ?? ""
     }
 }
