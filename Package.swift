@@ -94,7 +94,9 @@ let package = Package(
             "MeshCore", .product(name: "PropertyBased", package: "swift-property-based"),
         ]),
         .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "KubeModel"]),
-        .testTarget(name: "MeshProxyTests", dependencies: ["MeshProxy", "MeshCore", "KubeModel", "KubeClient"]),
+        .testTarget(name: "MeshProxyTests", dependencies: [
+            "MeshProxy", "MeshCore", "KubeModel", "KubeClient", .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
         .testTarget(name: "KubeAPIServerTests", dependencies: [
             "KubeAPIServer", "KubeModel", "MeshHTTP",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),

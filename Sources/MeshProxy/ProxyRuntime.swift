@@ -94,8 +94,9 @@ public final class ProxyRuntime: Sendable {
         }
     }
 
-    /// The kubeconfig an operator uses to reach the API server through this proxy. Its
-    /// requests carry no credentials: the proxy adds its own.
+    /// The kubeconfig an operator uses to reach the API server through this proxy. Its token
+    /// is a local placeholder (client-go prompts for a password on https without one) that the
+    /// proxy replaces with its own credentials.
     public func operatorKubeconfig() -> String {
         let scheme = options.tls == nil ? "http" : "https"
         let host = options.host == "0.0.0.0" ? "127.0.0.1" : options.host
@@ -116,7 +117,8 @@ public final class ProxyRuntime: Sendable {
             current-context: ctrlmesh-proxy
             users:
             - name: operator
-              user: {}
+              user:
+                token: \(ShardProxy.localToken)
 
             """
     }

@@ -12,9 +12,14 @@ extension ShardProxy {
     static let hopByHop: Set<String> = ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "te",
                                         "trailer", "upgrade", "host", "content-length"]
 
+    /// The token in the kubeconfig `--kubeconfig-out` writes: it stands for "use the proxy's
+    /// credentials" and never goes upstream.
+    static let localToken = "ctrlmesh-proxy-local"
+
     static func upstreamHeaders(_ headers: HTTPHeaders) -> HTTPHeaders {
         var out = HTTPHeaders()
         for (name, value) in headers where !hopByHop.contains(name.lowercased()) {
+            if name.lowercased() == "authorization", value == "Bearer \(localToken)" { continue }
             out.add(name: name, value: value)
         }
         return out

@@ -133,3 +133,12 @@ import Testing
         #expect(filter.lastDeliveredResourceVersion == "9")
     }
 }
+
+@Suite struct ObjectIdentityTests {
+    /// A request body with duplicate keys is judged as the API server reads it: last one wins.
+    @Test func duplicateKeysResolveAsTheServerDoes() throws {
+        let body = #"{"metadata":{"namespace":"mine","ownerReferences":[{"uid":"a","controller":true}]},"metadata":{"namespace":"theirs","ownerReferences":[{"uid":"b","controller":true}]}}"#
+        let id = ObjectIdentity(json: try JSON.parse(body))
+        #expect(id.namespace == "theirs" && id.controllerUID == "b")
+    }
+}
