@@ -13,12 +13,17 @@ public final class HTTPServer: Sendable {
         public var port: Int
         public var tls: NIOSSLContext?
         public var maxBodyBytes: Int
+        /// Run each responder on its connection's event loop. Only for responders that never
+        /// block a thread (the proxy); the API server's SQLite writes would stall the loop.
+        public var respondOnEventLoop: Bool
 
-        public init(host: String, port: Int, tls: NIOSSLContext? = nil, maxBodyBytes: Int = 3 * 1024 * 1024) {
+        public init(host: String, port: Int, tls: NIOSSLContext? = nil, maxBodyBytes: Int = 3 * 1024 * 1024,
+                    respondOnEventLoop: Bool = false) {
             self.host = host
             self.port = port
             self.tls = tls
             self.maxBodyBytes = maxBodyBytes
+            self.respondOnEventLoop = respondOnEventLoop
         }
     }
 
@@ -33,6 +38,7 @@ public final class HTTPServer: Sendable {
     public static func start(_ configuration: Configuration, responder: any HTTPResponder,
                              group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> HTTPServer {
         let maxBody = configuration.maxBodyBytes
+        let onLoop = configuration.respondOnEventLoop
         let tls = configuration.tls
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.backlog, value: 256)
@@ -45,13 +51,13 @@ public final class HTTPServer: Sendable {
                         try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls))
                     }.flatMap {
                         channel.configureHTTP2SecureUpgrade(
-                            h2ChannelConfigurator: { configureHTTP2($0, responder: responder, maxBody: maxBody) },
-                            http1ChannelConfigurator: { configureHTTP1($0, responder: responder, maxBody: maxBody) })
+                            h2ChannelConfigurator: { configureHTTP2($0, responder: responder, maxBody: maxBody, onLoop: onLoop) },
+                            http1ChannelConfigurator: { configureHTTP1($0, responder: responder, maxBody: maxBody, onLoop: onLoop) })
                     }
                 }
                 let sniffer = ProtocolSniffer { channel, http2 in
-                    http2 ? configureHTTP2(channel, responder: responder, maxBody: maxBody)
-                          : configureHTTP1(channel, responder: responder, maxBody: maxBody)
+                    http2 ? configureHTTP2(channel, responder: responder, maxBody: maxBody, onLoop: onLoop)
+                          : configureHTTP1(channel, responder: responder, maxBody: maxBody, onLoop: onLoop)
                 }
                 return channel.pipeline.addHandler(sniffer)
             }
@@ -59,20 +65,20 @@ public final class HTTPServer: Sendable {
         return HTTPServer(channel: channel, port: channel.localAddress?.port ?? configuration.port)
     }
 
-    static func configureHTTP1(_ channel: any Channel, responder: any HTTPResponder, maxBody: Int) -> EventLoopFuture<Void> {
+    static func configureHTTP1(_ channel: any Channel, responder: any HTTPResponder, maxBody: Int, onLoop: Bool) -> EventLoopFuture<Void> {
         channel.pipeline.configureHTTPServerPipeline(withErrorHandling: true).flatMap {
-            channel.pipeline.addHandler(RequestHandler(responder: responder, maxBodyBytes: maxBody, isHTTP2: false))
+            channel.pipeline.addHandler(RequestHandler(responder: responder, maxBodyBytes: maxBody, isHTTP2: false, onLoop: onLoop))
         }
     }
 
-    static func configureHTTP2(_ channel: any Channel, responder: any HTTPResponder, maxBody: Int) -> EventLoopFuture<Void> {
+    static func configureHTTP2(_ channel: any Channel, responder: any HTTPResponder, maxBody: Int, onLoop: Bool) -> EventLoopFuture<Void> {
         channel.configureHTTP2Pipeline(mode: .server, initialLocalSettings: [
             HTTP2Setting(parameter: .maxConcurrentStreams, value: 1000),
             HTTP2Setting(parameter: .maxHeaderListSize, value: 1 << 20),
         ]) { stream in
             stream.pipeline.addHandlers([
                 HTTP2FramePayloadToHTTP1ServerCodec(),
-                RequestHandler(responder: responder, maxBodyBytes: maxBody, isHTTP2: true),
+                RequestHandler(responder: responder, maxBodyBytes: maxBody, isHTTP2: true, onLoop: onLoop),
             ])
         }.map { _ in }
     }

@@ -16,16 +16,19 @@ final class RequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     let responder: any HTTPResponder
     let maxBodyBytes: Int
     let isHTTP2: Bool
+    let onLoop: Bool
+    var executor: EventLoopTaskExecutor?
     var state = State.idle
     var task: Task<Void, Never>?
     /// Numbers requests, so a finished task clears only its own slot (the next request may
     /// already have started: the pipeline lets it in as soon as the response end is written).
     var requestNumber = 0
 
-    init(responder: any HTTPResponder, maxBodyBytes: Int, isHTTP2: Bool) {
+    init(responder: any HTTPResponder, maxBodyBytes: Int, isHTTP2: Bool, onLoop: Bool) {
         self.responder = responder
         self.maxBodyBytes = maxBodyBytes
         self.isHTTP2 = isHTTP2
+        self.onLoop = onLoop
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -74,10 +77,16 @@ final class RequestHandler: ChannelInboundHandler, RemovableChannelHandler {
                 if self?.requestNumber == number { self?.task = nil }
             }
             let loopBound = NIOLoopBound(done, eventLoop: eventLoop)
-            task = Task {
+            let body: @Sendable () async -> Void = {
                 await responder.respond(to: request, writer: writer)
                 await writer.finish()
                 eventLoop.execute { loopBound.value() }
+            }
+            if onLoop {
+                if executor == nil { executor = EventLoopTaskExecutor(eventLoop) }
+                task = Task(executorPreference: executor, operation: body)
+            } else {
+                task = Task(operation: body)
             }
         }
     }

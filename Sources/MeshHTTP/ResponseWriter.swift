@@ -55,14 +55,27 @@ public final class ResponseWriter: Sendable {
         }
     }
 
-    /// A complete response with a content length.
+    /// A complete response with a content length, written with one flush.
     public func respond(status: HTTPResponseStatus, headers: HTTPHeaders, body: [UInt8]) async {
+        await respond(status: status, headers: headers, body: channel.allocator.buffer(bytes: body))
+    }
+
+    /// A complete response with a content length, written with one flush.
+    public func respond(status: HTTPResponseStatus, headers: HTTPHeaders, body: ByteBuffer) async {
         var headers = headers
-        headers.replaceOrAdd(name: "content-length", value: String(body.count))
+        headers.replaceOrAdd(name: "content-length", value: String(body.readableBytes))
+        if !keepAlive { headers.replaceOrAdd(name: "connection", value: "close") }
+        let alreadyEnded = state.withLockedValue { s in
+            defer { s.headSent = true; s.ended = true }
+            return s.ended
+        }
+        if alreadyEnded { return }
+        let head = HTTPResponseHead(version: .http1_1, status: status, headers: headers)
+        channel.write(HTTPServerResponsePart.head(head), promise: nil)
+        if body.readableBytes > 0 { channel.write(HTTPServerResponsePart.body(.byteBuffer(body)), promise: nil) }
         do {
-            try await writeHead(status: status, headers: headers)
-            if !body.isEmpty { try await writeBody(body) }
-            try await end()
+            try await channel.writeAndFlush(HTTPServerResponsePart.end(nil)).get()
+            if !keepAlive || closeAfterResponse { try? await channel.close() }
         } catch {
             try? await channel.close()
         }

@@ -63,7 +63,8 @@ public final class ProxyRuntime: Sendable {
         let proxy = ShardProxy(upstream: upstream, state: state, namespaceLabels: namespaceLabels, metrics: metrics, logger: logger)
         let server: HTTPServer
         do {
-            server = try await HTTPServer.start(.init(host: options.host, port: options.port, tls: options.tls), responder: proxy)
+            server = try await HTTPServer.start(.init(host: options.host, port: options.port, tls: options.tls, respondOnEventLoop: true),
+                                                responder: proxy)
         } catch {
             await upstream.shutdown()
             throw error

@@ -16,6 +16,9 @@ extension ShardProxy {
     /// credentials" and never goes upstream.
     static let localToken = "ctrlmesh-proxy-local"
 
+    /// Responses up to this size with a known length are relayed in one piece.
+    static let smallResponseBytes = 1 << 20
+
     static func upstreamHeaders(_ headers: HTTPHeaders) -> HTTPHeaders {
         var out = HTTPHeaders()
         for (name, value) in headers where !hopByHop.contains(name.lowercased()) {
@@ -61,6 +64,16 @@ extension ShardProxy {
             return await upstreamFailed(error, writer: writer)
         }
         let headers = ShardProxy.downstreamHeaders(response.headers, keepLength: true)
+        if ticket == nil, let length = response.headers.first(name: "content-length").flatMap(Int.init),
+           length <= ShardProxy.smallResponseBytes {
+            // A small, complete response (most single-object requests): one read, one write.
+            do {
+                let body = try await response.body.collect(upTo: length)
+                return await writer.respond(status: response.status, headers: headers, body: body)
+            } catch {
+                return writer.abort()
+            }
+        }
         let end = await pump(response, headHeaders: headers, writer: writer, ticket: ticket, filter: nil)
         switch end {
         case .finished: try? await writer.end()
