@@ -34,7 +34,7 @@ public final class ShardProxy: HTTPResponder {
         let query = QueryParameters(request.rawQuery)
         guard let info = RequestInfo.parse(method: request.method.rawValue, path: request.path, query: query) else {
             metrics.add(.passedThrough)
-            return await relay(request, writer: writer)
+            return await forward(request, writer: writer)
         }
         switch info.verb {
         case .list, .watch:
@@ -127,7 +127,7 @@ public final class ShardProxy: HTTPResponder {
         switch ShardFence.decide(info, spec: spec, namespaceLabels: labels) {
         case .passThrough:
             metrics.add(.passedThrough)
-            await relay(request, writer: writer)
+            await forward(request, writer: writer)
         case .refuse(let message):
             await refuse(StatusError.forbidden(message), writer: writer)
         case .filterList, .filterWatch:
@@ -141,7 +141,7 @@ public final class ShardProxy: HTTPResponder {
             guard ShardFence.mayCreate(identity, gr: gr, mode: mode, spec: spec, namespaceLabels: labels) else {
                 return await refuse(StatusError.forbidden(notOwned(info, identity, mode: mode, spec: spec)), writer: writer)
             }
-            await relay(request, writer: writer)
+            await forward(request, writer: writer)
         case .judgeResponse(let mode):
             await relayJudged(request, info: info, mode: mode, spec: spec, writer: writer)
         case .judgeCurrent(let mode):
@@ -189,13 +189,26 @@ public final class ShardProxy: HTTPResponder {
     /// to the judged object's uid).
     func relayAfterJudgingCurrent(_ request: ServerRequest, info: RequestInfo, mode: ShardSpec.KeyMode, spec: ShardSpec?,
                                   writer: ResponseWriter) async {
-        guard let name = info.name else { return await refuse(StatusError.forbidden("a name is required"), writer: writer) }
+        guard let forwarded = await judgeCurrent(request, info: info, mode: mode, spec: spec, writer: writer) else { return }
+        metrics.add(.passedThrough)
+        await forward(forwarded, writer: writer)
+    }
+
+    /// Reads the object a request addresses and judges it. Returns the request to forward (a
+    /// delete pinned to the judged uid), or nil after answering the client itself.
+    func judgeCurrent(_ request: ServerRequest, info: RequestInfo, mode: ShardSpec.KeyMode, spec: ShardSpec?,
+                      writer: ResponseWriter) async -> ServerRequest? {
+        guard let name = info.name else {
+            await refuse(StatusError.forbidden("a name is required"), writer: writer)
+            return nil
+        }
         var objectPath = info.group.isEmpty ? "/api/\(info.version)" : "/apis/\(info.group)/\(info.version)"
         if let namespace = info.namespace { objectPath += "/namespaces/\(namespace)" }
         objectPath += "/\(info.resource)/\(name)"
         var headers = ShardProxy.upstreamHeaders(request.headers)
-        headers.remove(name: "content-type")
-        headers.remove(name: "accept-encoding")
+        for header in ["content-type", "accept-encoding", "upgrade", "sec-websocket-key", "sec-websocket-version", "sec-websocket-protocol", "x-stream-protocol-version"] {
+            headers.remove(name: header)
+        }
         headers.replaceOrAdd(name: "accept", value: "application/json")
         let current: HTTPClientResponse
         let body: ByteBuffer
@@ -203,7 +216,8 @@ public final class ShardProxy: HTTPResponder {
             current = try await upstream.send(method: .GET, target: objectPath, headers: headers)
             body = try await current.body.collect(upTo: 256 << 20)
         } catch {
-            return await upstreamFailed(error, writer: writer)
+            await upstreamFailed(error, writer: writer)
+            return nil
         }
         var forwarded = request
         switch current.status {
@@ -211,10 +225,12 @@ public final class ShardProxy: HTTPResponder {
             let identity = Array(body.readableBytesView).withUnsafeBufferPointer { try? JSONIdentityReader.object($0) }
             guard let identity else {
                 metrics.add(.filterErrors)
-                return await refuse(StatusError.internalError("the proxy could not read the object's key from the API server's response"), writer: writer)
+                await refuse(StatusError.internalError("the proxy could not read the object's key from the API server's response"), writer: writer)
+                return nil
             }
             guard ShardFence.owns(identity, gr: info.groupResource, mode: mode, spec: spec, namespaceLabels: namespaceLabels.lookup) else {
-                return await refuse(StatusError.forbidden(notOwned(info, identity, mode: mode, spec: spec)), writer: writer)
+                await refuse(StatusError.forbidden(notOwned(info, identity, mode: mode, spec: spec)), writer: writer)
+                return nil
             }
             if info.verb == .delete, info.subresource == nil, let pinned = ShardProxy.pinDelete(request, uid: identity.uid) {
                 forwarded = pinned
@@ -223,14 +239,14 @@ public final class ShardProxy: HTTPResponder {
             // An update that creates: judge the body as a create.
             guard let identity = ShardProxy.bodyIdentity(request),
                   ShardFence.mayCreate(identity, gr: info.groupResource, mode: mode, spec: spec, namespaceLabels: namespaceLabels.lookup) else {
-                return await refuse(StatusError.forbidden(ShardFence.notOwnedMessage(verb: info.verb, gr: info.groupResource, key: "object \(name)", shard: spec?.shard ?? "(none)")), writer: writer)
+                await refuse(StatusError.forbidden(ShardFence.notOwnedMessage(verb: info.verb, gr: info.groupResource, key: "object \(name)", shard: spec?.shard ?? "(none)")), writer: writer)
+                return nil
             }
         default:
             // Not found or not readable: the write fails upstream the same way.
             break
         }
-        metrics.add(.passedThrough)
-        await relay(forwarded, writer: writer)
+        return forwarded
     }
 
     /// Adds `preconditions.uid` to a delete so it deletes the object that was judged, not a

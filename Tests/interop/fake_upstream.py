@@ -37,6 +37,8 @@ class FakeUpstream:
                 self.end_headers()
                 self.wfile.write(body)
 
+            do_POST = do_GET
+
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()

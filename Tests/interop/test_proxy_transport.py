@@ -77,3 +77,63 @@ def test_operator_side_https_and_h2c(workdir, tmp_path):
         https.kill()
         plain.kill()
         server.kill()
+
+
+def upgrade_echo(handler):
+    """Answers an upgrade with 101, then echoes bytes, as exec's SPDY/WebSocket stream would carry them."""
+    handler.wfile.write(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n\r\n")
+    handler.wfile.flush()
+    conn = handler.connection
+    while True:
+        data = conn.recv(65536)
+        if not data:
+            break
+        conn.sendall(b"echo:" + data)
+    handler.close_connection = True
+
+
+def test_exec_style_upgrades_are_tunnelled_within_the_shard(workdir):
+    import socket
+    from fake_upstream import FakeUpstream
+    upstream = FakeUpstream(workdir)
+    upstream.routes["/api/v1/namespaces/ns-0/pods/p/exec"] = upgrade_echo
+    spec = ("shard: s\nepoch: 1\nresources:\n- {apiGroups: [\"\"], resources: [pods], key: namespace}\n"
+            "owned:\n  namespaces: [ns-0]\n")
+    proxy = Proxy(workdir, upstream.kubeconfig, spec=spec).start()
+    try:
+        proxy.wait_applied(1)
+
+        def upgrade(namespace):
+            s = socket.create_connection(("127.0.0.1", proxy.port), timeout=10)
+            s.sendall((f"POST /api/v1/namespaces/{namespace}/pods/p/exec?command=sh&stdin=true HTTP/1.1\r\n"
+                       "Host: proxy\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: v4.channel.k8s.io\r\n"
+                       "Content-Length: 0\r\n\r\n").encode())
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                head += chunk
+            return s, head
+
+        s, head = upgrade("ns-0")
+        assert head.startswith(b"HTTP/1.1 101"), head
+        for message in (b"hello", b"x" * 100000):
+            s.sendall(message)
+            got = b""
+            while len(got.replace(b"echo:", b"")) < len(message):
+                got += s.recv(65536)
+            assert got.startswith(b"echo:") and got.replace(b"echo:", b"") == message
+        s.close()
+        method, path, headers = upstream.requests[-1]
+        headers = {k.lower(): v for k, v in headers.items()}
+        assert method == "POST" and headers["upgrade"] == "SPDY/3.1" and headers["authorization"] == "Bearer fake-token"
+
+        before = len(upstream.requests)
+        s, head = upgrade("ns-1")
+        assert head.startswith(b"HTTP/1.1 403"), head
+        s.close()
+        assert len(upstream.requests) == before, "a refused upgrade must not reach the API server"
+    finally:
+        proxy.kill()
+        upstream.stop()

@@ -1,0 +1,72 @@
+import KubeClient
+import KubeModel
+import MeshHTTP
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+
+/// exec, attach and port-forward upgrade their HTTP/1.1 connection (SPDY or WebSocket). Once
+/// the shard allows the request, the proxy sends it upstream on a connection of its own and
+/// then carries bytes both ways unchanged.
+extension ShardProxy {
+    static func isUpgrade(_ request: ServerRequest) -> Bool {
+        guard !request.isHTTP2, request.headers.contains(name: "upgrade") else { return false }
+        return request.headers[canonicalForm: "connection"].contains { $0.lowercased() == "upgrade" }
+    }
+
+    /// Forwards a request the shard allows: relayed, or tunnelled when it upgrades.
+    func forward(_ request: ServerRequest, writer: ResponseWriter) async {
+        guard ShardProxy.isUpgrade(request) else { return await relay(request, writer: writer) }
+        do {
+            let target = try tunnelTarget()
+            try await writer.tunnel(to: target, requestHead: upgradeHead(request, host: target))
+        } catch {
+            await upstreamFailed(error, writer: writer)
+        }
+    }
+
+    /// The upgrade request as the API server must see it: its own Host, the proxy's
+    /// credentials when the operator sent none, the upgrade headers kept.
+    func upgradeHead(_ request: ServerRequest, host target: TunnelTarget) -> ByteBuffer {
+        var headers = HTTPHeaders()
+        for (name, value) in request.headers {
+            let lower = name.lowercased()
+            if lower == "host" || lower == "content-length" || lower == "transfer-encoding" { continue }
+            if lower == "authorization", value == "Bearer \(ShardProxy.localToken)" { continue }
+            headers.add(name: name, value: value)
+        }
+        headers.add(name: "host", value: "\(target.host):\(target.port)")
+        if !headers.contains(name: "authorization"), let authorization = upstream.config.credentials.authorizationHeader() {
+            headers.add(name: "authorization", value: authorization)
+        }
+        if request.body.readableBytes > 0 { headers.add(name: "content-length", value: String(request.body.readableBytes)) }
+        var head = "\(request.method.rawValue) \(request.uri) HTTP/1.1\r\n"
+        for (name, value) in headers { head += "\(name): \(value)\r\n" }
+        head += "\r\n"
+        var buffer = ByteBuffer(string: head)
+        buffer.writeImmutableBuffer(request.body)
+        return buffer
+    }
+
+    func tunnelTarget() throws -> TunnelTarget {
+        let server = upstream.config.server
+        let https = server.hasPrefix("https://")
+        var authority = Substring(server.dropFirst(https ? 8 : 7))
+        if let slash = authority.firstIndex(of: "/") { authority = authority[..<slash] }
+        var host = String(authority)
+        var port = https ? 443 : 80
+        if let colon = authority.lastIndex(of: ":"), let p = Int(authority[authority.index(after: colon)...]) {
+            host = String(authority[..<colon])
+            port = p
+        }
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        var tls: NIOSSLContext?
+        if https {
+            var configuration = upstream.config.tls ?? TLSConfiguration.makeClientConfiguration()
+            configuration.applicationProtocols = ["http/1.1"]  // upgrades exist only in HTTP/1.1
+            tls = try NIOSSLContext(configuration: configuration)
+        }
+        let isAddress = host.allSatisfy { $0.isNumber || $0 == "." || $0 == ":" }
+        return TunnelTarget(host: host, port: port, tls: tls, serverHostname: isAddress ? nil : host)
+    }
+}
