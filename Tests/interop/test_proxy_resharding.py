@@ -228,3 +228,35 @@ def test_each_shard_elects_its_own_leader(direct_server, workdir, tmp_path):
     finally:
         a.kill()
         b.kill()
+
+
+def test_namespace_selectors_follow_label_changes(direct_server, workdir):
+    server = direct_server
+    direct = Client(server.url)
+    for ns, tier in (("gold-1", "gold"), ("gold-2", "gold"), ("lead-1", "lead")):
+        direct.ok("POST", "/api/v1/namespaces", {"metadata": {"name": ns, "labels": {"tier": tier}}})
+        direct.ok("POST", f"/api/v1/namespaces/{ns}/configmaps", {"metadata": {"name": "cm"}})
+    spec = ("shard: gold\nepoch: 1\nresources:\n- {apiGroups: [\"\"], resources: [configmaps, namespaces], key: namespace}\n"
+            "owned:\n  namespaceSelectors: ['tier=gold']\n")
+    proxy = Proxy(workdir, server.kubeconfig, spec=spec).start()
+    try:
+        proxy.wait_applied(1)
+        via = Client(proxy.url)
+
+        def seen():
+            return sorted(i["metadata"]["namespace"] for i in via.ok("GET", "/api/v1/configmaps")["items"])
+        wait_for(lambda: seen() == ["gold-1", "gold-2"], what="the label cache to fill")
+        assert sorted(i["metadata"]["name"] for i in via.ok("GET", "/api/v1/namespaces")["items"]) == ["gold-1", "gold-2"]
+        status, _ = via.request("POST", "/api/v1/namespaces/lead-1/configmaps", {"metadata": {"name": "x"}})
+        assert status == 403
+        rv = via.ok("GET", "/api/v1/configmaps")["metadata"]["resourceVersion"]
+        watch = WatchStream(proxy.url, f"/api/v1/configmaps?watch=true&resourceVersion={rv}")
+        # Relabelling moves lead-1 into the shard: namespace-keyed watches are sent to relist.
+        direct.ok("PATCH", "/api/v1/namespaces/lead-1", {"metadata": {"labels": {"tier": "gold"}}},
+                  content_type="application/merge-patch+json")
+        assert watch.ended.wait(10)
+        assert watch.snapshot()[-1]["type"] == "ERROR" and watch.snapshot()[-1]["object"]["code"] == 410
+        assert seen() == ["gold-1", "gold-2", "lead-1"]
+        assert via.request("POST", "/api/v1/namespaces/lead-1/configmaps", {"metadata": {"name": "x"}})[0] == 201
+    finally:
+        proxy.kill()
