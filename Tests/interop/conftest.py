@@ -1,10 +1,13 @@
 """Fixtures that run a real `ctrlmesh apiserver` process for interop tests with real clients."""
+import json
 import os
 import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
+import urllib.request
 
 import pytest
 
@@ -16,6 +19,15 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def kubectl(kubeconfig, cache_dir, *args, check=True, input=None, timeout=60):
+    """Runs kubectl against a kubeconfig; a failure (when checked) shows its output."""
+    cmd = ["kubectl", "--kubeconfig", kubeconfig, "--cache-dir", cache_dir, *args]
+    result = subprocess.run(cmd, capture_output=True, text=True, input=input, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
 
 
 class Server:
@@ -65,12 +77,8 @@ class Server:
         """The kubeconfig clients use: the proxy's when there is one."""
         return self.proxy.kubeconfig if self.proxy else self.kubeconfig
 
-    def kubectl(self, *args, check=True, input=None, timeout=60):
-        cmd = ["kubectl", "--kubeconfig", self.client_kubeconfig, "--cache-dir", self.cache_dir, *args]
-        result = subprocess.run(cmd, capture_output=True, text=True, input=input, timeout=timeout)
-        if check and result.returncode != 0:
-            raise AssertionError(f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
-        return result
+    def kubectl(self, *args, **kw):
+        return kubectl(self.client_kubeconfig, self.cache_dir, *args, **kw)
 
 
 # A spec that shards every resource by object with the whole hash space: every request takes
@@ -119,7 +127,6 @@ class Proxy:
             self.proc.kill()
             pytest.fail(f"proxy did not start: {line}{self.proc.stdout.read()}")
         # Drain its log so a full pipe never blocks it.
-        import threading
         threading.Thread(target=self.proc.stdout.read, daemon=True).start()
         return self
 
@@ -128,12 +135,10 @@ class Proxy:
         return f"http://127.0.0.1:{self.port}"
 
     def admin(self, path):
-        import urllib.request
         with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}{path}", timeout=10) as r:
             return r.read().decode()
 
     def status(self):
-        import json
         return json.loads(self.admin("/status"))
 
     def metric(self, name):
@@ -150,12 +155,8 @@ class Proxy:
             time.sleep(0.05)
         raise AssertionError(f"proxy did not apply epoch {epoch}: {self.status()}")
 
-    def kubectl(self, *args, check=True, input=None, timeout=60):
-        cmd = ["kubectl", "--kubeconfig", self.kubeconfig, "--cache-dir", self.cache_dir, *args]
-        result = subprocess.run(cmd, capture_output=True, text=True, input=input, timeout=timeout)
-        if check and result.returncode != 0:
-            raise AssertionError(f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
-        return result
+    def kubectl(self, *args, **kw):
+        return kubectl(self.kubeconfig, self.cache_dir, *args, **kw)
 
     def kill(self, sig=9):
         if self.proc and self.proc.poll() is None:

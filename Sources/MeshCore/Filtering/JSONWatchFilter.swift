@@ -5,8 +5,7 @@ import KubeModel
 /// event of each chunk becomes a BOOKMARK with that event's resourceVersion, so the client's
 /// resourceVersion keeps advancing without it seeing the object.
 public struct JSONWatchFilter: Sendable {
-    let keep: @Sendable (ObjectIdentity) -> Bool
-    let bookmarks: Bool
+    var judge: WatchEventJudge
     let maxEventBytes: Int
 
     var event: [UInt8] = []
@@ -14,19 +13,17 @@ public struct JSONWatchFilter: Sendable {
     var inEvent = false
 
     /// The resourceVersion of the last event (or bookmark) passed on.
-    public private(set) var lastDeliveredResourceVersion: String?
-    public private(set) var kept = 0
-    public private(set) var dropped = 0
+    public var lastDeliveredResourceVersion: String? { judge.lastDeliveredResourceVersion }
+    public var kept: Int { judge.kept }
+    public var dropped: Int { judge.dropped }
 
     public init(bookmarks: Bool, maxEventBytes: Int = 64 << 20, keep: @escaping @Sendable (ObjectIdentity) -> Bool) {
-        self.keep = keep
-        self.bookmarks = bookmarks
+        self.judge = WatchEventJudge(bookmarks: bookmarks, keep: keep)
         self.maxEventBytes = maxEventBytes
     }
 
     public mutating func consume(_ chunk: UnsafeRawBufferPointer, into output: inout [UInt8]) throws(FilterError) {
         let bytes = chunk.bindMemory(to: UInt8.self)
-        var pendingBookmark: ObjectIdentity?
         var i = 0
         while i < bytes.count {
             if !inEvent {
@@ -51,29 +48,13 @@ public struct JSONWatchFilter: Sendable {
             let (type, identity) = try event.withUnsafeBufferPointer { (buffer) throws(FilterError) in
                 try JSONIdentityReader.event(buffer)
             }
-            switch type {
-            case "ADDED", "MODIFIED", "DELETED":
-                if keep(identity) {
-                    pendingBookmark = nil
-                    lastDeliveredResourceVersion = identity.resourceVersion
-                    output.append(contentsOf: event)
-                    output.append(0x0A)
-                    kept += 1
-                } else {
-                    dropped += 1
-                    if bookmarks { pendingBookmark = identity }
-                }
-            default:
-                // BOOKMARK and ERROR carry no object of the shard.
-                pendingBookmark = nil
-                if type == "BOOKMARK" { lastDeliveredResourceVersion = identity.resourceVersion }
+            if judge.passes(type: type, identity: identity) {
                 output.append(contentsOf: event)
                 output.append(0x0A)
             }
         }
-        if let pendingBookmark, !pendingBookmark.resourceVersion.isEmpty {
-            JSONWatchFilter.appendBookmark(for: pendingBookmark, into: &output)
-            lastDeliveredResourceVersion = pendingBookmark.resourceVersion
+        if let bookmark = judge.takeBookmark() {
+            JSONWatchFilter.appendBookmark(for: bookmark, into: &output)
         }
     }
 

@@ -4,19 +4,17 @@ import KubeModel
 /// metav1.WatchEvent (type 1, object 2 = RawExtension whose raw, field 1, is an enveloped
 /// object). Dropped events become BOOKMARK frames as in `JSONWatchFilter`.
 public struct ProtobufWatchFilter: Sendable {
-    let keep: @Sendable (ObjectIdentity) -> Bool
-    let bookmarks: Bool
+    var judge: WatchEventJudge
     let maxEventBytes: Int
     var buffer: [UInt8] = []
 
     /// The resourceVersion of the last event (or bookmark) passed on.
-    public private(set) var lastDeliveredResourceVersion: String?
-    public private(set) var kept = 0
-    public private(set) var dropped = 0
+    public var lastDeliveredResourceVersion: String? { judge.lastDeliveredResourceVersion }
+    public var kept: Int { judge.kept }
+    public var dropped: Int { judge.dropped }
 
     public init(bookmarks: Bool, maxEventBytes: Int = 64 << 20, keep: @escaping @Sendable (ObjectIdentity) -> Bool) {
-        self.keep = keep
-        self.bookmarks = bookmarks
+        self.judge = WatchEventJudge(bookmarks: bookmarks, keep: keep)
         self.maxEventBytes = maxEventBytes
     }
 
@@ -26,34 +24,19 @@ public struct ProtobufWatchFilter: Sendable {
         buffer.append(contentsOf: chunk.bindMemory(to: UInt8.self))
         var position = 0
         defer { buffer.removeFirst(position) }
-        var pendingBookmark: ObjectIdentity?
         while buffer.count - position >= 4 {
             let length = buffer[position..<position + 4].reduce(0) { $0 << 8 | Int($1) }
             if length > maxEventBytes { throw FilterError.tooLarge(maxEventBytes) }
             let end = position + 4 + length
             guard buffer.count >= end else { break }
             let (type, identity) = try ProtobufWatchFilter.event(buffer[(position + 4)..<end])
-            switch type {
-            case "ADDED", "MODIFIED", "DELETED":
-                if keep(identity) {
-                    pendingBookmark = nil
-                    lastDeliveredResourceVersion = identity.resourceVersion
-                    output.append(contentsOf: buffer[position..<end])
-                    kept += 1
-                } else {
-                    dropped += 1
-                    if bookmarks { pendingBookmark = identity }
-                }
-            default:
-                pendingBookmark = nil
-                if type == "BOOKMARK" { lastDeliveredResourceVersion = identity.resourceVersion }
+            if judge.passes(type: type, identity: identity) {
                 output.append(contentsOf: buffer[position..<end])
             }
             position = end
         }
-        if let pendingBookmark, !pendingBookmark.resourceVersion.isEmpty {
-            output.append(contentsOf: ProtobufWatchFilter.bookmarkFrame(for: pendingBookmark))
-            lastDeliveredResourceVersion = pendingBookmark.resourceVersion
+        if let bookmark = judge.takeBookmark() {
+            output.append(contentsOf: ProtobufWatchFilter.bookmarkFrame(for: bookmark))
         }
     }
 
