@@ -172,23 +172,34 @@ public final class ShardState: Sendable {
     /// Installs a new spec and returns when its epoch is applied: affected streams have ended
     /// and writes admitted under earlier specs have finished.
     public func apply(_ spec: ShardSpec) async {
-        await change(to: spec, labelsChanged: false)
+        await change(.install(spec))
         state.withLock { $0.appliedEpoch = spec.epoch }
     }
 
     /// Namespace labels changed in a way that moves namespaces in or out of this shard:
     /// streams of namespace-keyed resources end so their clients relist.
     public func namespaceScopeChanged() async {
-        let spec = self.spec
-        await change(to: spec, labelsChanged: true)
+        await change(.namespaceScope)
     }
 
-    func change(to spec: ShardSpec?, labelsChanged: Bool) async {
+    enum Update {
+        case install(ShardSpec)
+        /// The spec stays (whichever is in force at that moment); namespace labels moved.
+        case namespaceScope
+    }
+
+    func change(_ update: Update) async {
         let (revoked, pendingWrites) = state.withLock { s -> ([StreamTicket], Set<Int>) in
-            let change = Change(generation: s.generation + 1, old: s.spec, new: spec, boundary: s.maxDelivered,
+            let new: ShardSpec?
+            let labelsChanged: Bool
+            switch update {
+            case .install(let spec): (new, labelsChanged) = (spec, false)
+            case .namespaceScope: (new, labelsChanged) = (s.spec, true)
+            }
+            let change = Change(generation: s.generation + 1, old: s.spec, new: new, boundary: s.maxDelivered,
                                 labelsChanged: labelsChanged)
             s.generation = change.generation
-            s.spec = spec
+            s.spec = new
             s.changes.append(change)
             if s.changes.count > ShardState.rememberedChanges { s.changes.removeFirst() }
             let revoked = s.streams.values.filter { change.affects($0.resource) }
