@@ -65,9 +65,6 @@ struct ProxyCommand: AsyncParsableCommand {
                 throw ValidationError("cannot load --tls-cert/--tls-key: \(error)")
             }
         }
-        if let specFile, !FileManager.default.fileExists(atPath: specFile) {
-            Console.line("warning: spec file \(specFile) does not exist yet; failing closed until it does")
-        }
         let options = ProxyRuntime.Options(host: listen.host, port: listen.port, tls: tls, adminHost: metricsListen?.host,
                                            adminPort: metricsListen?.port, specFile: specFile)
         let runtime: ProxyRuntime
@@ -81,6 +78,11 @@ struct ProxyCommand: AsyncParsableCommand {
         }
         var line = "ctrlmesh proxy ready on \(tls == nil ? "http" : "https")://\(listen.host):\(runtime.port) -> \(upstream.server)"
         if let admin = runtime.adminPort { line += " (admin on http://\(metricsListen?.host ?? "127.0.0.1"):\(admin))" }
+        if let specFile, !FileManager.default.fileExists(atPath: specFile) {
+            line += "; spec file \(specFile) does not exist yet: failing closed until it does"
+        } else if specFile == nil {
+            line += "; no --spec-file: failing closed"
+        }
         Console.line(line)
         let background = Task { await runtime.run() }
         await Signals.waitForTermination()

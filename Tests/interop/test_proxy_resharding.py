@@ -5,6 +5,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 
 from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
@@ -258,5 +259,38 @@ def test_namespace_selectors_follow_label_changes(direct_server, workdir):
         assert watch.snapshot()[-1]["type"] == "ERROR" and watch.snapshot()[-1]["object"]["code"] == 410
         assert seen() == ["gold-1", "gold-2", "lead-1"]
         assert via.request("POST", "/api/v1/namespaces/lead-1/configmaps", {"metadata": {"name": "x"}})[0] == 201
+    finally:
+        proxy.kill()
+
+
+def test_without_a_spec_the_proxy_fails_closed(direct_server, workdir):
+    server = direct_server
+    direct = Client(server.url)
+    direct.ok("POST", "/api/v1/namespaces", {"metadata": {"name": "closed"}})
+    direct.ok("POST", "/api/v1/namespaces/closed/configmaps", {"metadata": {"name": "cm"}})
+    proxy = Proxy(workdir, server.kubeconfig).start()  # its spec file does not exist yet
+    try:
+        via = Client(proxy.url)
+        assert proxy.status()["appliedEpoch"] is None
+        assert via.ok("GET", "/api/v1/configmaps")["items"] == []
+        assert via.ok("GET", "/api/v1/namespaces")["items"] == []
+        status, body = via.request("POST", "/api/v1/namespaces/closed/configmaps", {"metadata": {"name": "x"}})
+        assert status == 403 and "has not received a shard spec" in body["message"]
+        assert via.request("GET", "/api/v1/namespaces/closed/configmaps/cm")[0] == 403
+        assert via.ok("GET", "/version")["gitVersion"]  # non-resource paths still pass
+        try:
+            proxy.admin("/readyz")
+            raise AssertionError("ready without a spec")
+        except urllib.error.HTTPError as e:
+            assert e.code == 503
+        proxy.write_spec(names_spec(["closed"], 1))
+        proxy.wait_applied(1)
+        assert [i["metadata"]["name"] for i in via.ok("GET", "/api/v1/configmaps")["items"]] == ["cm"]
+        assert proxy.admin("/readyz") == "ok"
+        # A broken spec keeps the last good one in force and says why.
+        proxy.write_spec("shard: Bad_Name\nepoch: 2\n")
+        wait_for(lambda: "specError" in proxy.status(), what="the spec error to show")
+        assert proxy.status()["appliedEpoch"] == 1 and "DNS subdomain" in proxy.status()["specError"]
+        assert [i["metadata"]["name"] for i in via.ok("GET", "/api/v1/configmaps")["items"]] == ["cm"]
     finally:
         proxy.kill()
