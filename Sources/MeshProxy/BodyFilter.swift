@@ -18,8 +18,10 @@ enum BodyFilter: Sendable {
         return nil
     }
 
-    static func list(_ format: Format, readsLabels: Bool, keep: @escaping @Sendable (ObjectIdentity) -> Bool) -> BodyFilter {
-        format == .json ? .jsonList(JSONListFilter(readsLabels: readsLabels, keep: keep)) : .protobufList(ProtobufListFilter(keep: keep))
+    static func list(_ format: Format, readsLabels: Bool, trustsServerShardInfo: Bool,
+                     keep: @escaping @Sendable (ObjectIdentity) -> Bool) -> BodyFilter {
+        format == .json ? .jsonList(JSONListFilter(readsLabels: readsLabels, trustsServerShardInfo: trustsServerShardInfo, keep: keep))
+            : .protobufList(ProtobufListFilter(keep: keep))
     }
 
     static func watch(_ format: Format, bookmarks: Bool, keep: @escaping @Sendable (ObjectIdentity) -> Bool) -> BodyFilter {

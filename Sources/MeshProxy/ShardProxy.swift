@@ -69,10 +69,13 @@ public final class ShardProxy: HTTPResponder {
         }
 
         var target = request.uri
+        var sentShardSelector = false
         if let selector = ticket.spec?.serverShardSelector(for: mode), gr != GroupResource(group: "", resource: "namespaces"),
            query["shardSelector"] == nil {
-            // Let an API server with KEP-5866 do the work; the local filter stays as a guard.
+            // Let an API server with KEP-5866 do the work; without its shardInfo echo the
+            // proxy filters the list itself.
             target += (target.contains("?") ? "&" : "?") + "shardSelector=" + QueryEscaping.escape(selector.description)
+            sentShardSelector = true
         }
         var headers = ShardProxy.upstreamHeaders(request.headers)
         // Filters read identity bytes: ask for an uncompressed body.
@@ -87,7 +90,7 @@ public final class ShardProxy: HTTPResponder {
         let bookmarks = query.bool("allowWatchBookmarks")
         let readsLabels = gr == GroupResource(group: "", resource: "namespaces") && spec?.owned.usesNamespaceLabels == true
         await relayFiltered(request, target: target, headers: headers, writer: writer, ticket: ticket) { format in
-            info.verb == .watch ? BodyFilter.watch(format, bookmarks: bookmarks, keep: keep) : BodyFilter.list(format, readsLabels: readsLabels, keep: keep)
+            info.verb == .watch ? BodyFilter.watch(format, bookmarks: bookmarks, keep: keep) : BodyFilter.list(format, readsLabels: readsLabels, trustsServerShardInfo: sentShardSelector, keep: keep)
         }
     }
 

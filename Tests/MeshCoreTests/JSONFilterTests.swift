@@ -53,11 +53,16 @@ import Testing
         #expect(kept == ["x0", "x2", "x4"])
     }
 
-    @Test func listsTheServerFilteredPassWhole() throws {
+    @Test func listsTheServerFilteredForTheProxyPassWhole() throws {
         let list: JSON = ["kind": "L", "metadata": ["shardInfo": ["selector": "shardRange(...)"]], "items": [["metadata": ["name": "a"]]]]
         let body = list.serialized()
-        let (filter, out) = try run(body, chunks: [body]) { _ in false }
-        #expect(filter.serverFiltered && out == body)
+        var trusting = JSONListFilter(trustsServerShardInfo: true) { _ in false }
+        var out: [UInt8] = []
+        try body.withUnsafeBytes { try trusting.consume($0, into: &out) }
+        #expect(trusting.serverFiltered && out == body)
+        // A selector the client sent is not the shard's: its echo proves nothing.
+        let (filter, judged) = try run(body, chunks: [body]) { _ in false }
+        #expect(!filter.serverFiltered && filter.dropped == 1 && judged != body)
     }
 
     @Test(arguments: [

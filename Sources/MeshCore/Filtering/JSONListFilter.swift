@@ -3,8 +3,9 @@
 /// only until its closing brace and then kept (byte for byte) or dropped. Memory is one item,
 /// whatever the list's size.
 ///
-/// When the list's metadata carries `shardInfo`, the API server applied the shard selector
-/// itself and the items pass unjudged.
+/// When the proxy sent its own shard selector (`trustsServerShardInfo`) and the list's metadata
+/// carries `shardInfo`, the API server applied that selector itself and the items pass
+/// unjudged. A selector the client chose is never trusted this way.
 public struct JSONListFilter: Sendable {
     enum Mode {
         /// Copying structure, looking for the top-level `items` or `rows` key.
@@ -21,6 +22,7 @@ public struct JSONListFilter: Sendable {
     let maxItemBytes: Int
     /// Whether the rule reads object labels (only a namespace's own labels ever decide).
     let readsLabels: Bool
+    let trustsServerShardInfo: Bool
     var mode = Mode.structure
 
     // Structure tokenizer (outside the array).
@@ -47,10 +49,12 @@ public struct JSONListFilter: Sendable {
     public private(set) var kept = 0
     public private(set) var dropped = 0
 
-    public init(maxItemBytes: Int = 64 << 20, readsLabels: Bool = true, keep: @escaping @Sendable (ObjectIdentity) -> Bool) {
+    public init(maxItemBytes: Int = 64 << 20, readsLabels: Bool = true, trustsServerShardInfo: Bool = false,
+                keep: @escaping @Sendable (ObjectIdentity) -> Bool) {
         self.keep = keep
         self.maxItemBytes = maxItemBytes
         self.readsLabels = readsLabels
+        self.trustsServerShardInfo = trustsServerShardInfo
     }
 
     /// Filters the next chunk of the body, appending what passes to `output`.
@@ -177,7 +181,7 @@ public struct JSONListFilter: Sendable {
                         mode = .awaitingArray
                     }
                 } else if depth == 2, topLevelKey == "metadata" {
-                    if key == "shardInfo" { serverFiltered = true }
+                    if key == "shardInfo", trustsServerShardInfo { serverFiltered = true }
                     if key == "resourceVersion" || key == "continue" { capturingMeta = key }
                 }
             }
