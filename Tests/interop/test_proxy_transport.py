@@ -34,8 +34,10 @@ def test_http2_upstream_multiplexes_watches(workdir):
         proxy.kubectl("create", "configmap", "c", "-n", "h2", "--from-literal=k=v")
         watches = [WatchStream(proxy.url, "/api/v1/namespaces/h2/configmaps?watch=true") for _ in range(20)]
         time.sleep(1)
-        # 20 watches and the requests before them share the proxy's HTTP/2 connection(s).
-        assert 1 <= established_to(server.port) <= 2, established_to(server.port)
+        # 20 watches and the requests before them share the proxy's HTTP/2 connection(s):
+        # HTTP/1.1 would need one connection per watch. (The pool may race a spare
+        # connection or two while the first handshake is under way.)
+        assert 1 <= established_to(server.port) <= 4, established_to(server.port)
         proxy.kubectl("create", "configmap", "d", "-n", "h2")
         deadline = time.time() + 10
         while time.time() < deadline and not all(any(e["object"]["metadata"]["name"] == "d" for e in w.snapshot()) for w in watches):
