@@ -45,7 +45,6 @@ public final class ProxyMetrics: Sendable {
         values.withLock { $0[counter, default: 0] += amount }
     }
 
-    public func value(_ counter: Counter) -> Int { values.withLock { $0[counter] ?? 0 } }
 
     /// The text exposition format, with the shard's epochs as gauges.
     public func exposition(shard: String?, epoch: UInt64?, appliedEpoch: UInt64?, openStreams: Int) -> String {

@@ -27,8 +27,7 @@ public final class ProxyRuntime: Sendable {
         }
     }
 
-    public let state: ShardState
-    public let metrics: ProxyMetrics
+    let state: ShardState
     let upstream: APIConnection
     let server: HTTPServer
     let admin: HTTPServer?
@@ -40,10 +39,9 @@ public final class ProxyRuntime: Sendable {
     public var port: Int { server.port }
     public var adminPort: Int? { admin?.port }
 
-    init(state: ShardState, metrics: ProxyMetrics, upstream: APIConnection, server: HTTPServer, admin: HTTPServer?,
+    init(state: ShardState, upstream: APIConnection, server: HTTPServer, admin: HTTPServer?,
          specSource: SpecFileSource?, namespaceLabels: NamespaceLabelCache, options: Options, logger: Logger) {
         self.state = state
-        self.metrics = metrics
         self.upstream = upstream
         self.server = server
         self.admin = admin
@@ -80,7 +78,7 @@ public final class ProxyRuntime: Sendable {
                 throw error
             }
         }
-        return ProxyRuntime(state: state, metrics: metrics, upstream: upstream, server: server, admin: admin,
+        return ProxyRuntime(state: state, upstream: upstream, server: server, admin: admin,
                             specSource: specSource, namespaceLabels: namespaceLabels, options: options, logger: logger)
     }
 
