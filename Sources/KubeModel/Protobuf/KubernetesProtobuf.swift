@@ -82,29 +82,38 @@ public enum KubernetesProtobuf {
 
     public static var supportedKinds: [String] { kinds.keys.sorted() }
 
+    /// The parts of an enveloped object (`k8s\0` + runtime.Unknown): its type and the raw
+    /// object message.
+    public static func envelope(_ bytes: ArraySlice<UInt8>) throws(ProtobufReader.Malformed)
+        -> (apiVersion: String, kind: String, raw: ArraySlice<UInt8>) {
+        guard bytes.starts(with: magic) else { throw ProtobufReader.Malformed() }
+        var reader = ProtobufReader(bytes.dropFirst(4))
+        var apiVersion = "", kind = ""
+        var raw: ArraySlice<UInt8> = []
+        while !reader.atEnd {
+            let (number, value) = try reader.field()
+            switch (number, value) {
+            case (1, .bytes(let typeMeta)):
+                var r = ProtobufReader(typeMeta)
+                while !r.atEnd {
+                    let (n, v) = try r.field()
+                    if case .bytes(let s) = v {
+                        if n == 1 { apiVersion = String(decoding: s, as: UTF8.self) }
+                        if n == 2 { kind = String(decoding: s, as: UTF8.self) }
+                    }
+                }
+            case (2, .bytes(let r)): raw = r
+            default: break
+            }
+        }
+        return (apiVersion, kind, raw)
+    }
+
     /// Decodes an enveloped object into JSON with `apiVersion` and `kind`.
     public static func decode(_ body: [UInt8]) throws(DecodeError) -> JSON {
         guard body.starts(with: magic) else { throw DecodeError(description: "missing the k8s protobuf envelope") }
         do {
-            var reader = ProtobufReader(body.dropFirst(4))
-            var apiVersion = "", kind = ""
-            var raw: ArraySlice<UInt8> = []
-            while !reader.atEnd {
-                let (number, value) = try reader.field()
-                switch (number, value) {
-                case (1, .bytes(let typeMeta)):
-                    var r = ProtobufReader(typeMeta)
-                    while !r.atEnd {
-                        let (n, v) = try r.field()
-                        if case .bytes(let s) = v {
-                            if n == 1 { apiVersion = String(decoding: s, as: UTF8.self) }
-                            if n == 2 { kind = String(decoding: s, as: UTF8.self) }
-                        }
-                    }
-                case (2, .bytes(let r)): raw = r
-                default: break
-                }
-            }
+            let (apiVersion, kind, raw) = try envelope(body[...])
             guard let schema = kinds[kind] else {
                 throw DecodeError(description: "protobuf bodies are accepted for \(supportedKinds.joined(separator: ", ")); send \(kind.isEmpty ? "this object" : kind) as application/json")
             }

@@ -26,34 +26,15 @@ public enum ProtobufIdentityReader {
         guard bytes.starts(with: KubernetesProtobuf.magic) else {
             throw FilterError.malformed("protobuf object without the k8s envelope", offset: bytes.startIndex)
         }
-        var identity = ObjectIdentity()
-        var apiVersion = ""
-        var kind = ""
+        let parts: (apiVersion: String, kind: String, raw: ArraySlice<UInt8>)
         do {
-            var reader = ProtobufReader(bytes.dropFirst(4))
-            while !reader.atEnd {
-                let (number, value) = try reader.field()
-                guard case .bytes(let payload) = value else { continue }
-                if number == 1 {
-                    var typeMeta = ProtobufReader(payload)
-                    while !typeMeta.atEnd {
-                        let (n, v) = try typeMeta.field()
-                        if case .bytes(let s) = v {
-                            if n == 1 { apiVersion = String(decoding: s, as: UTF8.self) }
-                            if n == 2 { kind = String(decoding: s, as: UTF8.self) }
-                        }
-                    }
-                } else if number == 2 {
-                    identity = try object(payload)
-                }
-            }
-        } catch let error as FilterError {
-            throw error
+            parts = try KubernetesProtobuf.envelope(bytes)
         } catch {
             throw FilterError.malformed("invalid protobuf envelope", offset: bytes.startIndex)
         }
-        identity.apiVersion = apiVersion
-        identity.kind = kind
+        var identity = try object(parts.raw)
+        identity.apiVersion = parts.apiVersion
+        identity.kind = parts.kind
         return identity
     }
 
