@@ -18,9 +18,9 @@ enum BodyFilter: Sendable {
         return nil
     }
 
-    static func list(_ format: Format, readsLabels: Bool, trustsServerShardInfo: Bool,
+    static func list(_ format: Format, fields: ObjectIdentity.Fields, trustsServerShardInfo: Bool,
                      keep: @escaping @Sendable (ObjectIdentity) -> Bool) -> BodyFilter {
-        format == .json ? .jsonList(JSONListFilter(readsLabels: readsLabels, trustsServerShardInfo: trustsServerShardInfo, keep: keep))
+        format == .json ? .jsonList(JSONListFilter(fields: fields, trustsServerShardInfo: trustsServerShardInfo, keep: keep))
             : .protobufList(ProtobufListFilter(keep: keep))
     }
 

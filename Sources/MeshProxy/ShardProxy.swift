@@ -88,9 +88,9 @@ public final class ShardProxy: HTTPResponder {
             ShardFence.owns(identity, gr: gr, mode: mode, spec: spec, namespaceLabels: labels)
         }
         let bookmarks = query.bool("allowWatchBookmarks")
-        let readsLabels = gr == GroupResource(group: "", resource: "namespaces") && spec?.owned.usesNamespaceLabels == true
+        let fields = ShardFence.fieldsJudged(gr: gr, mode: mode, spec: spec)
         await relayFiltered(request, target: target, headers: headers, writer: writer, ticket: ticket) { format in
-            info.verb == .watch ? BodyFilter.watch(format, bookmarks: bookmarks, keep: keep) : BodyFilter.list(format, readsLabels: readsLabels, trustsServerShardInfo: sentShardSelector, keep: keep)
+            info.verb == .watch ? BodyFilter.watch(format, bookmarks: bookmarks, keep: keep) : BodyFilter.list(format, fields: fields, trustsServerShardInfo: sentShardSelector, keep: keep)
         }
     }
 

@@ -126,3 +126,32 @@ import Testing
                 == "/apis/coordination.k8s.io/v1/namespaces/sys/leases/op---s1")
     }
 }
+
+@Suite struct FieldsJudgedTests {
+    /// A list filter reads only `fieldsJudged`; judging the reduced identity must give the
+    /// same answer as judging the whole one.
+    @Test func judgingNeedsNoOtherField() async {
+        let spec = ShardSpec(shard: "s", epoch: 1, resources: [], owned: .init(
+            namespaces: ["a"], namespaceSelectors: [LabelSelector(requirements: [.init(key: "tier", op: .equals, values: ["gold"])])],
+            namespaceHashRanges: [HashRange(start: 0, last: 1 << 62)], objectHashRanges: [HashRange(start: 1 << 63, last: .max)]))
+        let names = Gen.element(of: ["a", "b", "c", "team-x"]).map { $0 ?? "a" }
+        await propertyCheck(count: 400, input: names, names, Gen.letterOrNumber.string(of: 1...8), Gen.bool) { name, namespace, uid, gold in
+            let full = ObjectIdentity(name: name, namespace: namespace, uid: uid, labels: gold ? ["tier": "gold"] : [:],
+                                      controllerUID: gold ? uid + "-owner" : nil)
+            for gr in [GroupResource(group: "", resource: "namespaces"), GroupResource(group: "", resource: "configmaps")] {
+                for mode in [ShardSpec.KeyMode.namespace, .object] {
+                    let fields = ShardFence.fieldsJudged(gr: gr, mode: mode, spec: spec)
+                    var reduced = ObjectIdentity()
+                    if fields.contains(.name) { reduced.name = full.name }
+                    if fields.contains(.namespace) { reduced.namespace = full.namespace }
+                    if fields.contains(.uid) { reduced.uid = full.uid }
+                    if fields.contains(.labels) { reduced.labels = full.labels }
+                    if fields.contains(.controller) { reduced.controllerUID = full.controllerUID }
+                    let labels: (String) -> [String: String]? = { _ in ["tier": "lead"] }
+                    #expect(ShardFence.owns(full, gr: gr, mode: mode, spec: spec, namespaceLabels: labels)
+                            == ShardFence.owns(reduced, gr: gr, mode: mode, spec: spec, namespaceLabels: labels))
+                }
+            }
+        }
+    }
+}

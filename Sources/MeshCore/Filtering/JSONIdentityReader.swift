@@ -2,11 +2,11 @@
 public enum JSONIdentityReader {
     /// An object: `apiVersion`, `kind` and the identity fields of `metadata`. A Table (what
     /// kubectl asks for) is identified by its first row's object.
-    /// Without `needsType` (list items, which need no bookmark) reading stops after
-    /// `metadata`, so the bulk of the object (spec, status, data) is never scanned twice.
-    public static func object(_ bytes: UnsafeBufferPointer<UInt8>, needsType: Bool = true, needsLabels: Bool = true) throws(FilterError) -> ObjectIdentity {
+    /// Without `.type` (list items, which need no bookmark) reading stops after `metadata`,
+    /// so the bulk of the object (spec, status, data) is never scanned twice.
+    public static func object(_ bytes: UnsafeBufferPointer<UInt8>, fields: ObjectIdentity.Fields = .all) throws(FilterError) -> ObjectIdentity {
         var scanner = JSONByteScanner(bytes)
-        return try readObject(&scanner, needsType: needsType, needsLabels: needsLabels)
+        return try readObject(&scanner, fields: fields)
     }
 
     /// A Table row: the identity of its `object`.
@@ -40,7 +40,7 @@ public enum JSONIdentityReader {
 
     /// Reads an object's identity; stops after `metadata` once nothing else is needed (the
     /// cursor is then inside the object: only top-level readers may stop).
-    static func readObject(_ s: inout JSONByteScanner, needsType: Bool = true, needsLabels: Bool = true,
+    static func readObject(_ s: inout JSONByteScanner, fields: ObjectIdentity.Fields = .all,
                            mayStop: Bool = true) throws(FilterError) -> ObjectIdentity {
         var identity = ObjectIdentity()
         var firstRow: ObjectIdentity?
@@ -49,8 +49,8 @@ public enum JSONIdentityReader {
             case "apiVersion": identity.apiVersion = try s.readOptionalString() ?? ""
             case "kind": identity.kind = try s.readOptionalString() ?? ""
             case "metadata" where try s.peek() == UInt8(ascii: "{"):
-                try readMetadata(&s, into: &identity, needsLabels: needsLabels)
-                let typeKnown = !needsType || (!identity.kind.isEmpty && !identity.apiVersion.isEmpty)
+                try readMetadata(&s, into: &identity, fields: fields)
+                let typeKnown = !fields.contains(.type) || (!identity.kind.isEmpty && !identity.apiVersion.isEmpty)
                 return mayStop && typeKnown && identity.kind != "Table"
             case "rows" where try s.peek() == UInt8(ascii: "["):
                 try s.forEachElement { (s: inout JSONByteScanner) throws(FilterError) in
@@ -75,19 +75,21 @@ public enum JSONIdentityReader {
         return identity
     }
 
-    static func readMetadata(_ s: inout JSONByteScanner, into identity: inout ObjectIdentity, needsLabels: Bool) throws(FilterError) {
+    static func readMetadata(_ s: inout JSONByteScanner, into identity: inout ObjectIdentity,
+                             fields: ObjectIdentity.Fields) throws(FilterError) {
         try s.forEachMember { (s: inout JSONByteScanner, key: JSONKey) throws(FilterError) in
             switch key {
-            case "name": identity.name = try s.readOptionalString() ?? ""
-            case "namespace": identity.namespace = try s.readOptionalString() ?? ""
-            case "uid": identity.uid = try s.readOptionalString() ?? ""
-            case "resourceVersion": identity.resourceVersion = try s.readOptionalString() ?? ""
-            case "labels" where needsLabels:
+            case "name" where fields.contains(.name): identity.name = try s.readOptionalString() ?? ""
+            case "namespace" where fields.contains(.namespace): identity.namespace = try s.readOptionalString() ?? ""
+            case "uid" where fields.contains(.uid): identity.uid = try s.readOptionalString() ?? ""
+            case "resourceVersion" where fields.contains(.resourceVersion): identity.resourceVersion = try s.readOptionalString() ?? ""
+            case "labels" where fields.contains(.labels):
                 guard try s.peek() == UInt8(ascii: "{") else { try s.skipValue(); return }
                 try s.forEachMember { (s: inout JSONByteScanner, label: JSONKey) throws(FilterError) in
                     if let value = try s.readOptionalString() { identity.labels[label.string] = value }
                 }
-            case "ownerReferences" where try s.peek() == UInt8(ascii: "["):
+            case "ownerReferences" where fields.contains(.controller):
+                guard try s.peek() == UInt8(ascii: "[") else { try s.skipValue(); return }
                 try s.forEachElement { (s: inout JSONByteScanner) throws(FilterError) in
                     guard try s.peek() == UInt8(ascii: "{") else { try s.skipValue(); return }
                     var uid: String?

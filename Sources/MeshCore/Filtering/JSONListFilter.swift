@@ -20,8 +20,8 @@ public struct JSONListFilter: Sendable {
 
     let keep: @Sendable (ObjectIdentity) -> Bool
     let maxItemBytes: Int
-    /// Whether the rule reads object labels (only a namespace's own labels ever decide).
-    let readsLabels: Bool
+    /// The fields the keep rule reads.
+    let fields: ObjectIdentity.Fields
     let trustsServerShardInfo: Bool
     var mode = Mode.structure
 
@@ -49,11 +49,11 @@ public struct JSONListFilter: Sendable {
     public private(set) var kept = 0
     public private(set) var dropped = 0
 
-    public init(maxItemBytes: Int = 64 << 20, readsLabels: Bool = true, trustsServerShardInfo: Bool = false,
+    public init(maxItemBytes: Int = 64 << 20, fields: ObjectIdentity.Fields = .all, trustsServerShardInfo: Bool = false,
                 keep: @escaping @Sendable (ObjectIdentity) -> Bool) {
         self.keep = keep
         self.maxItemBytes = maxItemBytes
-        self.readsLabels = readsLabels
+        self.fields = fields.subtracting(.type)
         self.trustsServerShardInfo = trustsServerShardInfo
     }
 
@@ -128,7 +128,7 @@ public struct JSONListFilter: Sendable {
 
     mutating func finishItem(_ bytes: UnsafeBufferPointer<UInt8>, into output: inout [UInt8]) throws(FilterError) {
         let identity = arrayIsRows ? try JSONIdentityReader.tableRow(bytes)
-            : try JSONIdentityReader.object(bytes, needsType: false, needsLabels: readsLabels)
+            : try JSONIdentityReader.object(bytes, fields: fields)
         if serverFiltered || keep(identity) {
             if kept > 0 { output.append(UInt8(ascii: ",")) }
             output.append(contentsOf: bytes)

@@ -15,6 +15,23 @@ public struct ObjectIdentity: Sendable, Equatable {
 
     public init() {}
 
+    /// Which fields a reader fills in. Lists read only what ownership needs, so a large list
+    /// costs no string for a field nobody looks at.
+    public struct Fields: OptionSet, Sendable {
+        public let rawValue: UInt8
+        public init(rawValue: UInt8) { self.rawValue = rawValue }
+
+        public static let name = Fields(rawValue: 1 << 0)
+        public static let namespace = Fields(rawValue: 1 << 1)
+        public static let uid = Fields(rawValue: 1 << 2)
+        public static let resourceVersion = Fields(rawValue: 1 << 3)
+        public static let labels = Fields(rawValue: 1 << 4)
+        public static let controller = Fields(rawValue: 1 << 5)
+        /// `apiVersion` and `kind` (a bookmark needs them).
+        public static let type = Fields(rawValue: 1 << 6)
+        public static let all: Fields = [.name, .namespace, .uid, .resourceVersion, .labels, .controller, .type]
+    }
+
     public init(name: String = "", namespace: String = "", uid: String = "", labels: [String: String] = [:],
                 controllerUID: String? = nil) {
         self.name = name

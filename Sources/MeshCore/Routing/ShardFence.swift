@@ -84,6 +84,17 @@ public enum ShardFence {
         "\(verb.rawValue) \(gr) refused: \(key) is not owned by shard \(shard)"
     }
 
+    /// The identity fields judging an object of `gr` reads: what a list filter must extract.
+    public static func fieldsJudged(gr: GroupResource, mode: ShardSpec.KeyMode, spec: ShardSpec?) -> ObjectIdentity.Fields {
+        switch mode {
+        case .namespace:
+            guard gr == namespaces else { return .namespace }
+            return spec?.owned.usesNamespaceLabels == true ? [.name, .labels] : .name
+        case .object:
+            return [.uid, .controller]
+        }
+    }
+
     /// Judges an object read from a body or the upstream.
     public static func owns(_ identity: ObjectIdentity, gr: GroupResource, mode: ShardSpec.KeyMode, spec: ShardSpec?,
                             namespaceLabels: (String) -> [String: String]?) -> Bool {

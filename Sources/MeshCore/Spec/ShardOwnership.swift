@@ -32,6 +32,8 @@ extension ShardSpec {
         case .namespace:
             let namespace = isNamespaceResource ? identity.name : identity.namespace
             guard !namespace.isEmpty else { return false }
+            // Labels matter only to selectors; the lookup is skipped for every other spec.
+            guard owned.usesNamespaceLabels else { return ownsNamespace(namespace, labels: nil) }
             let labels = isNamespaceResource && !identity.labels.isEmpty ? identity.labels : namespaceLabels(namespace)
             return ownsNamespace(namespace, labels: labels)
         case .object:
