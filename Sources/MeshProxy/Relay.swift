@@ -64,7 +64,7 @@ extension ShardProxy {
             return await upstreamFailed(error, writer: writer)
         }
         let headers = ShardProxy.downstreamHeaders(response.headers, keepLength: true)
-        if ticket == nil, let length = response.headers.first(name: "content-length").flatMap(Int.init),
+        if ticket == nil, request.method != .HEAD, let length = response.headers.first(name: "content-length").flatMap(Int.init),
            length <= ShardProxy.smallResponseBytes {
             // A small, complete response (most single-object requests): one read, one write.
             do {
