@@ -149,6 +149,8 @@ public final class ShardProxy: HTTPResponder {
             await relayJudged(request, info: info, mode: mode, spec: spec, writer: writer)
         case .judgeCurrent(let mode):
             await relayAfterJudgingCurrent(request, info: info, mode: mode, spec: spec, writer: writer)
+        case .deleteOwned(let mode):
+            await deleteOwned(request, info: info, mode: mode, spec: spec, writer: writer)
         }
     }
 

@@ -85,7 +85,7 @@ import Testing
         #expect(decide("POST", cm, spec: spec) == .passThrough)
         #expect(decide("DELETE", cm, spec: spec) == .passThrough)
         for (method, path) in [("GET", theirs + "/x"), ("PUT", theirs + "/x"), ("PATCH", theirs + "/x"), ("DELETE", theirs + "/x"),
-                               ("POST", theirs), ("DELETE", theirs), ("GET", "/api/v1/namespaces/theirs"), ("DELETE", "/api/v1/configmaps")] {
+                               ("POST", theirs), ("DELETE", theirs), ("GET", "/api/v1/namespaces/theirs")] {
             guard case .refuse(let message) = decide(method, path, spec: spec) else {
                 Issue.record("\(method) \(path) was not refused")
                 continue
@@ -98,6 +98,8 @@ import Testing
         #expect(decide("PATCH", cs + "/x", spec: spec) == .judgeCurrent(.object))
         #expect(decide("POST", cs, spec: spec) == .judgeBody(.object))
         #expect(decide("GET", "/api/v1/namespaces/mine/pods/p", spec: spec) == .passThrough)
+        #expect(decide("DELETE", "/api/v1/configmaps", spec: spec) == .deleteOwned(.namespace))
+        #expect(decide("DELETE", "/apis/apps.kruise.io/v1alpha1/namespaces/mine/clonesets", spec: spec) == .deleteOwned(.object))
     }
 
     @Test func failsClosedWithoutASpec() {

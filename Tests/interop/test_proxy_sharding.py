@@ -188,11 +188,26 @@ def test_two_shards_partition_lists_watches_and_writes(seeded, mode):
                 assert status == 403 and body["reason"] == "Forbidden" and "shard-a" in body["message"], (status, body)
             assert direct.ok("GET", f"/api/v1/namespaces/{ns}/configmaps/{name}")["metadata"]["resourceVersion"] == current["metadata"]["resourceVersion"]
         assert upstream_writes(direct) == before
-        # deletecollection across the shard's keys is refused too.
-        status, body = pa.request("DELETE", "/api/v1/configmaps" if mode == "object" else f"/api/v1/namespaces/{foreign[0][0]}/configmaps")
-        assert status == 403, body
-        assert upstream_writes(direct) == before
         assert a.metric("ctrlmesh_proxy_refused_requests_total") >= 5 * len(foreign)
+        if mode != "object":
+            # deletecollection in a foreign namespace is refused outright.
+            status, body = pa.request("DELETE", f"/api/v1/namespaces/{foreign[0][0]}/configmaps")
+            assert status == 403, body
+            assert upstream_writes(direct) == before
+
+        # deletecollection across namespaces deletes exactly the shard's own matching objects.
+        for i in range(40):
+            direct.ok("POST", f"/api/v1/namespaces/{NAMESPACES[(i * 7) % 50]}/configmaps",
+                      {"metadata": {"name": f"sweep-{mode}-{i}", "labels": {"sweep": mode}}})
+        swept = f"/api/v1/configmaps?labelSelector=sweep%3D{mode}"
+        mine = {key(i) for i in pa.list_all(swept)[0]}
+        theirs = {key(i) for i in pb.list_all(swept)[0]}
+        assert mine and theirs and len(mine) + len(theirs) == 40
+        deleted = pa.ok("DELETE", swept)
+        assert {key(i) for i in deleted["items"]} == mine
+        assert {key(i) for i in direct.list_all(swept)[0]} == theirs
+        pb.ok("DELETE", swept)
+        assert direct.list_all(swept)[0] == []
     finally:
         a.kill()
         b.kill()

@@ -20,6 +20,9 @@ public enum FenceDecision: Equatable, Sendable {
     /// A write to an existing object whose key only the object knows: read the object, judge
     /// it (and the new body, for updates), then forward.
     case judgeCurrent(ShardSpec.KeyMode)
+    /// A deletecollection the server cannot limit to the shard: list the collection, then
+    /// delete the owned objects one by one, each pinned to the uid that was judged.
+    case deleteOwned(ShardSpec.KeyMode)
 }
 
 public enum ShardFence {
@@ -43,10 +46,10 @@ public enum ShardFence {
         case .list: return .filterList(mode)
         case .watch: return .filterWatch(mode)
         case .deletecollection:
-            guard mode == .namespace, let namespace = info.namespace else {
-                return .refuse("deletecollection of \(gr) across keys is not allowed through shard \(spec.shard); delete owned objects one by one or per owned namespace")
+            if mode == .namespace, let namespace = info.namespace {
+                return namespaceDecision(namespace, verb: info.verb, gr: gr, spec: spec, namespaceLabels: namespaceLabels)
             }
-            return namespaceDecision(namespace, verb: info.verb, gr: gr, spec: spec, namespaceLabels: namespaceLabels)
+            return .deleteOwned(mode)
         case .create where info.subresource == nil:
             if gr == namespaces, mode == .namespace { return .judgeBody(.namespace) }
             switch mode {
