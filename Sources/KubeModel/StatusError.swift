@@ -139,6 +139,13 @@ public struct StatusError: Error, Sendable, Equatable, CustomStringConvertible {
         return status
     }
 
+    /// The JSON watch event that carries this Status (`{"type":"ERROR","object":…}` and a
+    /// newline), as a watch stream ends with it.
+    public var watchErrorEvent: [UInt8] {
+        let event: JSON = ["type": "ERROR", "object": statusObject]
+        return event.serialized() + [UInt8(ascii: "\n")]
+    }
+
     /// Reads a `Status` object back (clients, webhooks).
     public init?(statusObject: JSON) {
         guard statusObject.kind == "Status", let code = statusObject["code"]?.intValue else { return nil }

@@ -40,9 +40,7 @@ extension ShardProxy {
         var deleted: [JSON] = []
         for object in owned {
             guard let name = object.name, let uid = object.uid else { continue }
-            var path = info.group.isEmpty ? "/api/\(info.version)" : "/apis/\(info.group)/\(info.version)"
-            if let namespace = object.namespace { path += "/namespaces/\(namespace)" }
-            path += "/\(info.resource)/\(name)"
+            let path = info.objectPath(namespace: object.namespace, name: name)
             guard let pinned = ShardProxy.pinDelete(request, uid: uid) else {
                 return await refuse(StatusError.badRequest("the delete options of a deletecollection must be a JSON DeleteOptions without a uid precondition"), writer: writer)
             }

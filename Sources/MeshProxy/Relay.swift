@@ -122,7 +122,7 @@ extension ShardProxy {
         case .revoked:
             if filter.isWatch {
                 metrics.add(.watchesExpired)
-                try? await writer.writeBody(ShardProxy.expiredEvent(protobuf: format == .protobuf))
+                try? await writer.writeBody(ShardProxy.errorEvent(ShardProxy.sliceChanged, protobuf: format == .protobuf))
                 try? await writer.end()
             } else {
                 writer.abort()
@@ -132,10 +132,7 @@ extension ShardProxy {
             logger.warning("ending \(request.method) \(request.uri): \(error)")
             if filter.isWatch {
                 let status = StatusError.internalError("the proxy could not filter the watch stream: \(error)")
-                let event: [UInt8] = format == .protobuf
-                    ? ProtobufWatchFilter.errorFrame(code: 500, reason: "InternalError", message: status.message)
-                    : (JSON(dictionaryLiteral: ("type", "ERROR"), ("object", status.statusObject)).serialized() + [0x0A])
-                try? await writer.writeBody(event)
+                try? await writer.writeBody(ShardProxy.errorEvent(status, protobuf: format == .protobuf))
                 try? await writer.end()
             } else {
                 writer.abort()

@@ -96,19 +96,18 @@ public final class ShardProxy: HTTPResponder {
 
     func respondExpiredWatch(_ request: ServerRequest, writer: ResponseWriter) async {
         let protobuf = request.headers.first(name: "accept")?.contains("application/vnd.kubernetes.protobuf") == true
-        let event = ShardProxy.expiredEvent(protobuf: protobuf)
+        let event = ShardProxy.errorEvent(ShardProxy.sliceChanged, protobuf: protobuf)
         let contentType = protobuf ? "application/vnd.kubernetes.protobuf;stream=watch" : "application/json"
         await writer.respond(status: .ok, headers: ["content-type": contentType], body: event)
     }
 
-    static let expiredMessage = "the shard's slice of this resource changed; relist to see the new slice"
+    /// What a watch whose view a spec change invalidated ends with.
+    static let sliceChanged = StatusError.expired("the shard's slice of this resource changed; relist to see the new slice")
 
-    static func expiredEvent(protobuf: Bool) -> [UInt8] {
-        if protobuf {
-            return ProtobufWatchFilter.errorFrame(code: 410, reason: "Expired", message: expiredMessage)
-        }
-        let event: JSON = ["type": "ERROR", "object": StatusError.expired(expiredMessage).statusObject]
-        return event.serialized() + [0x0A]
+    /// A watch ERROR event in the stream's format.
+    static func errorEvent(_ status: StatusError, protobuf: Bool) -> [UInt8] {
+        protobuf ? ProtobufWatchFilter.errorFrame(code: status.code, reason: status.reason.rawValue, message: status.message)
+            : status.watchErrorEvent
     }
 
     // MARK: Single objects
@@ -120,7 +119,7 @@ public final class ShardProxy: HTTPResponder {
         let labels = namespaceLabels.lookup
 
         if let lock = spec?.leaderElection, let spec {
-            let bodyName = info.verb == .create ? ShardProxy.jsonIdentity(request)?.name : nil
+            let bodyName = info.verb == .create ? ShardProxy.bodyIdentity(request)?.name : nil
             if LeaderLockRename.targetsLock(info, bodyName: bodyName, lock: lock) {
                 metrics.add(.lockRenames)
                 return await relayRenamedLock(request, info: info, lock: lock, shard: spec.shard, writer: writer)
@@ -207,9 +206,7 @@ public final class ShardProxy: HTTPResponder {
             await refuse(StatusError.forbidden("a name is required"), writer: writer)
             return nil
         }
-        var objectPath = info.group.isEmpty ? "/api/\(info.version)" : "/apis/\(info.group)/\(info.version)"
-        if let namespace = info.namespace { objectPath += "/namespaces/\(namespace)" }
-        objectPath += "/\(info.resource)/\(name)"
+        let objectPath = info.objectPath(namespace: info.namespace, name: name)
         var headers = ShardProxy.upstreamHeaders(request.headers)
         for header in ["content-type", "accept-encoding", "upgrade", "sec-websocket-key", "sec-websocket-version", "sec-websocket-protocol", "x-stream-protocol-version"] {
             headers.remove(name: header)
@@ -327,10 +324,6 @@ public final class ShardProxy: HTTPResponder {
         } catch {
             return .failure(StatusError.badRequest("the request body could not be decoded: \(error)"))
         }
-    }
-
-    static func jsonIdentity(_ request: ServerRequest) -> ObjectIdentity? {
-        (try? JSON.parse(request.body.readableBytesView)).map(ObjectIdentity.init(json:))
     }
 
     static func identity(of bytes: [UInt8], contentType: String?) -> ObjectIdentity? {

@@ -34,7 +34,7 @@ extension APIServer {
         } catch let error {
             // Too old: 200 with one ERROR event, as the API server's watch cache answers.
             try await writer.writeHead(status: .ok, headers: ["content-type": "application/json"])
-            try await writer.writeBody(frames.error(error))
+            try await writer.writeBody(error.watchErrorEvent)
             try await writer.end()
             return
         }
@@ -84,7 +84,7 @@ extension APIServer {
             if !out.isEmpty { try await writer.writeBody(writer.allocator.buffer(bytes: out)) }
         }
         if subscription.overflowed {
-            try await writer.writeBody(frames.error(.expired("watch of \(c.gr) fell too far behind; relist")))
+            try await writer.writeBody(StatusError.expired("watch of \(c.gr) fell too far behind; relist").watchErrorEvent)
         }
         try await writer.end()
     }
@@ -140,8 +140,4 @@ struct WatchFrames {
         out.append(UInt8(ascii: "\n"))
     }
 
-    func error(_ status: StatusError) -> [UInt8] {
-        let event: JSON = ["type": "ERROR", "object": status.statusObject]
-        return event.serialized() + [UInt8(ascii: "\n")]
-    }
 }

@@ -15,6 +15,13 @@ public struct RequestInfo: Sendable, Equatable {
 
     public var groupResource: GroupResource { GroupResource(group: group, resource: resource) }
 
+    /// The path of one object of this request's resource (no subresource).
+    public func objectPath(namespace: String?, name: String) -> String {
+        var path = group.isEmpty ? "/api/\(version)" : "/apis/\(group)/\(version)"
+        if let namespace { path += "/namespaces/\(namespace)" }
+        return path + "/\(resource)/\(name)"
+    }
+
     /// Parses `/api/v1/...` and `/apis/G/V/...`; nil for anything else (discovery, health).
     public static func parse(method: String, path: Substring, query: QueryParameters) -> RequestInfo? {
         var parts = path.split(separator: "/", omittingEmptySubsequences: true).map { percentDecode($0) }
