@@ -31,11 +31,16 @@ public final class APIConnection: Sendable {
         var request = HTTPClientRequest(url: config.server + target)
         request.method = method
         request.headers = headers
-        if !headers.contains(name: "authorization"), let authorization = config.credentials.authorizationHeader() {
-            request.headers.add(name: "authorization", value: authorization)
-        }
+        authorize(&request.headers)
         if let body { request.body = .bytes(body) }
         return try await client.execute(request, timeout: headDeadline)
+    }
+
+    /// Adds this connection's credentials to headers that carry none.
+    public func authorize(_ headers: inout HTTPHeaders) {
+        if !headers.contains(name: "authorization"), let authorization = config.credentials.authorizationHeader() {
+            headers.add(name: "authorization", value: authorization)
+        }
     }
 
     public func shutdown() async {

@@ -19,10 +19,14 @@ extension ShardProxy {
     /// Responses up to this size with a known length are relayed in one piece.
     static let smallResponseBytes = 1 << 20
 
-    static func upstreamHeaders(_ headers: HTTPHeaders) -> HTTPHeaders {
+    /// The request's headers as they go upstream. An upgrade keeps `Connection` and
+    /// `Upgrade`: the tunnel carries them to the server, which answers the upgrade.
+    static func upstreamHeaders(_ headers: HTTPHeaders, keepingUpgrade: Bool = false) -> HTTPHeaders {
         var out = HTTPHeaders()
-        for (name, value) in headers where !hopByHop.contains(name.lowercased()) {
-            if name.lowercased() == "authorization", value == "Bearer \(localToken)" { continue }
+        for (name, value) in headers {
+            let lower = name.lowercased()
+            if hopByHop.contains(lower), !(keepingUpgrade && (lower == "connection" || lower == "upgrade")) { continue }
+            if lower == "authorization", value == "Bearer \(localToken)" { continue }
             out.add(name: name, value: value)
         }
         return out

@@ -28,17 +28,9 @@ extension ShardProxy {
     /// The upgrade request as the API server must see it: its own Host, the proxy's
     /// credentials when the operator sent none, the upgrade headers kept.
     func upgradeHead(_ request: ServerRequest, host target: TunnelTarget) -> ByteBuffer {
-        var headers = HTTPHeaders()
-        for (name, value) in request.headers {
-            let lower = name.lowercased()
-            if lower == "host" || lower == "content-length" || lower == "transfer-encoding" { continue }
-            if lower == "authorization", value == "Bearer \(ShardProxy.localToken)" { continue }
-            headers.add(name: name, value: value)
-        }
+        var headers = ShardProxy.upstreamHeaders(request.headers, keepingUpgrade: true)
         headers.add(name: "host", value: "\(target.host):\(target.port)")
-        if !headers.contains(name: "authorization"), let authorization = upstream.config.credentials.authorizationHeader() {
-            headers.add(name: "authorization", value: authorization)
-        }
+        upstream.authorize(&headers)
         if request.body.readableBytes > 0 { headers.add(name: "content-length", value: String(request.body.readableBytes)) }
         var head = "\(request.method.rawValue) \(request.uri) HTTP/1.1\r\n"
         for (name, value) in headers { head += "\(name): \(value)\r\n" }

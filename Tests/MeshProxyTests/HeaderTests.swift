@@ -12,6 +12,11 @@ import Testing
         // The placeholder token of the written kubeconfig means "use the proxy's credentials".
         let local = ShardProxy.upstreamHeaders(["Authorization": "Bearer \(ShardProxy.localToken)"])
         #expect(!local.contains(name: "authorization"))
+        // A tunnelled upgrade carries Connection and Upgrade to the server, and nothing else hop-by-hop.
+        let upgrade = ShardProxy.upstreamHeaders(["Connection": "Upgrade", "Upgrade": "SPDY/3.1", "Host": "proxy",
+                                                  "Content-Length": "0", "Keep-Alive": "5"], keepingUpgrade: true)
+        #expect(upgrade.first(name: "connection") == "Upgrade" && upgrade.first(name: "upgrade") == "SPDY/3.1")
+        #expect(!upgrade.contains(name: "host") && !upgrade.contains(name: "content-length") && !upgrade.contains(name: "keep-alive"))
     }
 
     @Test func responsesKeepContentLengthOnlyWhenUnchanged() {
