@@ -184,11 +184,12 @@ extension ShardProxy {
         return await withTaskGroup(of: PumpEnd?.self) { group in
             group.addTask {
                 var filter = initial
+                var out: [UInt8] = []  // reused for every chunk
                 do {
                     for try await chunk in response.body {
                         if ticket?.revoked == true { return .revoked }
                         if var active = filter {
-                            var out: [UInt8] = []
+                            out.removeAll(keepingCapacity: true)
                             do throws(FilterError) {
                                 try active.consume(chunk, into: &out)
                             } catch {

@@ -134,10 +134,9 @@ public final class ShardState: Sendable {
         state.withLock { s in
             if let rv = resourceVersion.flatMap(UInt64.init) {
                 if rv > s.maxDelivered { s.maxDelivered = rv }
-                var served = s.servedLists[gr, default: [:]]
-                if served.count >= ShardState.rememberedTokens { served.removeAll() }
-                served[rv] = ticket.generation
-                s.servedLists[gr] = served
+                // Mutated in place: a copy of the map per list would cost as much as the map.
+                if s.servedLists[gr, default: [:]].count >= ShardState.rememberedTokens { s.servedLists[gr]?.removeAll() }
+                s.servedLists[gr, default: [:]][rv] = ticket.generation
             }
             if let continueToken, !continueToken.isEmpty {
                 if s.continueTokens.count >= ShardState.rememberedTokens { s.continueTokens.removeAll() }
