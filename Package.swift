@@ -2,7 +2,8 @@
 import PackageDescription
 
 // Module tree (nothing below imports anything above):
-//   KubeModel -> MeshCore -> MeshHTTP -> KubeClient -> KubeAPIServer, MeshProxy -> CtrlMeshCLI
+//   KubeModel -> MeshCore -> MeshHTTP -> KubeClient -> OperatorRuntime -> SampleOperator
+//   KubeClient -> KubeAPIServer, MeshProxy;  all of them -> CtrlMeshCLI
 let package = Package(
     name: "ControllerMesh",
     platforms: [.macOS(.v14)],
@@ -24,6 +25,8 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // Raw JSON objects with typed metadata, selectors, patches, Status errors. No I/O.
@@ -53,6 +56,20 @@ let package = Package(
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // The operator runtime (what client-go's cache and controller-runtime are to Go):
+        // informers and indexed caches, work queues, Lease leader election, controllers, manager.
+        .target(name: "OperatorRuntime", dependencies: [
+            "KubeModel", "KubeClient", "MeshHTTP",
+            .product(name: "DequeModule", package: "swift-collections"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // A Kruise-style CloneSet operator built on the runtime; it knows nothing of sharding.
+        .target(name: "SampleOperator", dependencies: [
+            "KubeModel", "KubeClient", "OperatorRuntime",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // The sharding sidecar: classifies each request once, fences it, filters responses.
         .target(name: "MeshProxy", dependencies: [
             "KubeModel", "MeshCore", "MeshHTTP", "KubeClient",
@@ -74,7 +91,8 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "CtrlMeshCLI", dependencies: [
-            "KubeModel", "KubeAPIServer", "MeshHTTP", "MeshProxy", "KubeClient", "MeshCore",
+            "KubeModel", "KubeAPIServer", "MeshHTTP", "MeshProxy", "KubeClient", "MeshCore", "OperatorRuntime", "SampleOperator",
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -91,11 +109,15 @@ let package = Package(
             "KubeModel", .product(name: "PropertyBased", package: "swift-property-based"),
         ]),
         .testTarget(name: "MeshCoreTests", dependencies: [
-            "MeshCore", .product(name: "PropertyBased", package: "swift-property-based"),
+            "MeshCore", "KubeModel", .product(name: "PropertyBased", package: "swift-property-based"),
         ]),
         .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "KubeModel"]),
         .testTarget(name: "MeshProxyTests", dependencies: [
             "MeshProxy", "MeshCore", "KubeModel", "KubeClient", .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
+        .testTarget(name: "OperatorRuntimeTests", dependencies: [
+            "OperatorRuntime", "SampleOperator", "KubeClient", "KubeModel", "KubeAPIServer",
+            .product(name: "PropertyBased", package: "swift-property-based"),
         ]),
         .testTarget(name: "KubeAPIServerTests", dependencies: [
             "KubeAPIServer", "KubeModel", "MeshHTTP",

@@ -7,7 +7,7 @@ struct CtrlMesh: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ctrlmesh",
         abstract: "ControllerMesh: a sharded operator runtime for Kubernetes.",
-        subcommands: [APIServerCommand.self, ProxyCommand.self, DemoCommand.self])
+        subcommands: [APIServerCommand.self, ProxyCommand.self, SampleOperatorCommand.self, NodeSimCommand.self, DemoCommand.self])
 }
 
 @main

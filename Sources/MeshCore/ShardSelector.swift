@@ -1,3 +1,5 @@
+import KubeModel
+
 /// A KEP-5866 shard selector: `shardRange(object.metadata.uid, '0x0', '0x8000000000000000')`,
 /// ranges joined with `||`, all over one field. An object matches when the FNV-1a 64 hash of
 /// the field falls in any range `[start, end)`.

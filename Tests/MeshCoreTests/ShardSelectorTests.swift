@@ -1,3 +1,4 @@
+import KubeModel
 import MeshCore
 import PropertyBased
 import Testing

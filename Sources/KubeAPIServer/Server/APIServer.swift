@@ -3,6 +3,7 @@ import Logging
 import MeshHTTP
 import NIOCore
 import NIOHTTP1
+import Synchronization
 
 /// The embedded Kubernetes API server: routes every request to discovery, OpenAPI, health or
 /// the REST handlers, and turns every error into a Kubernetes `Status`.
@@ -23,6 +24,7 @@ public final class APIServer: HTTPResponder {
     let admission: AdmissionChain
     let requests = RequestCounter()
     let logger: Logger
+    private let garbageCollection = Mutex<Task<Void, Never>?>(nil)
 
     public init(store: ObjectStore, options: Options = Options(), logger: Logger = Logger(label: "ctrlmesh.apiserver")) throws {
         self.registry = ResourceRegistry()
@@ -31,6 +33,13 @@ public final class APIServer: HTTPResponder {
         self.logger = logger
         self.admission = AdmissionChain(store: store, timeout: options.webhookTimeout, logger: logger)
         try bootstrap()
+        let collector = GarbageCollector(store: store)
+        garbageCollection.withLock { $0 = Task { await collector.run(server: self) } }
+    }
+
+    /// Stops background work (the garbage collector).
+    public func stop() {
+        garbageCollection.withLock { $0?.cancel() }
     }
 
     /// Seeds the namespaces every cluster has and registers persisted CRDs.

@@ -93,6 +93,7 @@ public final class EmbeddedAPIServer: Sendable {
 
     public func close() async {
         await http.close()
+        api.stop()
     }
 }
 

@@ -128,6 +128,7 @@ extension APIServer {
         let dryRun = try c.checkDryRun()
         var options: JSON = .null
         if c.request.body.readableBytes > 0 { options = try c.body() }
+        let propagation = try DeletePropagation(options: options, query: c.query)
         for _ in 0..<Self.maxRetries {
             guard let old = store.get(c.gr, c.key) else { throw StatusError.notFound(c.gr, c.key.name) }
             if let uid = options["preconditions"]?["uid"]?.stringValue, uid != old.uid {
@@ -141,7 +142,7 @@ extension APIServer {
             try await admission.validate(nil, old: old.json, attributes: attributes)
             if dryRun { return await writeJSONBytes(servedBytes(old, as: c.resource), writer: writer) }
             do {
-                let result = try deleteObject(c.resource, old)
+                let result = try deleteObject(c.resource, old, propagation: propagation)
                 return await writeJSONBytes(servedBytes(result, as: c.resource), writer: writer)
             } catch is StoreConflict {
                 continue
@@ -151,11 +152,21 @@ extension APIServer {
     }
 
     /// Deletes now, or marks for deletion when finalizers (or a namespace's content) remain.
+    /// Dependents are left to the garbage collector (background), released first (orphan), or
+    /// waited for behind the `foregroundDeletion` finalizer (foreground).
     /// Returns the object as the client should see it.
     @discardableResult
-    func deleteObject(_ resource: ResourceInfo, _ old: StoredObject) throws -> StoredObject {
+    func deleteObject(_ resource: ResourceInfo, _ old: StoredObject, propagation: DeletePropagation = .background) throws -> StoredObject {
         let gr = resource.groupResource
         let isNamespace = gr == Self.namespacesResource
+        if propagation == .orphan { try orphanDependents(of: old) }
+        if propagation == .foreground, old.json.deletionTimestamp == nil, !isNamespace {
+            var marked = old.json
+            marked.setMetadata("deletionTimestamp", .string(Timestamp.now()))
+            marked.setMetadata("deletionGracePeriodSeconds", .int(0))
+            marked.setMetadata("finalizers", .array((old.json.finalizers + [OwnerIndex.foregroundFinalizer]).map { .string($0) }))
+            return try store.commit(gr, old.key, .put(marked), precondition: .resourceVersion(old.resourceVersion))
+        }
         if !old.json.finalizers.isEmpty || isNamespace {
             if old.json.deletionTimestamp != nil { return old }
             var marked = old.json

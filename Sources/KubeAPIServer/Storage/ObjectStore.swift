@@ -24,6 +24,8 @@ public final class ObjectStore: Sendable {
         var historyFloor: UInt64
         var watchers: [GroupResource: [Int: WatchSubscription]] = [:]
         var nextWatcherID = 0
+        /// Sees every event of every resource in commit order (the garbage collector).
+        var observers: [@Sendable (StoreEvent) -> Void] = []
     }
 
     let state: Mutex<State>
@@ -151,6 +153,7 @@ public final class ObjectStore: Sendable {
             let dropped = s.history.removeFirst()
             s.historyFloor = dropped.resourceVersion
         }
+        for observer in s.observers { observer(event) }
         guard let watchers = s.watchers[event.resource] else { return }
         for (id, watcher) in watchers where !watcher.deliver(.event(event)) {
             s.watchers[event.resource]![id] = nil
@@ -181,6 +184,16 @@ public final class ObjectStore: Sendable {
             let subscription = WatchSubscription(id: id, resource: gr, bufferLimit: watcherBufferLimit, store: self)
             s.watchers[gr, default: [:]][id] = subscription
             return (subscription, initial, replay)
+        }
+    }
+
+    /// Registers a callback for every later event of every resource, in commit order, and
+    /// returns the objects stored now (no event falls between the two). The callback runs under
+    /// the store's lock, so it must only hand the event on.
+    public func observe(_ observer: @escaping @Sendable (StoreEvent) -> Void) -> [(GroupResource, StoredObject)] {
+        state.withLock { s in
+            s.observers.append(observer)
+            return s.collections.flatMap { gr, collection in collection.objects.values.map { (gr, $0) } }
         }
     }
 

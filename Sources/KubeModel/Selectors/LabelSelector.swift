@@ -57,6 +57,22 @@ public struct LabelSelector: Sendable, Equatable {
     public func matches(_ labels: [String: String]) -> Bool {
         requirements.allSatisfy { $0.matches(labels) }
     }
+
+    /// The selector in the query-string form `init(parsing:)` reads (`status.labelSelector`).
+    public var text: String {
+        requirements.map { r in
+            switch r.op {
+            case .equals: "\(r.key)=\(r.values.first ?? "")"
+            case .notEquals: "\(r.key)!=\(r.values.first ?? "")"
+            case .in: "\(r.key) in (\(r.values.joined(separator: ",")))"
+            case .notIn: "\(r.key) notin (\(r.values.joined(separator: ",")))"
+            case .exists: r.key
+            case .doesNotExist: "!\(r.key)"
+            case .greaterThan: "\(r.key)>\(r.values.first ?? "")"
+            case .lessThan: "\(r.key)<\(r.values.first ?? "")"
+            }
+        }.joined(separator: ",")
+    }
 }
 
 public struct SelectorParseError: Error, Sendable, Equatable, CustomStringConvertible {

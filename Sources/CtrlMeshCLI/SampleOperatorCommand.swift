@@ -1,0 +1,128 @@
+import ArgumentParser
+import Foundation
+import KubeClient
+import Logging
+import OperatorRuntime
+import SampleOperator
+import ServiceLifecycle
+
+struct SampleOperatorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sample-operator",
+        abstract: "Run the sample Kruise CloneSet operator (apps.kruise.io/v1alpha1) on the operator runtime.",
+        discussion: """
+            Creates and deletes the pods of each CloneSet to match its replicas, rolls template changes in place \
+            or by recreation (partition, maxUnavailable), keeps status current, and records in the annotation \
+            sample.ctrlmesh.io/reconciled-by which replica reconciled it last. It knows nothing about shards: \
+            point --kubeconfig at a ctrlmesh proxy to run it as one shard of a mesh.
+            """)
+
+    @Option(help: "Kubeconfig of the API server (or of the proxy in front of it); else $KUBECONFIG, else in-cluster.")
+    var kubeconfig: String?
+
+    @Flag(help: "Elect a leader over a Lease before reconciling (client-go compatible).")
+    var leaderElect = false
+
+    @Option(help: "Namespace and name of the leader-election Lease.")
+    var leaderElectionLease = "default/ctrlmesh-sample-operator"
+
+    @Option(help: "Concurrent reconciles.")
+    var workers = 4
+
+    @Option(help: "This replica's identity (leader election and the reconciled-by annotation); defaults to host name and pid.")
+    var identity: String?
+
+    @Option(help: "Address for /healthz, /readyz and /metrics, host:port (port 0 picks one).")
+    var healthListen: ListenAddress?
+
+    @Option(help: "Client-side request limit, requests per second (burst is twice this).")
+    var qps: Double = 200
+
+    @Flag(help: "Also act as the node (kwok-style): report every pod Running and Ready.")
+    var simulateNodes = false
+
+    @Option(help: "Lease duration, renew deadline and retry period in seconds.")
+    var leaseTimings = "15,10,2"
+
+    func validate() throws {
+        if workers < 1 { throw ValidationError("--workers must be at least 1") }
+        if qps <= 0 { throw ValidationError("--qps must be positive") }
+        guard leaderElectionLease.split(separator: "/").count == 2 else {
+            throw ValidationError("--leader-election-lease must be NAMESPACE/NAME")
+        }
+        let timings = leaseTimings.split(separator: ",").compactMap { Double($0) }
+        guard timings.count == 3, timings[0] > timings[1], timings[1] > timings[2], timings[2] > 0 else {
+            throw ValidationError("--lease-timings must be DURATION,RENEW_DEADLINE,RETRY_PERIOD with duration > deadline > retry > 0")
+        }
+    }
+
+    func run() async throws {
+        let config: ClientConfig
+        do {
+            config = try ClientConfig.resolve(kubeconfig: kubeconfig)
+        } catch {
+            throw ValidationError(error.description)
+        }
+        let identity = self.identity ?? "\(ProcessInfo.processInfo.hostName)-\(getpid())"
+        var options = Manager.Options(healthListen: healthListen.map { ($0.host, $0.port) })
+        if leaderElect {
+            let parts = leaderElectionLease.split(separator: "/").map(String.init)
+            let timings = leaseTimings.split(separator: ",").compactMap { Double($0) }
+            var election = LeaderElector.Configuration(namespace: parts[0], name: parts[1], identity: identity)
+            election.leaseDuration = .seconds(timings[0])
+            election.renewDeadline = .seconds(timings[1])
+            election.retryPeriod = .seconds(timings[2])
+            options.leaderElection = election
+            options.onLeadershipChange = { leading in
+                Console.line("\(leading ? "leading" : "stopped leading") \(identity) at \(Date().timeIntervalSince1970)")
+            }
+        }
+        let client = RESTClient(config: config, qps: qps, burst: Int(qps * 2))
+        let logger = Logger(label: "ctrlmesh.sample-operator")
+        let manager = Manager(client: client, options: options, logger: logger)
+        _ = CloneSetController(manager: manager, identity: identity, workers: workers)
+        if simulateNodes { _ = NodeSimulator(manager: manager) }
+
+        let group = ServiceGroup(configuration: .init(services: [manager], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        var line = "ctrlmesh sample-operator \(identity) started against \(config.server)"
+        if leaderElect { line += "; electing a leader over \(leaderElectionLease)" }
+        let ready = Task {
+            while manager.healthPort == nil && healthListen != nil { try await Task.sleep(for: .milliseconds(20)) }
+            if let port = manager.healthPort { line += "; health on http://\(healthListen?.host ?? "127.0.0.1"):\(port)" }
+            Console.line(line)
+        }
+        defer { ready.cancel() }
+        do {
+            try await group.run()
+        } catch let lost as LeaderElector.LeadershipLost {
+            Console.error("ctrlmesh sample-operator: \(lost.description); exiting")
+            throw ExitCode(1)
+        }
+        await client.connection.shutdown()
+    }
+}
+
+struct NodeSimCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "node-sim",
+        abstract: "Report every pod Running and Ready, as a kubelet would (kwok-style), for clusters that run no containers.")
+
+    @Option(help: "Kubeconfig of the API server; else $KUBECONFIG, else in-cluster.")
+    var kubeconfig: String?
+
+    func run() async throws {
+        let config: ClientConfig
+        do {
+            config = try ClientConfig.resolve(kubeconfig: kubeconfig)
+        } catch {
+            throw ValidationError(error.description)
+        }
+        let client = RESTClient(config: config, qps: 500, burst: 1000)
+        let logger = Logger(label: "ctrlmesh.node-sim")
+        let manager = Manager(client: client, logger: logger)
+        _ = NodeSimulator(manager: manager)
+        Console.line("ctrlmesh node-sim started against \(config.server)")
+        try await ServiceGroup(configuration: .init(services: [manager], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)).run()
+        await client.connection.shutdown()
+    }
+}
