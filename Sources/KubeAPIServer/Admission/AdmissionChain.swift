@@ -21,11 +21,9 @@ final class AdmissionChain: Sendable {
         self.store = store
         self.timeout = timeout
         self.logger = logger
-        self.client = HTTPClient(eventLoopGroupProvider: .singleton)
-    }
-
-    deinit {
-        try? client.syncShutdown()
+        // The process-wide client: it needs no shutdown, so an API server can be released on
+        // any thread (an event loop included).
+        self.client = HTTPClient.shared
     }
 
     /// Webhooks of every configuration of a kind, in configuration-name order.

@@ -14,7 +14,7 @@ struct OwnerIndex {
         var uid: String
     }
 
-    enum Action: Equatable, Sendable {
+    enum Action: Hashable, Sendable {
         /// Delete this object (it must still carry this uid).
         case delete(Ref)
         /// The owner's dependents are gone: drop its `foregroundDeletion` finalizer.

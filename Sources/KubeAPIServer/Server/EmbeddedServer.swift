@@ -15,6 +15,8 @@ public final class EmbeddedAPIServer: Sendable {
         public var tls = false
         public var options = APIServer.Options()
         public var historyLimit = 20_000
+        /// Events queued for one slow watcher before its watch ends with 410 Expired.
+        public var watcherBufferLimit = 200_000
 
         public init() {}
     }
@@ -32,7 +34,8 @@ public final class EmbeddedAPIServer: Sendable {
         } else {
             persistence = NoPersistence()
         }
-        let store = try ObjectStore(persistence: persistence, historyLimit: configuration.historyLimit)
+        let store = try ObjectStore(persistence: persistence, historyLimit: configuration.historyLimit,
+                                    watcherBufferLimit: configuration.watcherBufferLimit)
         var certificates: SelfSignedCertificates?
         var tlsContext: NIOSSLContext?
         if configuration.tls {

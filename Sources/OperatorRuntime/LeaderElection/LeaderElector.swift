@@ -56,14 +56,14 @@ public final class LeaderElector: Sendable {
     /// Waits to lead, then runs `work` while leading. Returns when `work` returns or the task
     /// is cancelled (releasing the Lease); throws `LeadershipLost` if renewal failed first.
     public func run(_ work: @escaping @Sendable () async throws -> Void) async throws {
-        guard try await acquire() else { return }
+        guard let acquiredAt = try await acquire() else { return }
         logger.info("became leader", metadata: ["lease": "\(configuration.namespace)/\(configuration.name)", "identity": "\(configuration.identity)"])
         onChange?(true)
         defer { onChange?(false) }
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await work() }
-                group.addTask { try await self.renewLoop() }
+                group.addTask { try await self.renewLoop(acquiredAt: acquiredAt) }
                 // Whichever ends first ends the other: work finishing, or renewal failing.
                 _ = try await group.next()
                 group.cancelAll()
@@ -85,14 +85,16 @@ public final class LeaderElector: Sendable {
         await Task { await self.release() }.value
     }
 
-    /// Tries every `retryPeriod` (with jitter) until this candidate leads; false if cancelled.
-    private func acquire() async throws -> Bool {
+    /// Tries every `retryPeriod` (with jitter) until this candidate leads; returns when the
+    /// winning attempt started, or nil if cancelled.
+    private func acquire() async throws -> ContinuousClock.Instant? {
         var lastHolder = ""
         while !Task.isCancelled {
+            let started = clock.now
             do {
                 switch try await tryAcquireOrRenew() {
-                case .leading:
-                    return true
+                case .leading where started.duration(to: clock.now) < configuration.renewDeadline:
+                    return started
                 case .following(let holder) where holder != lastHolder:
                     lastHolder = holder
                     logger.info("waiting for leadership", metadata: ["holder": "\(holder)"])
@@ -104,19 +106,25 @@ public final class LeaderElector: Sendable {
             }
             try? await Task.sleep(for: configuration.retryPeriod * Double.random(in: 1.0...1.2))
         }
-        return false
+        return nil
     }
 
-    private func renewLoop() async throws {
-        var lastRenewal = clock.now
+    /// Renews every `retryPeriod`. A renewal counts from the moment its attempt started, not
+    /// from its answer: the write it made took effect no earlier than that, so another
+    /// candidate, which waits a full lease duration from when it saw the write, cannot take
+    /// over before this one has stopped (`renewDeadline` < `leaseDuration`), however slow
+    /// the answer was.
+    private func renewLoop(acquiredAt: ContinuousClock.Instant) async throws {
+        var lastRenewal = acquiredAt
         while true {
             try await Task.sleep(for: configuration.retryPeriod)
-            let attempt = try? await withDeadline(configuration.renewDeadline - lastRenewal.duration(to: clock.now)) {
+            let started = clock.now
+            let attempt = try? await withDeadline(configuration.renewDeadline - lastRenewal.duration(to: started)) {
                 try await self.tryAcquireOrRenew()
             }
             if attempt == .leading {
-                lastRenewal = clock.now
-            } else if lastRenewal.duration(to: clock.now) >= configuration.renewDeadline || attempt.isFollowing {
+                lastRenewal = started
+            } else if attempt.isFollowing || lastRenewal.duration(to: clock.now) >= configuration.renewDeadline {
                 throw LeadershipLost(description: attempt.isFollowing ? "another candidate holds the lease"
                                      : "failed to renew the lease within \(configuration.renewDeadline)")
             }
