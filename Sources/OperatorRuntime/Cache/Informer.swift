@@ -16,6 +16,7 @@ public final class Informer: Sendable {
     public let cache = ObjectCache()
     let client: RESTClient
     let resyncPeriod: Duration?
+    let relistGate: RelistGate?
     let logger: Logger
 
     struct State {
@@ -27,12 +28,14 @@ public final class Informer: Sendable {
 
     private let state = Mutex(State())
 
+    /// `relistGate` is told when a relist after `410 Expired` starts and ends.
     public init(client: RESTClient, resource: GroupVersionResource, namespace: String? = nil, resyncPeriod: Duration? = nil,
-                logger: Logger = Logger(label: "ctrlmesh.informer")) {
+                relistGate: RelistGate? = nil, logger: Logger = Logger(label: "ctrlmesh.informer")) {
         self.client = client
         self.resource = resource
         self.namespace = namespace
         self.resyncPeriod = resyncPeriod
+        self.relistGate = relistGate
         var logger = logger
         logger[metadataKey: "resource"] = "\(resource.groupResource)"
         self.logger = logger
@@ -78,10 +81,16 @@ public final class Informer: Sendable {
     private func reflect() async {
         var resourceVersion: String?
         var backoff = ReflectorBackoff()
+        // Set between a 410 and the end of the relist it calls for.
+        var expired = false
         while !Task.isCancelled {
             do {
                 if resourceVersion == nil {
                     resourceVersion = try await relist()
+                    if expired {
+                        expired = false
+                        relistGate?.end()
+                    }
                 }
                 let watch = try await client.watch(resource, namespace: namespace,
                                                    options: .init(resourceVersion: resourceVersion),
@@ -93,13 +102,18 @@ public final class Informer: Sendable {
             } catch let error as StatusError where error.code == 410 {
                 logger.debug("watch expired; relisting", metadata: ["message": "\(error.message)"])
                 resourceVersion = nil
+                if !expired {
+                    expired = true
+                    relistGate?.begin()
+                }
             } catch {
-                if Task.isCancelled { return }
+                if Task.isCancelled { break }
                 let delay = backoff.next()
                 logger.info("list/watch failed; retrying", metadata: ["error": "\(error)", "in": "\(delay)"])
                 try? await Task.sleep(for: delay)
             }
         }
+        if expired { relistGate?.end() }
     }
 
     /// Lists everything and replaces the cache; returns the list's resourceVersion.

@@ -14,6 +14,8 @@ public final class InformerFactory: Sendable {
     let client: RESTClient
     let resyncPeriod: Duration?
     let logger: Logger
+    /// Shared by every informer made here, so workers wait for all of them to relist.
+    public let relistGate = RelistGate()
     private let informers = Mutex([Key: Informer]())
 
     public init(client: RESTClient, resyncPeriod: Duration? = nil, logger: Logger = Logger(label: "ctrlmesh.informer")) {
@@ -26,7 +28,8 @@ public final class InformerFactory: Sendable {
         informers.withLock { all in
             let key = Key(resource: resource, namespace: namespace)
             if let existing = all[key] { return existing }
-            let created = Informer(client: client, resource: resource, namespace: namespace, resyncPeriod: resyncPeriod, logger: logger)
+            let created = Informer(client: client, resource: resource, namespace: namespace, resyncPeriod: resyncPeriod,
+                                   relistGate: relistGate, logger: logger)
             all[key] = created
             return created
         }

@@ -110,17 +110,19 @@ public final class Controller: Sendable {
     }
 
     /// Runs the workers until the queue is shut down; each finishes its current key first.
-    func runWorkers() async {
+    /// Before each key a worker waits for the informers' relists to settle.
+    func runWorkers(gate: RelistGate) async {
         await withTaskGroup(of: Void.self) { group in
             for _ in 0..<max(1, options.workers) {
-                group.addTask { await self.work() }
+                group.addTask { await self.work(gate: gate) }
             }
         }
     }
 
-    private func work() async {
+    private func work(gate: RelistGate) async {
         let clock = ContinuousClock()
         while let request = await queue.get() {
+            await gate.waitUntilSettled()
             let start = clock.now
             do {
                 let result = try await reconcile(request)

@@ -137,7 +137,7 @@ public final class Manager: Service, Sendable {
             if !stopSignal.fired {
                 logger.info("caches synced; starting workers", metadata: ["controllers": "\(entries.count)"])
                 await withTaskGroup(of: Void.self) { workers in
-                    for entry in entries { workers.addTask { await entry.controller.runWorkers() } }
+                    for entry in entries { workers.addTask { await entry.controller.runWorkers(gate: self.informers.relistGate) } }
                 }
             }
             informerGroup.cancelAll()
