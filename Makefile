@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 PYTHON ?= python3
 
-.PHONY: test deps build swift-test interop bench bench-proxy demo
+.PHONY: test deps build swift-test interop bench bench-proxy bench-operator demo
 
 test: deps build swift-test interop
 
@@ -41,6 +41,13 @@ bench-proxy:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light)
 	swift build -c release --product ctrlmesh
 	$(PYTHON) benchmarks/proxy_bench.py --ctrlmesh .build/release/ctrlmesh
+
+# Reconcile throughput of the sample CloneSet operator (direct, via proxy, two shards) and
+# informer memory per cached JSON byte.
+bench-operator:
+	swift build -c release --product ctrlmesh
+	swift build -c release --product ctrlmesh-bench
+	$(PYTHON) benchmarks/operator_bench.py --ctrlmesh .build/release/ctrlmesh --bench .build/release/ctrlmesh-bench
 
 demo:
 	swift run -c release ctrlmesh demo

@@ -8,9 +8,8 @@ import NIOCore
 /// phases: creates of ConfigMaps, a JSON list of all of them, and watchers that resume from
 /// before the creates and each receive every event.
 /// Runs the in-memory store and the SQLite store side by side and prints both with their ratio.
-@main
-struct Bench: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "ctrlmesh-bench")
+struct APIServerBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "apiserver", abstract: "Creates, lists and watches on the embedded API server, memory and SQLite side by side.")
 
     @Option(help: "Path to the ctrlmesh binary (build with -c release).")
     var ctrlmesh = ".build/release/ctrlmesh"

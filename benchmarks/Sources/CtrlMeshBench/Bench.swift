@@ -1,0 +1,9 @@
+import ArgumentParser
+
+@main
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ctrlmesh-bench",
+        subcommands: [APIServerBench.self, InformerMemoryBench.self],
+        defaultSubcommand: APIServerBench.self)
+}
