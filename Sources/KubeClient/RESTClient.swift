@@ -51,27 +51,30 @@ public final class RESTClient: Sendable {
 
     /// One page of a list (all of it unless `limit` is set): the items and the list metadata.
     public func list(_ resource: GroupVersionResource, namespace: String? = nil, options: ListOptions = ListOptions()) async throws -> ObjectList {
+        var items: [JSON] = []
+        var page = try await list(resource, namespace: namespace, options: options) { _, item in items.append(item) }
+        page.items = items
+        return page
+    }
+
+    /// One page of a list read item by item: `item` gets each object's exact bytes and its
+    /// parsed value, so a caller that keeps bytes never holds the whole list as a tree. The
+    /// returned list carries the metadata and no items.
+    public func list(_ resource: GroupVersionResource, namespace: String? = nil, options: ListOptions = ListOptions(),
+                     item: (UnsafeBufferPointer<UInt8>.SubSequence, JSON) -> Void) async throws -> ObjectList {
         var path = ResourcePath(resource, namespace: namespace)
         path.add("labelSelector", options.labelSelector)
         path.add("fieldSelector", options.fieldSelector)
         path.add("resourceVersion", options.resourceVersion)
         path.add("limit", options.limit.map(String.init))
         path.add("continue", options.continueToken)
-        return ObjectList(try await object(.GET, path))
-    }
-
-    /// Every page of a list, following `continue` tokens.
-    public func listAll(_ resource: GroupVersionResource, namespace: String? = nil, options: ListOptions = ListOptions()) async throws -> ObjectList {
-        var page = try await list(resource, namespace: namespace, options: options)
-        var items = page.items
-        while let token = page.continueToken, !token.isEmpty {
-            var next = options
-            next.continueToken = token
-            next.resourceVersion = nil
-            page = try await list(resource, namespace: namespace, options: next)
-            items += page.items
+        let response = try await send(.GET, path.target, body: nil, contentType: nil)
+        guard (200..<300).contains(response.status.code) else { throw await Self.statusError(response, limit: maxBodyBytes) }
+        let body = try await response.body.collect(upTo: maxBodyBytes)
+        let list = try body.withUnsafeReadableBytes { raw in
+            try raw.withMemoryRebound(to: UInt8.self) { bytes in try JSON.parseList(bytes, item: item) }
         }
-        return ObjectList(items: items, resourceVersion: page.resourceVersion, continueToken: nil)
+        return ObjectList(list)
     }
 
     public func create(_ resource: GroupVersionResource, namespace: String? = nil, _ object: JSON) async throws -> JSON {

@@ -46,3 +46,35 @@ import Testing
         #expect(try JSON.parse(#"{"a":1}"#) != JSON.parse(#"{"a":"1"}"#))
     }
 }
+
+@Suite struct JSONListParsingTests {
+    /// Whatever the items, each one arrives as exactly its own bytes with its parsed value,
+    /// in order, and the list comes back with its metadata and no items.
+    @Test func handsOutEachItemsExactBytes() async {
+        await propertyCheck(count: 200, input: Gen.int(in: 0...30)) { count in
+            let items: [JSON] = (0..<count).map { i in
+                ["metadata": ["name": .string("n\(i)\"\\"), "labels": ["k": .string(String(repeating: "[", count: i % 5))]],
+                 "spec": .array((0..<(i % 3)).map { .int($0) }), "items": ["nested": true]]
+            }
+            let list: JSON = ["kind": "PodList", "apiVersion": "v1", "metadata": ["resourceVersion": "42", "continue": "c"],
+                              "items": .array(items)]
+            let text = list.serialized()
+            var seen: [(bytes: [UInt8], value: JSON)] = []
+            let rest = try? text.withUnsafeBufferPointer { bytes in
+                try JSON.parseList(bytes) { slice, value in seen.append((Array(slice), value)) }
+            }
+            #expect(rest?["items"] == .array([]))
+            #expect(rest?["metadata"]?["resourceVersion"] == "42")
+            #expect(seen.map(\.value) == items)
+            #expect(seen.map(\.bytes) == items.map { $0.serialized() })
+        }
+    }
+
+    @Test func rejectsWhatIsNotAList() {
+        for bad in ["[]", "{\"items\":[1,}", "{\"items\":[]} x", ""] {
+            #expect(throws: JSONParseError.self) {
+                try Array(bad.utf8).withUnsafeBufferPointer { bytes in try JSON.parseList(bytes) { _, _ in } }
+            }
+        }
+    }
+}

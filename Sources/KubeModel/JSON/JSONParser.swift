@@ -18,6 +18,27 @@ extension JSON {
     public static func parse(_ text: String) throws(JSONParseError) -> JSON {
         try parse(Array(text.utf8))
     }
+
+    /// Parses a list response (`{"metadata":…,"items":[…]}`) one item at a time: `item` gets
+    /// each element of `items` as its exact bytes and its parsed value, and the list is
+    /// returned with `items` empty. A reader that keeps only the bytes (an informer's cache)
+    /// never holds the parsed tree of the whole list.
+    public static func parseList(_ bytes: UnsafeBufferPointer<UInt8>,
+                                 item: (UnsafeBufferPointer<UInt8>.SubSequence, JSON) -> Void) throws(JSONParseError) -> JSON {
+        var parser = JSONParser(bytes: bytes)
+        parser.skipWhitespace()
+        guard parser.index < bytes.count, bytes[parser.index] == UInt8(ascii: "{") else { throw parser.fail("expected a list object") }
+        let list = try withoutActuallyEscaping(item) { item throws(JSONParseError) -> JSON in
+            try parser.parseObject { (p: inout JSONParser, key: String) throws(JSONParseError) -> JSON in
+                guard key == "items", p.depth == 1, p.index < bytes.count, bytes[p.index] == UInt8(ascii: "[") else { return try p.parseValue() }
+                try p.forEachElement { start, end, value in item(bytes[start..<end], value) }
+                return .array([])
+            }
+        }
+        parser.skipWhitespace()
+        guard parser.index == bytes.count else { throw parser.fail("unexpected trailing data") }
+        return list
+    }
 }
 
 /// A recursive-descent parser over raw bytes with a nesting limit, so hostile input cannot
@@ -83,7 +104,8 @@ struct JSONParser {
         if depth > Self.maxDepth { throw fail("exceeded max depth") }
     }
 
-    mutating func parseObject() throws(JSONParseError) -> JSON {
+    /// `member`, when given, parses each member's value in place of `parseValue` (list items).
+    mutating func parseObject(member: ((inout JSONParser, String) throws(JSONParseError) -> JSON)? = nil) throws(JSONParseError) -> JSON {
         try enter()
         defer { depth -= 1 }
         index += 1
@@ -102,7 +124,8 @@ struct JSONParser {
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw fail("expected ':' after object key") }
             index += 1
             skipWhitespace()
-            let value = try parseValue()
+            let value: JSON
+            if let member { value = try member(&self, key) } else { value = try parseValue() }
             // Small objects are scanned; large ones (CRD schemas) get a set of seen keys.
             if object.count < 16 {
                 if let i = object.index(of: key) { object.replaceValue(at: i, with: value) } else { object.appendUnchecked(key, value) }
@@ -124,22 +147,30 @@ struct JSONParser {
     }
 
     mutating func parseArray() throws(JSONParseError) -> JSON {
+        var array: [JSON] = []
+        try forEachElement { _, _, value in array.append(value) }
+        return .array(array)
+    }
+
+    /// Parses an array, handing each element's byte range and value to `visit` in turn.
+    mutating func forEachElement(_ visit: (_ start: Int, _ end: Int, JSON) -> Void) throws(JSONParseError) {
         try enter()
         defer { depth -= 1 }
         index += 1
-        var array: [JSON] = []
         skipWhitespace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
             index += 1
-            return .array(array)
+            return
         }
         while true {
             skipWhitespace()
-            array.append(try parseValue())
+            let start = index
+            let value = try parseValue()
+            visit(start, index, value)
             skipWhitespace()
             guard index < bytes.count else { throw fail("unexpected end of input in array") }
             if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
-            if bytes[index] == UInt8(ascii: "]") { index += 1; return .array(array) }
+            if bytes[index] == UInt8(ascii: "]") { index += 1; return }
             throw fail("expected ',' or ']' in array")
         }
     }

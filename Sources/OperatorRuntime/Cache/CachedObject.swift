@@ -10,17 +10,20 @@ public final class CachedObject: Sendable {
     public let resourceVersion: String
     /// The controller ownerReference, if any (the owner index, and `Owns` in controllers).
     public let controller: ControllerReference?
-    public let labels: [String: String]
     public let bytes: [UInt8]
 
-    public init(_ json: JSON) {
+    public convenience init(_ json: JSON) {
+        self.init(json, bytes: json.serialized())
+    }
+
+    /// `bytes` must be `json` as the server sent it (a list item's exact text).
+    public init(_ json: JSON, bytes: [UInt8]) {
         namespace = json.namespace ?? ""
         name = json.name ?? ""
         uid = json.uid ?? ""
         resourceVersion = json.resourceVersion ?? ""
         controller = json.controllerOwnerReference.flatMap(ControllerReference.init)
-        labels = json.labels
-        bytes = json.serialized()
+        self.bytes = bytes
     }
 
     public var controllerUID: String? { controller?.uid }

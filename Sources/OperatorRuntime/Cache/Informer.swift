@@ -116,10 +116,20 @@ public final class Informer: Sendable {
         if expired { relistGate?.end() }
     }
 
-    /// Lists everything and replaces the cache; returns the list's resourceVersion.
+    /// Lists everything, page by page, and replaces the cache; returns the list's
+    /// resourceVersion. Items are cached as the bytes the server sent, parsed one at a time,
+    /// so a relist never holds a page as a parsed tree.
     private func relist() async throws -> String {
-        let list = try await client.listAll(resource, namespace: namespace, options: .init(limit: 500))
-        let deltas = cache.replace(with: list.items.map(CachedObject.init))
+        var objects: [CachedObject] = []
+        var options = RESTClient.ListOptions(limit: 500)
+        var page: ObjectList
+        repeat {
+            page = try await client.list(resource, namespace: namespace, options: options) { bytes, object in
+                objects.append(CachedObject(object, bytes: Array(bytes)))
+            }
+            options.continueToken = page.continueToken
+        } while !(page.continueToken ?? "").isEmpty
+        let deltas = cache.replace(with: objects)
         let (handlers, waiters) = state.withLock { s in
             s.relists += 1
             s.synced = true
@@ -128,7 +138,7 @@ public final class Informer: Sendable {
         }
         for delta in deltas { for handler in handlers { handler(delta) } }
         for waiter in waiters { waiter.resume() }
-        return list.resourceVersion
+        return page.resourceVersion
     }
 
     /// Applies one watch event to the cache and the handlers; returns its resourceVersion.
