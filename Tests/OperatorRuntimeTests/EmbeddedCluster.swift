@@ -15,6 +15,19 @@ struct EmbeddedCluster {
         return EmbeddedCluster(server: server, client: RESTClient(config: ClientConfig(server: server.url), qps: nil))
     }
 
+    /// Runs `body` against a fresh cluster and stops the cluster however `body` ends.
+    static func with(watcherBufferLimit: Int = 200_000, historyLimit: Int = 20_000,
+                     _ body: (EmbeddedCluster) async throws -> Void) async throws {
+        let cluster = try await start(watcherBufferLimit: watcherBufferLimit, historyLimit: historyLimit)
+        do {
+            try await body(cluster)
+        } catch {
+            await cluster.stop()
+            throw error
+        }
+        await cluster.stop()
+    }
+
     func stop() async {
         await client.connection.shutdown()
         await server.close()

@@ -29,50 +29,50 @@ import Testing
     }
 
     @Test func backgroundDeletionCollectsDependents() async throws {
-        let cluster = try await EmbeddedCluster.start()
-        let (owner, children) = try await family(cluster, "bg")
-        try await cluster.client.delete(configMaps, namespace: "default", name: owner.name ?? "")
-        let gone = try await eventually { try await children.asyncAllSatisfy { try await !exists(cluster, $0) } }
-        #expect(gone)
-        await cluster.stop()
+        try await EmbeddedCluster.with { cluster in
+            let (owner, children) = try await family(cluster, "bg")
+            try await cluster.client.delete(configMaps, namespace: "default", name: owner.name ?? "")
+            let gone = try await eventually { try await children.asyncAllSatisfy { try await !exists(cluster, $0) } }
+            #expect(gone)
+        }
     }
 
     @Test func orphanDeletionKeepsDependentsWithoutTheReference() async throws {
-        let cluster = try await EmbeddedCluster.start()
-        let (owner, children) = try await family(cluster, "orphan")
-        try await cluster.client.delete(configMaps, namespace: "default", name: owner.name ?? "", propagationPolicy: "Orphan")
-        try await Task.sleep(for: .milliseconds(300))
-        for name in children {
-            let child = try await cluster.client.get(configMaps, namespace: "default", name: name)
-            #expect(child.metadataValue("ownerReferences") == nil)
+        try await EmbeddedCluster.with { cluster in
+            let (owner, children) = try await family(cluster, "orphan")
+            try await cluster.client.delete(configMaps, namespace: "default", name: owner.name ?? "", propagationPolicy: "Orphan")
+            try await Task.sleep(for: .milliseconds(300))
+            for name in children {
+                let child = try await cluster.client.get(configMaps, namespace: "default", name: name)
+                #expect(child.metadataValue("ownerReferences") == nil)
+            }
         }
-        await cluster.stop()
     }
 
     @Test func foregroundDeletionRemovesDependentsBeforeTheOwner() async throws {
-        let cluster = try await EmbeddedCluster.start()
-        let (owner, children) = try await family(cluster, "fg")
-        let answer = try await cluster.client.delete(configMaps, namespace: "default", name: owner.name ?? "", propagationPolicy: "Foreground")
-        #expect(answer.deletionTimestamp != nil && answer.finalizers == ["foregroundDeletion"])
-        let gone = try await eventually {
-            let ownerGone = try await !exists(cluster, owner.name ?? "")
-            let childrenGone = try await children.asyncAllSatisfy { try await !exists(cluster, $0) }
-            return ownerGone && childrenGone
+        try await EmbeddedCluster.with { cluster in
+            let (owner, children) = try await family(cluster, "fg")
+            let answer = try await cluster.client.delete(configMaps, namespace: "default", name: owner.name ?? "", propagationPolicy: "Foreground")
+            #expect(answer.deletionTimestamp != nil && answer.finalizers == ["foregroundDeletion"])
+            let gone = try await eventually {
+                let ownerGone = try await !exists(cluster, owner.name ?? "")
+                let childrenGone = try await children.asyncAllSatisfy { try await !exists(cluster, $0) }
+                return ownerGone && childrenGone
+            }
+            #expect(gone)
         }
-        #expect(gone)
-        await cluster.stop()
     }
 
     @Test func aDependentOfAMissingOwnerIsCollected() async throws {
-        let cluster = try await EmbeddedCluster.start()
-        let reference: JSON = ["apiVersion": "v1", "kind": "ConfigMap", "name": "ghost", "uid": "no-such-uid"]
-        _ = try await cluster.client.create(configMaps, namespace: "default", EmbeddedCluster.configMap("default", "stray", owners: [reference]))
-        let gone = try await eventually { try await !exists(cluster, "stray") }
-        #expect(gone)
-        await #expect(throws: StatusError.self) {
-            try await cluster.client.delete(configMaps, namespace: "default", name: "x", propagationPolicy: "Sideways")
+        try await EmbeddedCluster.with { cluster in
+            let reference: JSON = ["apiVersion": "v1", "kind": "ConfigMap", "name": "ghost", "uid": "no-such-uid"]
+            _ = try await cluster.client.create(configMaps, namespace: "default", EmbeddedCluster.configMap("default", "stray", owners: [reference]))
+            let gone = try await eventually { try await !exists(cluster, "stray") }
+            #expect(gone)
+            await #expect(throws: StatusError.self) {
+                try await cluster.client.delete(configMaps, namespace: "default", name: "x", propagationPolicy: "Sideways")
+            }
         }
-        await cluster.stop()
     }
 }
 

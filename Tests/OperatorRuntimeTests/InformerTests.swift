@@ -67,77 +67,77 @@ final class HandlerShadow: Sendable {
     }
 
     @Test func convergesUnderChurn() async throws {
-        let cluster = try await EmbeddedCluster.start()
-        for i in 0..<3 { try await cluster.createNamespace("churn-\(i)") }
-        let informer = Informer(client: cluster.client, resource: EmbeddedCluster.configMaps)
-        let shadow = HandlerShadow()
-        informer.addHandler(shadow.record)
-        let running = Task { await informer.run() }
-        await informer.waitForSync()
-        try await churn(cluster, operations: 3_000)
-        let truth = try await serverState(cluster.client)
-        #expect(truth.count > 50, "the churn left objects behind")
-        let converged = await eventually { cacheState(informer) == truth && shadow.objects.value == truth }
-        #expect(converged)
-        #expect(informer.cache.list(namespace: "churn-1").count == truth.keys.filter { $0.hasPrefix("churn-1/") }.count)
-        #expect(shadow.duplicateAdds.value == 0)
-        running.cancel()
-        await cluster.stop()
+        try await EmbeddedCluster.with { cluster in
+            for i in 0..<3 { try await cluster.createNamespace("churn-\(i)") }
+            let informer = Informer(client: cluster.client, resource: EmbeddedCluster.configMaps)
+            let shadow = HandlerShadow()
+            informer.addHandler(shadow.record)
+            let running = Task { await informer.run() }
+            await informer.waitForSync()
+            try await churn(cluster, operations: 3_000)
+            let truth = try await serverState(cluster.client)
+            #expect(truth.count > 50, "the churn left objects behind")
+            let converged = await eventually { cacheState(informer) == truth && shadow.objects.value == truth }
+            #expect(converged)
+            #expect(informer.cache.list(namespace: "churn-1").count == truth.keys.filter { $0.hasPrefix("churn-1/") }.count)
+            #expect(shadow.duplicateAdds.value == 0)
+            running.cancel()
+        }
     }
 
     /// A watcher that falls behind gets `410 Expired`; the informer relists, and the relist's
     /// computed deletes and adds leave its handlers with exactly the server's state.
     @Test func relistsAfterExpiredAndComputesTheDifference() async throws {
-        let cluster = try await EmbeddedCluster.start(watcherBufferLimit: 2, historyLimit: 10)
-        try await cluster.createNamespace("churn-0")
-        for i in 0..<30 {
-            _ = try await cluster.client.create(EmbeddedCluster.configMaps, namespace: "churn-0",
-                                                EmbeddedCluster.configMap("churn-0", "seed-\(i)"))
-        }
-        let informer = Informer(client: cluster.client, resource: EmbeddedCluster.configMaps)
-        let shadow = HandlerShadow()
-        informer.addHandler(shadow.record)
-        let running = Task { await informer.run() }
-        await informer.waitForSync()
-        #expect(informer.listCount == 1)
-        // A burst far faster than one watcher's two-event buffer: its watch ends with 410.
-        try await withThrowingTaskGroup(of: Void.self) { group in
+        try await EmbeddedCluster.with(watcherBufferLimit: 2, historyLimit: 10) { cluster in
+            try await cluster.createNamespace("churn-0")
             for i in 0..<30 {
-                group.addTask {
-                    try await cluster.client.delete(EmbeddedCluster.configMaps, namespace: "churn-0", name: "seed-\(i)")
-                    _ = try await cluster.client.create(EmbeddedCluster.configMaps, namespace: "churn-0",
-                                                        EmbeddedCluster.configMap("churn-0", "new-\(i)"))
-                }
+                _ = try await cluster.client.create(EmbeddedCluster.configMaps, namespace: "churn-0",
+                                                    EmbeddedCluster.configMap("churn-0", "seed-\(i)"))
             }
-            try await group.waitForAll()
+            let informer = Informer(client: cluster.client, resource: EmbeddedCluster.configMaps)
+            let shadow = HandlerShadow()
+            informer.addHandler(shadow.record)
+            let running = Task { await informer.run() }
+            await informer.waitForSync()
+            #expect(informer.listCount == 1)
+            // A burst far faster than one watcher's two-event buffer: its watch ends with 410.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for i in 0..<30 {
+                    group.addTask {
+                        try await cluster.client.delete(EmbeddedCluster.configMaps, namespace: "churn-0", name: "seed-\(i)")
+                        _ = try await cluster.client.create(EmbeddedCluster.configMaps, namespace: "churn-0",
+                                                            EmbeddedCluster.configMap("churn-0", "new-\(i)"))
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let truth = try await serverState(cluster.client)
+            let converged = await eventually { cacheState(informer) == truth && shadow.objects.value == truth }
+            #expect(converged)
+            #expect(informer.listCount >= 2, "no relist happened")
+            #expect(informer.cache.list().allSatisfy { $0.name.hasPrefix("new-") })
+            running.cancel()
         }
-        let truth = try await serverState(cluster.client)
-        let converged = await eventually { cacheState(informer) == truth && shadow.objects.value == truth }
-        #expect(converged)
-        #expect(informer.listCount >= 2, "no relist happened")
-        #expect(informer.cache.list().allSatisfy { $0.name.hasPrefix("new-") })
-        running.cancel()
-        await cluster.stop()
     }
 
     @Test func ownerIndexFindsDependentsAndLateHandlersSeeTheCache() async throws {
-        let cluster = try await EmbeddedCluster.start()
-        let owner = try await cluster.client.create(EmbeddedCluster.configMaps, namespace: "default",
-                                                    EmbeddedCluster.configMap("default", "owner"))
-        let reference: JSON = ["apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": .string(owner.uid ?? ""), "controller": true]
-        for i in 0..<3 {
-            _ = try await cluster.client.create(EmbeddedCluster.configMaps, namespace: "default",
-                                                EmbeddedCluster.configMap("default", "child-\(i)", owners: [reference]))
+        try await EmbeddedCluster.with { cluster in
+            let owner = try await cluster.client.create(EmbeddedCluster.configMaps, namespace: "default",
+                                                        EmbeddedCluster.configMap("default", "owner"))
+            let reference: JSON = ["apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": .string(owner.uid ?? ""), "controller": true]
+            for i in 0..<3 {
+                _ = try await cluster.client.create(EmbeddedCluster.configMaps, namespace: "default",
+                                                    EmbeddedCluster.configMap("default", "child-\(i)", owners: [reference]))
+            }
+            let informer = Informer(client: cluster.client, resource: EmbeddedCluster.configMaps, namespace: "default")
+            let running = Task { await informer.run() }
+            await informer.waitForSync()
+            #expect(Set(informer.cache.list(ownedBy: owner.uid ?? "").map(\.name)) == ["child-0", "child-1", "child-2"])
+            #expect(informer.cache.get(namespace: "default", name: "child-1")?.controller?.name == "owner")
+            let late = HandlerShadow()
+            informer.addHandler(late.record)
+            #expect(late.objects.value.count == 4)
+            running.cancel()
         }
-        let informer = Informer(client: cluster.client, resource: EmbeddedCluster.configMaps, namespace: "default")
-        let running = Task { await informer.run() }
-        await informer.waitForSync()
-        #expect(Set(informer.cache.list(ownedBy: owner.uid ?? "").map(\.name)) == ["child-0", "child-1", "child-2"])
-        #expect(informer.cache.get(namespace: "default", name: "child-1")?.controller?.name == "owner")
-        let late = HandlerShadow()
-        informer.addHandler(late.record)
-        #expect(late.objects.value.count == 4)
-        running.cancel()
-        await cluster.stop()
     }
 }

@@ -38,65 +38,65 @@ import Testing
     }
 
     @Test func releaseHandsOverAtOnceAndACrashAfterTheLeaseDuration() async throws {
-        let cluster = try await EmbeddedCluster.start()
-        let timeline = Timeline()
-        let a = elector(cluster, "a", timeline)
-        let b = elector(cluster, "b", timeline, release: false)
-        let c = elector(cluster, "c", timeline)
-        let runA = Task { try await a.run { try await Task.sleep(for: .seconds(3600)) } }
-        #expect(await eventually { a.isLeader })
-        let runB = Task { try await b.run { try await Task.sleep(for: .seconds(3600)) } }
-        try await Task.sleep(for: .seconds(1))
-        #expect(!b.isLeader)
+        try await EmbeddedCluster.with { cluster in
+            let timeline = Timeline()
+            let a = elector(cluster, "a", timeline)
+            let b = elector(cluster, "b", timeline, release: false)
+            let c = elector(cluster, "c", timeline)
+            let runA = Task { try await a.run { try await Task.sleep(for: .seconds(3600)) } }
+            #expect(await eventually { a.isLeader })
+            let runB = Task { try await b.run { try await Task.sleep(for: .seconds(3600)) } }
+            try await Task.sleep(for: .seconds(1))
+            #expect(!b.isLeader)
 
-        // A stops and releases: B takes over within a retry period or two.
-        let released = ContinuousClock.now
-        runA.cancel()
-        _ = await runA.result
-        #expect(await eventually(timeout: .seconds(3)) { b.isLeader })
-        let handover = released.duration(to: timeline.started("b") ?? .now)
-        #expect(handover < .milliseconds(1_500), "release handover took \(handover)")
-        var lease = try await cluster.client.get(LeaderElector.leases, namespace: "default", name: "elected")
-        #expect(LeaderElectionRecord(lease: lease).holderIdentity == "b")
-        #expect(LeaderElectionRecord(lease: lease).leaseTransitions == 1)
+            // A stops and releases: B takes over within a retry period or two.
+            let released = ContinuousClock.now
+            runA.cancel()
+            _ = await runA.result
+            #expect(await eventually(timeout: .seconds(3)) { b.isLeader })
+            let handover = released.duration(to: timeline.started("b") ?? .now)
+            #expect(handover < .milliseconds(1_500), "release handover took \(handover)")
+            var lease = try await cluster.client.get(LeaderElector.leases, namespace: "default", name: "elected")
+            #expect(LeaderElectionRecord(lease: lease).holderIdentity == "b")
+            #expect(LeaderElectionRecord(lease: lease).leaseTransitions == 1)
 
-        // B "crashes" (stops renewing without releasing): C waits out the lease, then leads.
-        let runC = Task { try await c.run { try await Task.sleep(for: .seconds(3600)) } }
-        try await Task.sleep(for: .milliseconds(500))
-        let crashed = ContinuousClock.now
-        runB.cancel()
-        _ = await runB.result
-        #expect(await eventually(timeout: .seconds(6)) { c.isLeader })
-        let takeover = crashed.duration(to: timeline.started("c") ?? .now)
-        #expect(takeover >= .milliseconds(2_400), "took over before the lease could have expired: \(takeover)")
-        #expect(takeover < .milliseconds(4_000), "took over later than lease duration + retry: \(takeover)")
-        lease = try await cluster.client.get(LeaderElector.leases, namespace: "default", name: "elected")
-        #expect(LeaderElectionRecord(lease: lease).holderIdentity == "c")
-        #expect(timeline.overlaps.value == 0)
-        runC.cancel()
-        _ = await runC.result
-        await cluster.stop()
+            // B "crashes" (stops renewing without releasing): C waits out the lease, then leads.
+            let runC = Task { try await c.run { try await Task.sleep(for: .seconds(3600)) } }
+            try await Task.sleep(for: .milliseconds(500))
+            let crashed = ContinuousClock.now
+            runB.cancel()
+            _ = await runB.result
+            #expect(await eventually(timeout: .seconds(6)) { c.isLeader })
+            let takeover = crashed.duration(to: timeline.started("c") ?? .now)
+            #expect(takeover >= .milliseconds(2_400), "took over before the lease could have expired: \(takeover)")
+            #expect(takeover < .milliseconds(4_000), "took over later than lease duration + retry: \(takeover)")
+            lease = try await cluster.client.get(LeaderElector.leases, namespace: "default", name: "elected")
+            #expect(LeaderElectionRecord(lease: lease).holderIdentity == "c")
+            #expect(timeline.overlaps.value == 0)
+            runC.cancel()
+            _ = await runC.result
+        }
     }
 
     @Test func losingTheLeaseStopsTheWork() async throws {
-        let cluster = try await EmbeddedCluster.start()
-        let timeline = Timeline()
-        let a = elector(cluster, "a", timeline)
-        let work = Locked(false)
-        let runA = Task {
-            try await a.run {
-                work.withLock { $0 = true }
-                try await Task.sleep(for: .seconds(3600))
+        try await EmbeddedCluster.with { cluster in
+            let timeline = Timeline()
+            let a = elector(cluster, "a", timeline)
+            let work = Locked(false)
+            let runA = Task {
+                try await a.run {
+                    work.withLock { $0 = true }
+                    try await Task.sleep(for: .seconds(3600))
+                }
             }
+            #expect(await eventually { work.value })
+            // Someone else overwrites the Lease: A's next renewal sees another holder and stops.
+            var lease = try await cluster.client.get(LeaderElector.leases, namespace: "default", name: "elected")
+            lease.setValue("intruder", at: ["spec", "holderIdentity"])
+            _ = try await cluster.client.update(LeaderElector.leases, lease)
+            let result = await runA.result
+            #expect(throws: LeaderElector.LeadershipLost.self) { try result.get() }
+            #expect(!a.isLeader)
         }
-        #expect(await eventually { work.value })
-        // Someone else overwrites the Lease: A's next renewal sees another holder and stops.
-        var lease = try await cluster.client.get(LeaderElector.leases, namespace: "default", name: "elected")
-        lease.setValue("intruder", at: ["spec", "holderIdentity"])
-        _ = try await cluster.client.update(LeaderElector.leases, lease)
-        let result = await runA.result
-        #expect(throws: LeaderElector.LeadershipLost.self) { try result.get() }
-        #expect(!a.isLeader)
-        await cluster.stop()
     }
 }
