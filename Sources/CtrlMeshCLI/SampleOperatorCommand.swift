@@ -57,12 +57,7 @@ struct SampleOperatorCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let config: ClientConfig
-        do {
-            config = try ClientConfig.resolve(kubeconfig: kubeconfig)
-        } catch {
-            throw ValidationError(error.description)
-        }
+        let config = try ClientConfig.forCommand(kubeconfig: kubeconfig)
         let identity = self.identity ?? "\(ProcessInfo.processInfo.hostName)-\(getpid())"
         var options = Manager.Options(healthListen: healthListen.map { ($0.host, $0.port) })
         if leaderElect {
@@ -83,7 +78,6 @@ struct SampleOperatorCommand: AsyncParsableCommand {
         _ = CloneSetController(manager: manager, identity: identity, workers: workers)
         if simulateNodes { _ = NodeSimulator(manager: manager) }
 
-        let group = ServiceGroup(configuration: .init(services: [manager], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         var line = "ctrlmesh sample-operator \(identity) started against \(config.server)"
         if leaderElect { line += "; electing a leader over \(leaderElectionLease)" }
         let ready = Task {
@@ -93,36 +87,11 @@ struct SampleOperatorCommand: AsyncParsableCommand {
         }
         defer { ready.cancel() }
         do {
-            try await group.run()
+            try await manager.runUntilSignalled(logger: logger)
         } catch let lost as LeaderElector.LeadershipLost {
             Console.error("ctrlmesh sample-operator: \(lost.description); exiting")
             throw ExitCode(1)
         }
-        await client.connection.shutdown()
-    }
-}
-
-struct NodeSimCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "node-sim",
-        abstract: "Report every pod Running and Ready, as a kubelet would (kwok-style), for clusters that run no containers.")
-
-    @Option(help: "Kubeconfig of the API server; else $KUBECONFIG, else in-cluster.")
-    var kubeconfig: String?
-
-    func run() async throws {
-        let config: ClientConfig
-        do {
-            config = try ClientConfig.resolve(kubeconfig: kubeconfig)
-        } catch {
-            throw ValidationError(error.description)
-        }
-        let client = RESTClient(config: config, qps: 500, burst: 1000)
-        let logger = Logger(label: "ctrlmesh.node-sim")
-        let manager = Manager(client: client, logger: logger)
-        _ = NodeSimulator(manager: manager)
-        Console.line("ctrlmesh node-sim started against \(config.server)")
-        try await ServiceGroup(configuration: .init(services: [manager], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)).run()
         await client.connection.shutdown()
     }
 }
