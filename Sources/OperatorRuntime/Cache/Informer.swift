@@ -92,13 +92,21 @@ public final class Informer: Sendable {
                         relistGate?.end()
                     }
                 }
+                let opened = ContinuousClock.now
+                var events = 0
                 let watch = try await client.watch(resource, namespace: namespace,
                                                    options: .init(resourceVersion: resourceVersion),
                                                    timeoutSeconds: Int.random(in: 300...600))
                 for try await event in watch {
                     resourceVersion = apply(event) ?? resourceVersion
+                    events += 1
                 }
-                backoff.reset()
+                // A watch the server ends at once, empty, is retried with backoff, not in a loop.
+                if events == 0 && opened.duration(to: .now) < .seconds(1) {
+                    try? await Task.sleep(for: backoff.next())
+                } else {
+                    backoff.reset()
+                }
             } catch let error as StatusError where error.code == 410 {
                 logger.debug("watch expired; relisting", metadata: ["message": "\(error.message)"])
                 resourceVersion = nil
@@ -144,7 +152,7 @@ public final class Informer: Sendable {
     /// Applies one watch event to the cache and the handlers; returns its resourceVersion.
     private func apply(_ event: WatchEvent) -> String? {
         let resourceVersion = event.object.resourceVersion
-        let delta: CacheDelta?
+        let delta: CacheDelta
         switch event.kind {
         case .bookmark:
             return resourceVersion
@@ -156,9 +164,7 @@ public final class Informer: Sendable {
             cache.remove(object.key)
             delta = .deleted(object)
         }
-        if let delta {
-            for handler in state.withLock({ $0.handlers }) { handler(delta) }
-        }
+        for handler in state.withLock({ $0.handlers }) { handler(delta) }
         return resourceVersion
     }
 

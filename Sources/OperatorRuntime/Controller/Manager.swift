@@ -57,8 +57,12 @@ public final class Manager: Service, Sendable {
     /// The port of the health listener, once running.
     public var healthPort: Int? { started.withLock { $0.health?.port } }
 
-    /// Ready once every informer has synced (and, with leader election, while leading or waiting).
-    public var isReady: Bool { informers.all.allSatisfy(\.hasSynced) }
+    /// Ready once every informer has synced; a standby waiting for leadership runs no
+    /// informers and is ready as it is (a rollout must not wait for it to lead).
+    public var isReady: Bool {
+        if let elector = started.withLock({ $0.elector }), !elector.isLeader { return true }
+        return informers.all.allSatisfy(\.hasSynced)
+    }
 
     public var isLeader: Bool { started.withLock { $0.elector }?.isLeader ?? true }
 
@@ -78,15 +82,24 @@ public final class Manager: Service, Sendable {
     }
 
     private func runUntilStopped() async throws {
+        var health: HTTPServer?
         if let listen = options.healthListen {
-            let server = try await HTTPServer.start(.init(host: listen.host, port: listen.port), responder: HealthResponder(manager: self))
-            started.withLock { $0.health = server }
+            health = try await HTTPServer.start(.init(host: listen.host, port: listen.port), responder: HealthResponder(manager: self))
+            started.withLock { $0.health = health }
         }
-        defer {
-            if let server = started.withLock({ $0.health }) { Task { await server.close() } }
+        do {
+            try await runElected()
+        } catch {
+            await health?.close()
+            throw error
         }
+        await health?.close()
+    }
+
+    /// Runs the controllers, behind leader election when it is configured.
+    private func runElected() async throws {
         guard let election = options.leaderElection else {
-            return try await runControllers()
+            return await runControllers()
         }
         let leaderGauge = metrics.leaderStatus(election.name)
         let notify = options.onLeadershipChange
@@ -98,7 +111,7 @@ public final class Manager: Service, Sendable {
         enum Outcome: Sendable { case electorDone, stopRequested }
         try await withThrowingTaskGroup(of: Outcome.self) { group in
             group.addTask {
-                try await elector.run { try await self.runControllers() }
+                try await elector.run { await self.runControllers() }
                 return .electorDone
             }
             group.addTask {
@@ -118,7 +131,7 @@ public final class Manager: Service, Sendable {
 
     /// Starts the informers, waits for them to sync, runs the workers until stopped, then
     /// stops the informers.
-    private func runControllers() async throws {
+    private func runControllers() async {
         let entries = registered.withLock { $0 }
         for entry in entries { entry.controller.watch(primary: entry.primary, owned: entry.owned) }
         let all = informers.all

@@ -117,7 +117,9 @@ public final class LeaderElector: Sendable {
     private func renewLoop(acquiredAt: ContinuousClock.Instant) async throws {
         var lastRenewal = acquiredAt
         while true {
-            try await Task.sleep(for: configuration.retryPeriod)
+            // Never sleep past the deadline: leadership ends at lastRenewal + renewDeadline.
+            let remaining = configuration.renewDeadline - lastRenewal.duration(to: clock.now)
+            try await Task.sleep(for: min(configuration.retryPeriod, max(remaining, .zero)))
             let started = clock.now
             let attempt = try? await withDeadline(configuration.renewDeadline - lastRenewal.duration(to: started)) {
                 try await self.tryAcquireOrRenew()
