@@ -161,6 +161,7 @@ def test_leader_election_hands_over_between_processes(direct_server):
         killed = time.time()
         a.stop(sig=9)
         took = b.wait_for("leading op-b", timeout=10, after=killed) - killed
+        print(f"takeover after SIGKILL of the leader: {took:.2f}s (lease 3s, retry 0.5s)")
         assert 1.5 <= took <= 5.0, f"takeover after {took:.2f}s with a 3s lease"
         lease = get_json(s, "lease", "ctrlmesh-sample-operator")
         assert lease["spec"]["holderIdentity"] == "op-b" and lease["spec"]["leaseTransitions"] == 1
@@ -174,6 +175,7 @@ def test_leader_election_hands_over_between_processes(direct_server):
         stopped = time.time()
         assert b.stop() == 0
         took = c.wait_for("leading op-c", timeout=10, after=stopped) - stopped
+        print(f"handover after SIGTERM (lease released): {took:.2f}s")
         assert took < 2.0, f"handover after release took {took:.2f}s"
         assert overlapping(a.leadership(), b.leadership(), c.leadership()) == []
     finally:
@@ -229,6 +231,7 @@ def test_our_elector_and_the_python_clients_never_both_lead(direct_server, workd
         stopped = time.time()
         assert ours.stop() == 0
         took = python.wait_for("leading python", timeout=10, after=stopped) - stopped
+        print(f"python elector took the released lease after {took:.2f}s")
         assert took < 3.5, f"python took {took:.2f}s to take a released lease"
         assert get_json(s, "lease", "ctrlmesh-sample-operator")["spec"]["holderIdentity"] == "python"
 
@@ -239,6 +242,7 @@ def test_our_elector_and_the_python_clients_never_both_lead(direct_server, workd
         killed = time.time()
         python.stop(sig=9)
         took = ours2.wait_for("leading swift-2", timeout=10, after=killed) - killed
+        print(f"swift-2 took over {took:.2f}s after the python elector was killed (lease 4s)")
         assert 2.0 <= took <= 7.0, f"swift-2 took over after {took:.2f}s with a 4s lease"
         assert overlapping(ours.leadership(), python.leadership(), ours2.leadership()) == []
     finally:
