@@ -84,3 +84,51 @@ def test_two_shards_split_the_clonesets_and_a_live_reshard_moves_one(direct_serv
         for p in (proxy_a, proxy_b):
             p.kill()
         nodes.stop()
+
+
+def hash_spec(shard, start, end):
+    return (f"shard: {shard}\nepoch: 1\n"
+            "resources:\n"
+            "- {apiGroups: [apps.kruise.io], resources: [clonesets], key: object}\n"
+            "- {apiGroups: [\"\"], resources: [pods], key: object}\n"
+            f"owned:\n  objectHashRanges: [{{start: \"{start}\", end: \"{end}\"}}]\n"
+            "leaderElection: {resource: leases, namespace: default, name: ctrlmesh-sample-operator}\n")
+
+
+def test_object_hash_shards_keep_pods_with_their_cloneset(direct_server, workdir):
+    """Object-hash sharding splits CloneSets of one namespace by uid; each pod follows its
+    CloneSet through the controller ownerReference, so every CloneSet is reconciled, and its pods
+    created, by exactly one shard."""
+    s = direct_server
+    s.kubectl("apply", "-f", CLONESET_CRD)
+    nodes = node_sim(s.kubeconfig)
+    half = "0x8000000000000000"
+    proxy_a = Proxy(workdir, s.kubeconfig, spec=hash_spec("a", "0x0", half), name="proxy-a").start()
+    proxy_b = Proxy(workdir, s.kubeconfig, spec=hash_spec("b", half, "0x10000000000000000"), name="proxy-b").start()
+    proxy_a.wait_applied(1)
+    proxy_b.wait_applied(1)
+    op_a = operator(proxy_a.kubeconfig, "hash-a", leader_elect=True)
+    op_b = operator(proxy_b.kubeconfig, "hash-b", leader_elect=True)
+    try:
+        op_a.wait_for("leading hash-a")
+        op_b.wait_for("leading hash-b")
+        s.kubectl("apply", "-f", "-", input="---\n".join(cloneset(f"h-{i}", "default", 2) for i in range(12)))
+        owners = {}
+        for i in range(12):
+            cs, pods = wait(lambda: settled(s, "default", f"h-{i}", 2), what=f"h-{i} ready")
+            by = cs["metadata"]["annotations"][RECONCILED_BY]
+            # The owning shard is the one whose half holds FNV-1a 64 of the CloneSet's uid.
+            h = 0xcbf29ce484222325
+            for byte in cs["metadata"]["uid"].encode():
+                h = ((h ^ byte) * 0x100000001b3) % (1 << 64)
+            assert by == ("hash-a" if h < (1 << 63) else "hash-b"), (cs["metadata"]["uid"], by)
+            owners[by] = owners.get(by, 0) + 1
+        assert set(owners) == {"hash-a", "hash-b"}, f"12 random uids all hashed to one half: {owners}"
+        assert proxy_a.metric("ctrlmesh_proxy_refused_requests_total") == 0
+        assert proxy_b.metric("ctrlmesh_proxy_refused_requests_total") == 0
+    finally:
+        for p in (op_a, op_b):
+            p.stop(sig=9)
+        for p in (proxy_a, proxy_b):
+            p.kill()
+        nodes.stop()
