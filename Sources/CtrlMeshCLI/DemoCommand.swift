@@ -79,12 +79,12 @@ struct DemoCommand: AsyncParsableCommand {
               kubectl --kubeconfig \(kubeconfigOut) get leases -n default     # ctrlmesh-sample-operator---shard-a and ---shard-b
               kubectl --kubeconfig \(a.kubeconfig) get clonesets -A          # shard-a sees team-a only
               kubectl --kubeconfig \(a.kubeconfig) delete cloneset app-1 -n team-b   # 403: not shard-a's
-              kubectl --kubeconfig \(kubeconfigOut) patch cloneset app-1 -n team-c --type merge -p '{"spec":{"replicas":5}}'   # shard-b's operator scales it
+              kubectl --kubeconfig \(kubeconfigOut) scale cloneset app-1 -n team-c --replicas 5   # shard-b's operator adds pods
               kubectl --kubeconfig \(kubeconfigOut) get clonesets -A -o custom-columns=NS:.metadata.namespace,NAME:.metadata.name,BY:.metadata.annotations.sample\\.ctrlmesh\\.io/reconciled-by
             Move team-c to shard-a live (revoke first, then grant; no restart, no relabelling):
               sed -i 's/epoch: 1/epoch: 2/; s/\\[team-b, team-c\\]/[team-b]/' \(b.spec)
               sed -i 's/epoch: 1/epoch: 2/; s/\\[team-a\\]/[team-a, team-c]/' \(a.spec)
-              kubectl --kubeconfig \(kubeconfigOut) patch cloneset app-1 -n team-c --type merge -p '{"spec":{"replicas":2}}'   # now shard-a's operator does it
+              kubectl --kubeconfig \(kubeconfigOut) scale cloneset app-1 -n team-c --replicas 2   # now shard-a's operator does it
               curl -s http://127.0.0.1:\(a.runtime.adminPort ?? 0)/metrics | grep ctrlmesh_proxy_
 
             The mesh manager (automatic assignment and handover) joins this demo when it lands.

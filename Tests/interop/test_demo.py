@@ -38,7 +38,7 @@ def test_demo_runs_two_operator_shards_and_its_hints_work(workdir):
 
         refused = kubectl(shard_a, cache, "delete", "cloneset", "app-1", "-n", "team-b", check=False)
         assert refused.returncode != 0 and "Forbidden" in refused.stderr
-        kubectl(kc, cache, "patch", "cloneset", "app-1", "-n", "team-c", "--type", "merge", "-p", '{"spec":{"replicas":5}}')
+        kubectl(kc, cache, "scale", "cloneset", "app-1", "-n", "team-c", "--replicas", "5")
         wait(lambda: cloneset("team-c", "app-1").get("status", {}).get("readyReplicas") == 5, "team-c/app-1 at 5")
         assert cloneset("team-c", "app-1")["metadata"]["annotations"][RECONCILED_BY] == "shard-b-0"
 
@@ -49,7 +49,7 @@ def test_demo_runs_two_operator_shards_and_its_hints_work(workdir):
             with open(path, "w") as f:
                 f.write(spec)
             time.sleep(1)
-        kubectl(kc, cache, "patch", "cloneset", "app-1", "-n", "team-c", "--type", "merge", "-p", '{"spec":{"replicas":2}}')
+        kubectl(kc, cache, "scale", "cloneset", "app-1", "-n", "team-c", "--replicas", "2")
         wait(lambda: cloneset("team-c", "app-1").get("status", {}).get("readyReplicas") == 2, "team-c/app-1 at 2")
         wait(lambda: cloneset("team-c", "app-1")["metadata"]["annotations"][RECONCILED_BY] == "shard-a-0", "shard-a took team-c")
     finally:

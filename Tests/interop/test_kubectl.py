@@ -8,6 +8,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data")
+FIXTURES = os.path.join(ROOT, "Tests", "fixtures", "kruise")
 
 DEPLOYMENT = """
 apiVersion: apps/v1
@@ -79,6 +80,33 @@ def test_api_resources_lists_builtins(server):
     out = server.kubectl("api-resources").stdout
     for name in ["pods", "configmaps", "leases", "deployments", "customresourcedefinitions", "mutatingwebhookconfigurations"]:
         assert name in out
+
+
+def test_scale_subresource(server):
+    """`kubectl scale` on a custom resource with a scale subresource and on a Deployment."""
+    k = server.kubectl
+    k("apply", "-f", os.path.join(FIXTURES, "apps.kruise.io_clonesets.yaml"))
+    k("apply", "-f", os.path.join(FIXTURES, "apps_v1alpha1_cloneset.yaml"))
+    assert "scaled" in k("scale", "cloneset", "sample", "--replicas", "7").stdout
+    scale = json.loads(k("get", "--raw", "/apis/apps.kruise.io/v1alpha1/namespaces/default/clonesets/sample/scale").stdout)
+    assert scale["kind"] == "Scale" and scale["apiVersion"] == "autoscaling/v1" and scale["spec"]["replicas"] == 7
+    cs = json.loads(k("get", "cloneset", "sample", "-o", "json").stdout)
+    assert cs["spec"]["replicas"] == 7 and cs["metadata"]["generation"] == 2
+    # A PUT of a Scale with a stale resourceVersion is a conflict; a negative count is invalid.
+    path = "/apis/apps.kruise.io/v1alpha1/namespaces/default/clonesets/sample/scale"
+    stale = dict(scale, metadata=dict(scale["metadata"], resourceVersion="1"), spec={"replicas": 2})
+    r = k("replace", "--raw", path, "-f", "-", input=json.dumps(stale), check=False)
+    assert r.returncode != 0 and "the object has been modified" in r.stderr
+    negative = dict(scale, spec={"replicas": -1})
+    r = k("replace", "--raw", path, "-f", "-", input=json.dumps(negative), check=False)
+    assert r.returncode != 0 and "non-negative" in r.stderr
+    k("create", "namespace", "team-a")
+    k("apply", "-f", "-", input=DEPLOYMENT.replace("IMAGE", "nginx:1.25"))
+    assert "scaled" in k("scale", "deployment", "web", "-n", "team-a", "--replicas", "4").stdout
+    scale = json.loads(k("get", "--raw", "/apis/apps/v1/namespaces/team-a/deployments/web/scale").stdout)
+    assert scale["spec"]["replicas"] == 4 and scale["status"]["selector"] == "app=web"
+    resources = k("api-resources").stdout
+    assert "clonesets" in resources
 
 
 def test_crd_and_custom_resources(server):

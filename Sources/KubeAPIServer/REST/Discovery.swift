@@ -88,6 +88,10 @@ struct Discovery {
                 resources.append(["name": .string("\(r.plural)/status"), "singularName": "", "namespaced": .bool(r.namespaced),
                                   "kind": .string(r.kind), "verbs": ["get", "patch", "update"]])
             }
+            if r.scale != nil {
+                resources.append(["name": .string("\(r.plural)/scale"), "singularName": "", "namespaced": .bool(r.namespaced),
+                                  "group": "autoscaling", "version": "v1", "kind": "Scale", "verbs": ["get", "patch", "update"]])
+            }
         }
         return ["kind": "APIResourceList", "apiVersion": "v1", "groupVersion": .string(gv.description), "resources": .array(resources)]
     }

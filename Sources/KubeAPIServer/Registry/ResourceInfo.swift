@@ -21,6 +21,8 @@ public struct ResourceInfo: Sendable, Equatable {
     public var shortNames: [String] = []
     public var categories: [String] = []
     public var hasStatus: Bool = false
+    /// The `scale` subresource, when served.
+    public var scale: ScaleSubresource? = nil
     /// Custom resources take merge and JSON patches only (415 for strategic merge).
     public var isCustom: Bool = false
     public var printerColumns: [PrinterColumn] = []

@@ -101,6 +101,9 @@ public final class APIServer: HTTPResponder {
         requests.count(info)
         let resource = try resolve(info)
         let context = RequestContext(request: request, info: info, resource: resource, query: query)
+        if info.subresource == "scale", let scale = resource.scale {
+            return try await serveScale(context, scale, writer: writer)
+        }
         switch info.verb {
         case .get: try await get(context, writer: writer)
         case .list: try await list(context, writer: writer)
@@ -118,7 +121,7 @@ public final class APIServer: HTTPResponder {
         guard let resource = registry.lookup(group: info.group, version: info.version, plural: info.resource) else {
             throw StatusError(code: 404, reason: .notFound, message: "the server could not find the requested resource")
         }
-        if let sub = info.subresource, !(sub == "status" && resource.hasStatus) {
+        if let sub = info.subresource, !(sub == "status" && resource.hasStatus), !(sub == "scale" && resource.scale != nil) {
             throw StatusError(code: 404, reason: .notFound, message: "the server could not find the requested resource")
         }
         if !resource.namespaced, info.namespace != nil {

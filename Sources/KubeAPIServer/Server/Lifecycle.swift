@@ -144,6 +144,7 @@ enum CRDLifecycle {
             info.shortNames = names["shortNames"]?.arrayValue?.compactMap(\.stringValue) ?? []
             info.categories = names["categories"]?.arrayValue?.compactMap(\.stringValue) ?? []
             info.hasStatus = version["subresources"]?["status"] != nil
+            info.scale = ScaleSubresource(crd: version["subresources"]?["scale"])
             info.isCustom = true
             info.schema = version["schema"]?["openAPIV3Schema"]
             info.printerColumns = (version["additionalPrinterColumns"]?.arrayValue ?? []).compactMap { column in

@@ -57,40 +57,50 @@ extension APIServer {
 
     func patch(_ c: RequestContext, writer: ResponseWriter) async throws {
         let dryRun = try c.checkDryRun()
+        let (apply, patchBody) = try patchFunction(c, strategic: !c.resource.isCustom)
+        // A resourceVersion in a merge or strategic patch is a precondition.
+        let requestedRV = patchBody["metadata"]?["resourceVersion"]?.stringValue
+        try await guaranteedUpdate(c, dryRun: dryRun, explicitResourceVersion: requestedRV, writer: writer) { old in
+            try apply(old.json)
+        }
+    }
+
+    /// The request's patch as a function of the document it applies to, chosen by
+    /// Content-Type (strategic merge only where the type allows it), and the patch itself.
+    func patchFunction(_ c: RequestContext, strategic: Bool) throws -> (@Sendable (JSON) throws -> JSON, JSON) {
         let contentType = (c.request.headers.first(name: "content-type") ?? "").split(separator: ";").first
             .map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
         let patchBody = try c.body()
-        let apply: @Sendable (JSON) throws -> JSON
+        let apply: @Sendable (JSON) throws(PatchError) -> JSON
         switch contentType {
         case "application/merge-patch+json":
             guard case .object = patchBody else { throw StatusError.badRequest("merge patch must be a JSON object") }
             apply = { MergePatch.apply(patchBody, to: $0) }
         case "application/json-patch+json":
-            apply = { try JSONPatch.apply(patchBody, to: $0) }
-        case "application/strategic-merge-patch+json":
-            if c.resource.isCustom { throw StatusError.unsupportedMediaType(contentType) }
-            apply = { try StrategicMergePatch.apply(patchBody, to: $0) }
+            apply = { document throws(PatchError) in try JSONPatch.apply(patchBody, to: document) }
+        case "application/strategic-merge-patch+json" where strategic:
+            apply = { document throws(PatchError) in try StrategicMergePatch.apply(patchBody, to: document) }
         default:
             throw StatusError.unsupportedMediaType(contentType)
         }
-        // A resourceVersion in a merge or strategic patch is a precondition.
-        let requestedRV = patchBody["metadata"]?["resourceVersion"]?.stringValue
-        try await guaranteedUpdate(c, dryRun: dryRun, explicitResourceVersion: requestedRV, writer: writer) { old in
-            do {
-                return try apply(old.json)
-            } catch let error as PatchError {
+        let mapped: @Sendable (JSON) throws -> JSON = { document in
+            do throws(PatchError) {
+                return try apply(document)
+            } catch {
                 switch error.kind {
                 case .malformed: throw StatusError.badRequest(error.message)
                 case .failed: throw StatusError(code: 422, reason: .invalid, message: error.message)
                 }
             }
         }
+        return (mapped, patchBody)
     }
 
     /// Read, transform, commit; retried on a concurrent change unless the client named the
     /// resourceVersion it expects (then 409 Conflict).
+    /// `present`, when given, turns the resulting object into the response (a Scale).
     func guaranteedUpdate(_ c: RequestContext, dryRun: Bool, explicitResourceVersion: String?, writer: ResponseWriter,
-                          transform: (StoredObject) throws -> JSON) async throws {
+                          present: ((JSON) -> JSON)? = nil, transform: (StoredObject) throws -> JSON) async throws {
         for _ in 0..<Self.maxRetries {
             guard let old = store.get(c.gr, c.key) else { throw StatusError.notFound(c.gr, c.key.name) }
             if let rv = explicitResourceVersion, rv != String(old.resourceVersion) {
@@ -110,12 +120,17 @@ extension APIServer {
             try lifecycleBeforeWrite(&merged, old: old.json, resource: c.resource)
             try await admission.validate(merged, old: old.json, attributes: attributes)
             new = merged
+            if let present {
+                if new == old.json { return await writeJSON(present(old.json), writer: writer) }
+                if dryRun { return await writeJSON(present(new), writer: writer) }
+            }
             if new == old.json { return await writeJSONBytes(servedBytes(old, as: c.resource), writer: writer) }
             if dryRun { return await writeJSON(new, writer: writer) }
             do {
                 let finishing = new.deletionTimestamp != nil && new.finalizers.isEmpty
                 let stored = try commitWithLifecycle(c.resource, c.key, finishing ? .delete : .put(new),
                                                      precondition: .resourceVersion(old.resourceVersion), new: new)
+                if let present { return await writeJSON(present(stored.json), writer: writer) }
                 return await writeJSONBytes(servedBytes(stored, as: c.resource), writer: writer)
             } catch is StoreConflict {
                 if explicitResourceVersion != nil { throw StatusError.staleResourceVersion(c.gr, c.key.name) }
