@@ -19,23 +19,42 @@ def shard_spec(shard, namespaces, epoch):
             "leaderElection: {resource: leases, namespace: default, name: ctrlmesh-sample-operator}\n")
 
 
+class Shards:
+    """Two operator shards, each behind its own proxy with its spec, and a node simulator: the
+    operators lead their renamed Leases before the test body runs; everything stops after it."""
+
+    def __init__(self, server, workdir, spec_a, spec_b, identities):
+        server.kubectl("apply", "-f", CLONESET_CRD)
+        self.nodes = node_sim(server.kubeconfig)
+        self.proxy_a = Proxy(workdir, server.kubeconfig, spec=spec_a, name="proxy-a").start()
+        self.proxy_b = Proxy(workdir, server.kubeconfig, spec=spec_b, name="proxy-b").start()
+        self.proxy_a.wait_applied(1)
+        self.proxy_b.wait_applied(1)
+        self.op_a = operator(self.proxy_a.kubeconfig, identities[0], leader_elect=True)
+        self.op_b = operator(self.proxy_b.kubeconfig, identities[1], leader_elect=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        for p in (self.op_a, self.op_b):
+            p.stop(sig=9)
+        for p in (self.proxy_a, self.proxy_b):
+            p.kill()
+        self.nodes.stop()
+
+
 def reconciled_by(server, namespace, name):
     return get_json(server, "cloneset", name, "-n", namespace)["metadata"].get("annotations", {}).get(RECONCILED_BY)
 
 
 def test_two_shards_split_the_clonesets_and_a_live_reshard_moves_one(direct_server, workdir):
     s = direct_server
-    s.kubectl("apply", "-f", CLONESET_CRD)
     for ns in ("team-a", "team-b", "team-c"):
         s.kubectl("create", "namespace", ns)
-    nodes = node_sim(s.kubeconfig)
-    proxy_a = Proxy(workdir, s.kubeconfig, spec=shard_spec("a", ["team-a", "team-c"], 1), name="proxy-a").start()
-    proxy_b = Proxy(workdir, s.kubeconfig, spec=shard_spec("b", ["team-b"], 1), name="proxy-b").start()
-    proxy_a.wait_applied(1)
-    proxy_b.wait_applied(1)
-    op_a = operator(proxy_a.kubeconfig, "shard-a-0", leader_elect=True)
-    op_b = operator(proxy_b.kubeconfig, "shard-b-0", leader_elect=True)
-    try:
+    with Shards(s, workdir, shard_spec("a", ["team-a", "team-c"], 1), shard_spec("b", ["team-b"], 1),
+                ("shard-a-0", "shard-b-0")) as shards:
+        proxy_a, proxy_b, op_a, op_b = shards.proxy_a, shards.proxy_b, shards.op_a, shards.op_b
         # The same Lease name, renamed per shard by each proxy: both lead at once.
         op_a.wait_for("leading shard-a-0")
         op_b.wait_for("leading shard-b-0")
@@ -78,12 +97,6 @@ def test_two_shards_split_the_clonesets_and_a_live_reshard_moves_one(direct_serv
         assert {p["metadata"]["uid"] for i in range(1, 10) for p in settled(s, "team-c", f"app-{i}", 2)[1]} == untouched, \
             "pods of CloneSets that did not change were created or deleted during the move"
         assert reconciled_by(s, "team-c", "app-1") in ("shard-a-0", "shard-b-0")
-    finally:
-        for p in (op_a, op_b):
-            p.stop(sig=9)
-        for p in (proxy_a, proxy_b):
-            p.kill()
-        nodes.stop()
 
 
 def hash_spec(shard, start, end):
@@ -100,16 +113,10 @@ def test_object_hash_shards_keep_pods_with_their_cloneset(direct_server, workdir
     CloneSet through the controller ownerReference, so every CloneSet is reconciled, and its pods
     created, by exactly one shard."""
     s = direct_server
-    s.kubectl("apply", "-f", CLONESET_CRD)
-    nodes = node_sim(s.kubeconfig)
     half = "0x8000000000000000"
-    proxy_a = Proxy(workdir, s.kubeconfig, spec=hash_spec("a", "0x0", half), name="proxy-a").start()
-    proxy_b = Proxy(workdir, s.kubeconfig, spec=hash_spec("b", half, "0x10000000000000000"), name="proxy-b").start()
-    proxy_a.wait_applied(1)
-    proxy_b.wait_applied(1)
-    op_a = operator(proxy_a.kubeconfig, "hash-a", leader_elect=True)
-    op_b = operator(proxy_b.kubeconfig, "hash-b", leader_elect=True)
-    try:
+    with Shards(s, workdir, hash_spec("a", "0x0", half), hash_spec("b", half, "0x10000000000000000"),
+                ("hash-a", "hash-b")) as shards:
+        proxy_a, proxy_b, op_a, op_b = shards.proxy_a, shards.proxy_b, shards.op_a, shards.op_b
         op_a.wait_for("leading hash-a")
         op_b.wait_for("leading hash-b")
         s.kubectl("apply", "-f", "-", input="---\n".join(cloneset(f"h-{i}", "default", 2) for i in range(12)))
@@ -126,9 +133,3 @@ def test_object_hash_shards_keep_pods_with_their_cloneset(direct_server, workdir
         assert set(owners) == {"hash-a", "hash-b"}, f"12 random uids all hashed to one half: {owners}"
         assert proxy_a.metric("ctrlmesh_proxy_refused_requests_total") == 0
         assert proxy_b.metric("ctrlmesh_proxy_refused_requests_total") == 0
-    finally:
-        for p in (op_a, op_b):
-            p.stop(sig=9)
-        for p in (proxy_a, proxy_b):
-            p.kill()
-        nodes.stop()
