@@ -3,10 +3,9 @@ import json
 import os
 import re
 import signal
-import subprocess
 import time
 
-from conftest import BINARY, kubectl
+from conftest import kubectl
 from operator_process import Process, RECONCILED_BY
 
 

@@ -2,12 +2,10 @@
 driven with kubectl; its Lease leader election against itself and against the Python client's."""
 import json
 import os
-import subprocess
 import sys
 import textwrap
 import time
 
-from conftest import kubectl
 from operator_process import (CLONESET_CRD, CLONESET_SAMPLE, RECONCILED_BY, node_sim, operator, overlapping)
 
 

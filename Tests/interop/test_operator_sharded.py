@@ -1,7 +1,6 @@
 """The sample operator, unchanged, as two shards behind two `ctrlmesh proxy` sidecars: each shard
 reconciles only its namespaces, both lead at once on their renamed locks, and a live reshard moves
 a namespace from one shard's informers to the other's through 410 Expired and a relist."""
-import json
 import time
 
 from conftest import Proxy

@@ -4,7 +4,6 @@ garbage from a client gets an error without hurting anyone else."""
 import http.client
 import json
 import socket
-import urllib.request
 
 import pytest
 

@@ -1,6 +1,5 @@
 """Live spec changes with real clients watching, and leader election per shard through the
 leader-lock rename, with the Python client's own LeaderElection."""
-import json
 import subprocess
 import sys
 import threading

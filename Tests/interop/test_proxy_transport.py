@@ -1,7 +1,6 @@
 """The proxy's transports: HTTP/2 over TLS to the API server with many watches multiplexed on
 one connection, https to the operator with a given certificate, and h2c from nghttp."""
 import json
-import os
 import subprocess
 import time
 

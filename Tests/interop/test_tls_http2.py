@@ -1,7 +1,6 @@
 """TLS with ALPN h2: kubectl (client-go negotiates h2) and nghttp2 as an independent HTTP/2 peer."""
 import base64
 import json
-import os
 import subprocess
 
 from conftest import require_tool
