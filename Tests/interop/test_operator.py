@@ -247,3 +247,24 @@ def test_our_elector_and_the_python_clients_never_both_lead(direct_server, workd
         for p in (ours, python, ours2):
             if p:
                 p.stop(sig=9)
+
+
+def test_operator_over_https_and_http2(workdir):
+    """The runtime's client against a TLS API server (generated CA from the kubeconfig; ALPN
+    offers h2, so requests and watches share HTTP/2 connections)."""
+    from conftest import Server
+    s = Server(workdir, tls=True).start()
+    nodes = op = None
+    try:
+        s.kubectl("apply", "-f", CLONESET_CRD)
+        nodes = node_sim(s.kubeconfig)
+        op = operator(s.kubeconfig, "tls-op", leader_elect=True)
+        op.wait_for("leading tls-op")
+        s.kubectl("apply", "-f", "-", input=cloneset("secure", "default", 3))
+        cs, _ = wait(lambda: settled(s, "default", "secure", 3), what="3 ready pods over TLS")
+        assert cs["metadata"]["annotations"][RECONCILED_BY] == "tls-op"
+    finally:
+        for p in (op, nodes):
+            if p:
+                p.stop(sig=9)
+        s.kill()
