@@ -3,6 +3,7 @@ import Foundation
 import KubeAPIServer
 import KubeClient
 import KubeModel
+import Logging
 import MeshProxy
 import OperatorRuntime
 import SampleOperator
@@ -24,7 +25,17 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "CloneSets to create in each of the three team namespaces.")
     var clonesetsPerNamespace = 2
 
+    @Flag(help: "Log what the proxies and operators do (leader elections, spec changes, retries).")
+    var verbose = false
+
     func run() async throws {
+        // The demo's own lines tell the story; component logs only when asked for.
+        let level: Logger.Level = verbose ? .info : .warning
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
         var config = EmbeddedAPIServer.Configuration()
         config.host = listen.host
         config.port = listen.port
