@@ -2,7 +2,6 @@ import KubeClient
 import KubeModel
 import Logging
 import MeshCore
-import NIOCore
 import Synchronization
 
 /// Namespace labels, for specs that own namespaces by label selector. Kept by a list and
@@ -18,8 +17,12 @@ public final class NamespaceLabelCache: Sendable {
         { [self] name in self.labels.withLock { $0?[name] } }
     }
 
+    static let namespaces = GroupVersionResource(group: "", version: "v1", resource: "namespaces")
+
     /// Keeps the cache while the spec uses namespace selectors; returns when cancelled.
     public func run(upstream: APIConnection, state: ShardState, logger: Logger) async {
+        // The proxy's own reads are not rate-limited: they share the operator's connection.
+        let client = RESTClient(connection: upstream, qps: nil)
         while !Task.isCancelled {
             guard state.spec?.owned.usesNamespaceLabels == true else {
                 labels.withLock { $0 = nil }
@@ -27,7 +30,7 @@ public final class NamespaceLabelCache: Sendable {
                 continue
             }
             do {
-                try await syncOnce(upstream: upstream, state: state)
+                try await syncOnce(client: client, state: state)
             } catch is CancellationError {
                 return
             } catch {
@@ -37,33 +40,24 @@ public final class NamespaceLabelCache: Sendable {
         }
     }
 
-    func syncOnce(upstream: APIConnection, state: ShardState) async throws {
-        let listResponse = try await upstream.send(method: .GET, target: "/api/v1/namespaces", headers: ["accept": "application/json"])
-        let listBody = try await listResponse.body.collect(upTo: 256 << 20)
-        let list = try JSON.parse(listBody.readableBytesView)
-        guard listResponse.status == .ok, let rv = list["metadata"]?["resourceVersion"]?.stringValue else {
-            throw StatusError(statusObject: list) ?? StatusError.internalError("namespace list failed")
-        }
+    /// Lists the namespaces, then follows their watch until it ends; an ERROR event (410
+    /// Expired) ends it quietly, and the caller relists.
+    func syncOnce(client: RESTClient, state: ShardState) async throws {
+        let list = try await client.list(Self.namespaces)
         var fresh: [String: [String: String]] = [:]
-        for item in list["items"]?.arrayValue ?? [] {
+        for item in list.items {
             if let name = item.name { fresh[name] = item.labels }
         }
         await replace(with: fresh, state: state)
 
-        let watch = try await upstream.send(method: .GET, target: "/api/v1/namespaces?watch=true&allowWatchBookmarks=true&resourceVersion=\(rv)",
-                                            headers: ["accept": "application/json"])
-        var pending: [UInt8] = []
-        for try await chunk in watch.body {
-            pending.append(contentsOf: chunk.readableBytesView)
-            while let newline = pending.firstIndex(of: 0x0A) {
-                let line = pending[..<newline]
-                defer { pending.removeSubrange(...newline) }
-                guard !line.isEmpty, let event = try? JSON.parse(line) else { continue }
-                let type = event["type"]?.stringValue
-                if type == "ERROR" { return }
-                guard let object = event["object"], let name = object.name, type != "BOOKMARK" else { continue }
-                await update(name, to: type == "DELETED" ? nil : object.labels, state: state)
+        let watch = try await client.watch(Self.namespaces, options: .init(resourceVersion: list.resourceVersion))
+        do {
+            for try await event in watch where event.kind != .bookmark {
+                guard let name = event.object.name else { continue }
+                await update(name, to: event.kind == .deleted ? nil : event.object.labels, state: state)
             }
+        } catch is StatusError {
+            return
         }
     }
 
