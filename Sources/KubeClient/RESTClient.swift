@@ -63,9 +63,7 @@ public final class RESTClient: Sendable {
     public func list(_ resource: GroupVersionResource, namespace: String? = nil, options: ListOptions = ListOptions(),
                      item: (UnsafeBufferPointer<UInt8>.SubSequence, JSON) -> Void) async throws -> ObjectList {
         var path = ResourcePath(resource, namespace: namespace)
-        path.add("labelSelector", options.labelSelector)
-        path.add("fieldSelector", options.fieldSelector)
-        path.add("resourceVersion", options.resourceVersion)
+        path.addSelection(options)
         path.add("limit", options.limit.map(String.init))
         path.add("continue", options.continueToken)
         let response = try await send(.GET, path.target, body: nil, contentType: nil)
@@ -112,9 +110,7 @@ public final class RESTClient: Sendable {
                       timeoutSeconds: Int? = nil, allowBookmarks: Bool = true) async throws -> WatchStream {
         var path = ResourcePath(resource, namespace: namespace)
         path.add("watch", "true")
-        path.add("labelSelector", options.labelSelector)
-        path.add("fieldSelector", options.fieldSelector)
-        path.add("resourceVersion", options.resourceVersion)
+        path.addSelection(options)
         path.add("timeoutSeconds", timeoutSeconds.map(String.init))
         if allowBookmarks { path.add("allowWatchBookmarks", "true") }
         let response = try await send(.GET, path.target, body: nil, contentType: nil)
@@ -189,5 +185,14 @@ extension StatusError.Reason {
         case 504: self = .timeout
         default: self = .internalError
         }
+    }
+}
+
+extension ResourcePath {
+    /// The selectors and resourceVersion that lists and watches share.
+    mutating func addSelection(_ options: RESTClient.ListOptions) {
+        add("labelSelector", options.labelSelector)
+        add("fieldSelector", options.fieldSelector)
+        add("resourceVersion", options.resourceVersion)
     }
 }

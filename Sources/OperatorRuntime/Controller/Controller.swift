@@ -12,7 +12,7 @@ public struct ReconcileRequest: Hashable, Sendable, CustomStringConvertible {
         self.name = name
     }
 
-    public var description: String { namespace.isEmpty ? name : "\(namespace)/\(name)" }
+    public var description: String { CachedObject.key(namespace: namespace, name: name) }
 }
 
 /// What a reconcile asks for next.

@@ -165,11 +165,9 @@ public final class CloneSetController: Sendable {
     }
 
     static func podView(_ pod: JSON) -> CloneSetPlan.Pod {
-        let ready = pod["status"]?["conditions"]?.arrayValue?.contains {
-            $0["type"]?.stringValue == "Ready" && $0["status"]?.stringValue == "True"
-        } ?? false
-        return CloneSetPlan.Pod(name: pod.name ?? "", uid: pod.uid ?? "", revision: pod.labels[CloneSetRevision.label] ?? "",
-                                imagelessRevision: pod.annotations[CloneSetRevision.imagelessAnnotation] ?? "",
-                                ready: ready, updating: !PodImages.running(pod), creationTimestamp: pod.metadataValue("creationTimestamp")?.stringValue ?? "")
+        CloneSetPlan.Pod(name: pod.name ?? "", uid: pod.uid ?? "", revision: pod.labels[CloneSetRevision.label] ?? "",
+                         imagelessRevision: pod.annotations[CloneSetRevision.imagelessAnnotation] ?? "",
+                         ready: PodStatus.isReady(pod), updating: !PodStatus.runsSpecImages(pod),
+                         creationTimestamp: pod.metadataValue("creationTimestamp")?.stringValue ?? "")
     }
 }

@@ -41,9 +41,7 @@ public final class NodeSimulator: Sendable {
         let current = pod["status"]
         let containers = pod["spec"]?["containers"]?.arrayValue ?? []
         let previous = current?["containerStatuses"]?.arrayValue ?? []
-        let ready = current?["conditions"]?.arrayValue?.contains {
-            $0["type"]?.stringValue == "Ready" && $0["status"]?.stringValue == "True"
-        } ?? false
+        let ready = PodStatus.isReady(pod)
         let imagesMatch = containers.count == previous.count && containers.allSatisfy { container in
             previous.contains { $0["name"] == container["name"] && $0["image"] == container["image"] }
         }
