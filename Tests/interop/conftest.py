@@ -30,6 +30,19 @@ def kubectl(kubeconfig, cache_dir, *args, check=True, input=None, timeout=60):
     return result
 
 
+def wait_until(condition, timeout=30, what="condition", interval=0.1):
+    """Polls `condition` until it returns something truthy, and returns that; fails the test
+    with the last value seen when `timeout` passes."""
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = condition()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}; last: {last}")
+
+
 class Server:
     """One `ctrlmesh apiserver` process; restartable on the same port and data directory."""
 

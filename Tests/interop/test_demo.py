@@ -5,7 +5,7 @@ import re
 import signal
 import time
 
-from conftest import kubectl
+from conftest import kubectl, wait_until
 from operator_process import Process, RECONCILED_BY
 
 
@@ -27,18 +27,10 @@ def test_demo_runs_two_operator_shards_and_its_hints_work(workdir):
         def cloneset(ns, name):
             return json.loads(kubectl(kc, cache, "get", "cloneset", name, "-n", ns, "-o", "json").stdout)
 
-        def wait(condition, what):
-            deadline = time.time() + 30
-            while time.time() < deadline:
-                if condition():
-                    return
-                time.sleep(0.2)
-            raise AssertionError(f"timed out: {what}")
-
         refused = kubectl(shard_a, cache, "delete", "cloneset", "app-1", "-n", "team-b", check=False)
         assert refused.returncode != 0 and "Forbidden" in refused.stderr
         kubectl(kc, cache, "scale", "cloneset", "app-1", "-n", "team-c", "--replicas", "5")
-        wait(lambda: cloneset("team-c", "app-1").get("status", {}).get("readyReplicas") == 5, "team-c/app-1 at 5")
+        wait_until(lambda: cloneset("team-c", "app-1").get("status", {}).get("readyReplicas") == 5, what="team-c/app-1 at 5")
         assert cloneset("team-c", "app-1")["metadata"]["annotations"][RECONCILED_BY] == "shard-b-0"
 
         # The hints' live move of team-c: revoke from shard-b, then grant to shard-a.
@@ -49,8 +41,8 @@ def test_demo_runs_two_operator_shards_and_its_hints_work(workdir):
                 f.write(spec)
             time.sleep(1)
         kubectl(kc, cache, "scale", "cloneset", "app-1", "-n", "team-c", "--replicas", "2")
-        wait(lambda: cloneset("team-c", "app-1").get("status", {}).get("readyReplicas") == 2, "team-c/app-1 at 2")
-        wait(lambda: cloneset("team-c", "app-1")["metadata"]["annotations"][RECONCILED_BY] == "shard-a-0", "shard-a took team-c")
+        wait_until(lambda: cloneset("team-c", "app-1").get("status", {}).get("readyReplicas") == 2, what="team-c/app-1 at 2")
+        wait_until(lambda: cloneset("team-c", "app-1")["metadata"]["annotations"][RECONCILED_BY] == "shard-a-0", what="shard-a took team-c")
     finally:
         demo.proc.send_signal(signal.SIGINT)
         assert demo.proc.wait(timeout=20) == 0

@@ -6,18 +6,8 @@ import sys
 import textwrap
 import time
 
+from conftest import wait_until
 from operator_process import (CLONESET_CRD, CLONESET_SAMPLE, RECONCILED_BY, node_sim, operator, overlapping)
-
-
-def wait(condition, timeout=30, what="condition"):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = condition()
-        if last:
-            return last
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}; last: {last}")
 
 
 def get_json(server, *args):
@@ -66,7 +56,7 @@ def test_cloneset_scales_rolls_and_is_collected(direct_server):
     op = operator(s.kubeconfig, "op-1")
     try:
         s.kubectl("apply", "-f", CLONESET_SAMPLE)
-        cs, pods = wait(lambda: settled(s, "default", "sample", 5), what="5 ready pods")
+        cs, pods = wait_until(lambda: settled(s, "default", "sample", 5), what="5 ready pods")
         assert cs["metadata"]["annotations"][RECONCILED_BY] == "op-1"
         assert cs["status"]["updatedReplicas"] == 5 and cs["status"]["labelSelector"] == "app=sample"
         for p in pods:
@@ -82,7 +72,7 @@ def test_cloneset_scales_rolls_and_is_collected(direct_server):
             if not got or got[0]["status"]["updatedReplicas"] != 5:
                 return None
             return got if all(p["spec"]["containers"][0]["image"] == "nginx:1.27" for p in got[1]) else None
-        cs, pods = wait(rolled_in_place, what="in-place update")
+        cs, pods = wait_until(rolled_in_place, what="in-place update")
         assert {p["metadata"]["uid"] for p in pods} == first_uids
         assert all(p["status"]["containerStatuses"][0]["restartCount"] == 1 for p in pods)
         revision = cs["status"]["updateRevision"]
@@ -95,7 +85,7 @@ def test_cloneset_scales_rolls_and_is_collected(direct_server):
         def partitioned():
             got = settled(s, "default", "sample", 5)
             return got if got and got[0]["status"]["updatedReplicas"] == 3 else None
-        cs, pods = wait(partitioned, what="partitioned recreate")
+        cs, pods = wait_until(partitioned, what="partitioned recreate")
         new_rev = cs["status"]["updateRevision"]
         kept = [p for p in pods if p["metadata"]["labels"]["controller-revision-hash"] != new_rev]
         assert len(kept) == 2 and {p["metadata"]["uid"] for p in kept} <= first_uids
@@ -108,7 +98,7 @@ def test_cloneset_scales_rolls_and_is_collected(direct_server):
         s.kubectl("patch", "cloneset", "sample", "--type", "merge", "-p", json.dumps({"spec": {
             "updateStrategy": {"type": "InPlaceOnly", "partition": 0},
             "template": {"spec": {"containers": [{"name": "main", "image": "nginx:1.27", "env": [{"name": "A", "value": "c"}]}]}}}}))
-        cs = wait(lambda: (lambda c: c if c.get("status", {}).get("observedGeneration") == c["metadata"]["generation"] else None)(
+        cs = wait_until(lambda: (lambda c: c if c.get("status", {}).get("observedGeneration") == c["metadata"]["generation"] else None)(
             get_json(s, "cloneset", "sample")), what="InPlaceOnly observed")
         time.sleep(1)
         after = {p["metadata"]["uid"]: p["metadata"]["labels"]["controller-revision-hash"] for p in pods_of(s, "default", "sample")}
@@ -121,17 +111,17 @@ def test_cloneset_scales_rolls_and_is_collected(direct_server):
         def replaced():
             got = settled(s, "default", "sample", 5)
             return got if got and victim not in {p["metadata"]["name"] for p in got[1]} else None
-        wait(replaced, what="podsToDelete replacement")
+        wait_until(replaced, what="podsToDelete replacement")
 
         # Scale down and up.
         s.kubectl("patch", "cloneset", "sample", "--type", "merge", "-p", '{"spec":{"replicas":2,"scaleStrategy":{"podsToDelete":[]}}}')
-        wait(lambda: settled(s, "default", "sample", 2), what="scale down to 2")
+        wait_until(lambda: settled(s, "default", "sample", 2), what="scale down to 2")
         s.kubectl("patch", "cloneset", "sample", "--type", "merge", "-p", '{"spec":{"replicas":4}}')
-        wait(lambda: settled(s, "default", "sample", 4), what="scale up to 4")
+        wait_until(lambda: settled(s, "default", "sample", 4), what="scale up to 4")
 
         # Deleting the CloneSet garbage-collects its pods (kubectl waits for the CloneSet itself).
         s.kubectl("delete", "cloneset", "sample")
-        wait(lambda: pods_of(s, "default", "sample") == [], what="pods collected")
+        wait_until(lambda: pods_of(s, "default", "sample") == [], what="pods collected")
         # A spec the operator cannot act on is reported, not retried forever, and breaks nothing.
         s.kubectl("apply", "-f", "-", input=cloneset("bad", "default", 1, strategy="Sideways"))
         op.wait_for("invalid CloneSet", timeout=10)
@@ -151,7 +141,7 @@ def test_leader_election_hands_over_between_processes(direct_server):
         a.wait_for("leading op-a")
         b = operator(s.kubeconfig, "op-b", leader_elect=True)
         s.kubectl("apply", "-f", "-", input=cloneset("web", "default", 2))
-        cs, _ = wait(lambda: settled(s, "default", "web", 2), what="web ready")
+        cs, _ = wait_until(lambda: settled(s, "default", "web", 2), what="web ready")
         assert cs["metadata"]["annotations"][RECONCILED_BY] == "op-a"
         assert "leading op-b" not in "\n".join(b.output())
 
@@ -164,8 +154,8 @@ def test_leader_election_hands_over_between_processes(direct_server):
         lease = get_json(s, "lease", "ctrlmesh-sample-operator")
         assert lease["spec"]["holderIdentity"] == "op-b" and lease["spec"]["leaseTransitions"] == 1
         s.kubectl("patch", "cloneset", "web", "--type", "merge", "-p", '{"spec":{"replicas":3}}')
-        cs, _ = wait(lambda: settled(s, "default", "web", 3), what="web scaled by the new leader")
-        wait(lambda: get_json(s, "cloneset", "web")["metadata"]["annotations"][RECONCILED_BY] == "op-b", what="op-b annotation")
+        cs, _ = wait_until(lambda: settled(s, "default", "web", 3), what="web scaled by the new leader")
+        wait_until(lambda: get_json(s, "cloneset", "web")["metadata"]["annotations"][RECONCILED_BY] == "op-b", what="op-b annotation")
 
         # A graceful stop releases the Lease: op-c takes over within about a retry period.
         c = operator(s.kubeconfig, "op-c", leader_elect=True)
@@ -261,7 +251,7 @@ def test_operator_over_https_and_http2(workdir):
         op = operator(s.kubeconfig, "tls-op", leader_elect=True)
         op.wait_for("leading tls-op")
         s.kubectl("apply", "-f", "-", input=cloneset("secure", "default", 3))
-        cs, _ = wait(lambda: settled(s, "default", "secure", 3), what="3 ready pods over TLS")
+        cs, _ = wait_until(lambda: settled(s, "default", "secure", 3), what="3 ready pods over TLS")
         assert cs["metadata"]["annotations"][RECONCILED_BY] == "tls-op"
     finally:
         for p in (op, nodes):

@@ -3,9 +3,9 @@ reconciles only its namespaces, both lead at once on their renamed locks, and a 
 a namespace from one shard's informers to the other's through 410 Expired and a relist."""
 import time
 
-from conftest import Proxy
+from conftest import Proxy, wait_until
 from operator_process import CLONESET_CRD, RECONCILED_BY, node_sim, operator
-from test_operator import cloneset, get_json, settled, wait
+from test_operator import cloneset, get_json, settled
 
 
 def shard_spec(shard, namespaces, epoch):
@@ -66,7 +66,7 @@ def test_two_shards_split_the_clonesets_and_a_live_reshard_moves_one(direct_serv
         s.kubectl("apply", "-f", "-", input="---\n".join(cloneset(f"app-{i}", ns, 2) for ns, n in counts.items() for i in range(n)))
         for ns, owner in (("team-a", "shard-a-0"), ("team-b", "shard-b-0"), ("team-c", "shard-a-0")):
             for i in range(counts[ns]):
-                wait(lambda: settled(s, ns, f"app-{i}", 2), what=f"{ns}/app-{i} ready")
+                wait_until(lambda: settled(s, ns, f"app-{i}", 2), what=f"{ns}/app-{i} ready")
                 assert reconciled_by(s, ns, f"app-{i}") == owner
         # Each shard's operator saw only its own namespaces: no write of the other shard's was refused.
         assert proxy_a.metric("ctrlmesh_proxy_refused_requests_total") == 0
@@ -83,11 +83,11 @@ def test_two_shards_split_the_clonesets_and_a_live_reshard_moves_one(direct_serv
         assert proxy_b.metric("ctrlmesh_proxy_watches_expired_total") >= 1
         # Shard b's informers relisted and now hold team-c: scaling there is done by shard b.
         s.kubectl("patch", "cloneset", "app-0", "-n", "team-c", "--type", "merge", "-p", '{"spec":{"replicas":3}}')
-        wait(lambda: settled(s, "team-c", "app-0", 3), what="team-c/app-0 scaled after the move")
-        wait(lambda: reconciled_by(s, "team-c", "app-0") == "shard-b-0", what="shard b reconciled team-c")
+        wait_until(lambda: settled(s, "team-c", "app-0", 3), what="team-c/app-0 scaled after the move")
+        wait_until(lambda: reconciled_by(s, "team-c", "app-0") == "shard-b-0", what="shard b reconciled team-c")
         # Shard a no longer acts there: a change in team-a still goes to a, none in team-c does.
         s.kubectl("patch", "cloneset", "app-1", "-n", "team-a", "--type", "merge", "-p", '{"spec":{"replicas":1}}')
-        wait(lambda: settled(s, "team-a", "app-1", 1), what="team-a/app-1 scaled")
+        wait_until(lambda: settled(s, "team-a", "app-1", 1), what="team-a/app-1 scaled")
         assert reconciled_by(s, "team-a", "app-1") == "shard-a-0"
         time.sleep(1)
         # Both shards' workers waited for all their informers to relist before acting: shard a
@@ -121,7 +121,7 @@ def test_object_hash_shards_keep_pods_with_their_cloneset(direct_server, workdir
         s.kubectl("apply", "-f", "-", input="---\n".join(cloneset(f"h-{i}", "default", 2) for i in range(12)))
         owners = {}
         for i in range(12):
-            cs, pods = wait(lambda: settled(s, "default", f"h-{i}", 2), what=f"h-{i} ready")
+            cs, pods = wait_until(lambda: settled(s, "default", f"h-{i}", 2), what=f"h-{i} ready")
             by = cs["metadata"]["annotations"][RECONCILED_BY]
             # The owning shard is the one whose half holds FNV-1a 64 of the CloneSet's uid.
             h = 0xcbf29ce484222325

@@ -9,7 +9,7 @@ import urllib.error
 from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 
-from conftest import Proxy
+from conftest import Proxy, wait_until
 from kube_http import Client, WatchStream, parallel
 
 NAMESPACES = [f"ns-{i}" for i in range(10)]
@@ -78,15 +78,6 @@ class Informer:
             return set(self.cache)
 
 
-def wait_for(predicate, timeout=20, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_live_spec_change_relists_clients_onto_the_new_slice(direct_server, workdir):
     server = direct_server
     direct = Client(server.url)
@@ -105,7 +96,7 @@ def test_live_spec_change_relists_clients_onto_the_new_slice(direct_server, work
             return {(i["metadata"]["namespace"], i["metadata"]["name"]) for i in items if i["metadata"]["namespace"] in namespaces}
 
         informer = Informer(proxy.kubeconfig)
-        wait_for(lambda: informer.keys() == direct_keys(NAMESPACES[:5]), what="the informer to sync epoch 1")
+        wait_until(lambda: informer.keys() == direct_keys(NAMESPACES[:5]), timeout=20, interval=0.05, what="the informer to sync epoch 1")
         raw = WatchStream(proxy.url, f"/api/v1/configmaps?watch=true&resourceVersion={old_rv}")
 
         churning = threading.Event()
@@ -130,7 +121,7 @@ def test_live_spec_change_relists_clients_onto_the_new_slice(direct_server, work
         churner.join()
 
         # The informer was told to relist (410) and converged on exactly the new slice.
-        wait_for(lambda: informer.keys() == direct_keys(NAMESPACES[3:8]), what="the informer to converge on epoch 2")
+        wait_until(lambda: informer.keys() == direct_keys(NAMESPACES[3:8]), timeout=20, interval=0.05, what="the informer to converge on epoch 2")
         assert informer.expired >= 1
         with informer.lock:
             # The session the change ended, the ones before it, and the ones after the relist.
@@ -245,7 +236,7 @@ def test_namespace_selectors_follow_label_changes(direct_server, workdir):
 
         def seen():
             return sorted(i["metadata"]["namespace"] for i in via.ok("GET", "/api/v1/configmaps")["items"])
-        wait_for(lambda: seen() == ["gold-1", "gold-2"], what="the label cache to fill")
+        wait_until(lambda: seen() == ["gold-1", "gold-2"], timeout=20, interval=0.05, what="the label cache to fill")
         assert sorted(i["metadata"]["name"] for i in via.ok("GET", "/api/v1/namespaces")["items"]) == ["gold-1", "gold-2"]
         status, _ = via.request("POST", "/api/v1/namespaces/lead-1/configmaps", {"metadata": {"name": "x"}})
         assert status == 403
@@ -288,7 +279,7 @@ def test_without_a_spec_the_proxy_fails_closed(direct_server, workdir):
         assert proxy.admin("/readyz") == "ok"
         # A broken spec keeps the last good one in force and says why.
         proxy.write_spec("shard: Bad_Name\nepoch: 2\n")
-        wait_for(lambda: "specError" in proxy.status(), what="the spec error to show")
+        wait_until(lambda: "specError" in proxy.status(), timeout=20, interval=0.05, what="the spec error to show")
         assert proxy.status()["appliedEpoch"] == 1 and "DNS subdomain" in proxy.status()["specError"]
         assert [i["metadata"]["name"] for i in via.ok("GET", "/api/v1/configmaps")["items"]] == ["cm"]
     finally:
