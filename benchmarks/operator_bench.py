@@ -16,33 +16,18 @@
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
+from harness import cpu_seconds, free_port, proc_status, start
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CRD = os.path.join(ROOT, "manifests", "samples", "cloneset-crd.yaml")
 NAMESPACES = [f"bench-{i}" for i in range(10)]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start(args, ready):
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    line = proc.stdout.readline()
-    if ready not in line:
-        sys.exit(f"{args[1]} did not start: {line}{proc.stdout.read()}")
-    threading.Thread(target=proc.stdout.read, daemon=True).start()
-    return proc
 
 
 def stop(*procs):
@@ -53,16 +38,6 @@ def stop(*procs):
                 p.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 p.kill()
-
-
-def proc_figures(pid):
-    """(CPU seconds, peak RSS in MiB) of a live process."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    with open(f"/proc/{pid}/status") as f:
-        hwm = next(int(l.split()[1]) for l in f if l.startswith("VmHWM:"))
-    return cpu, hwm / 1024
 
 
 class API:
@@ -144,7 +119,7 @@ def throughput(args, mode, workdir):
                 ready_at = time.time()
                 break
         time.sleep(0.25)
-    figures = [proc_figures(p.pid) for p in operators]
+    figures = [(cpu_seconds(p.pid), proc_status(p.pid, "VmHWM")) for p in operators]
     stop(*operators, nodes, *extra, server)
     if ready_at is None:
         sys.exit(f"{mode}: CloneSets not ready within {args.timeout}s")
