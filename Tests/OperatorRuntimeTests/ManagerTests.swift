@@ -89,4 +89,21 @@ import Testing
             #expect(stopped.duration(to: .now) < .seconds(2))
         }
     }
+
+    /// A resource that is not served (its CRD not installed yet) never syncs; a stop must not
+    /// wait for it.
+    @Test func aStopBeforeTheCachesSyncReturnsAtOnce() async throws {
+        try await EmbeddedCluster.with { cluster in
+            let missing = GroupVersionResource(group: "example.com", version: "v1", resource: "widgets")
+            let manager = Manager(client: cluster.client)
+            manager.addController(.init(name: "widgets", for: missing, kind: "Widget")) { _ in .done }
+            let running = Task { try await manager.run() }
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(!manager.isReady)
+            let stopped = ContinuousClock.now
+            manager.stop()
+            try await running.value
+            #expect(stopped.duration(to: .now) < .seconds(2))
+        }
+    }
 }

@@ -21,12 +21,14 @@ public final class Informer: Sendable {
 
     struct State {
         var handlers: [@Sendable (CacheDelta) -> Void] = []
+        /// Set with the handlers' first deltas, under one lock, so a handler added meanwhile
+        /// is told about the cache exactly once.
         var synced = false
-        var syncWaiters: [CheckedContinuation<Void, Never>] = []
         var relists = 0
     }
 
     private let state = Mutex(State())
+    private let firstSync = Latch()
 
     /// `relistGate` is told when a relist after `410 Expired` starts and ends.
     public init(client: RESTClient, resource: GroupVersionResource, namespace: String? = nil, resyncPeriod: Duration? = nil,
@@ -55,16 +57,9 @@ public final class Informer: Sendable {
     /// How many full lists the reflector has done (the first one included).
     public var listCount: Int { state.withLock { $0.relists } }
 
-    /// Returns once the first list is in the cache.
+    /// Returns once the first list is in the cache, or when the waiting task is cancelled.
     public func waitForSync() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let ready = state.withLock { s -> Bool in
-                if s.synced { return true }
-                s.syncWaiters.append(continuation)
-                return false
-            }
-            if ready { continuation.resume() }
-        }
+        await firstSync.wait()
     }
 
     /// Runs the reflector (and the resync timer) until the task is cancelled.
@@ -138,14 +133,13 @@ public final class Informer: Sendable {
             options.continueToken = page.continueToken
         } while !(page.continueToken ?? "").isEmpty
         let deltas = cache.replace(with: objects)
-        let (handlers, waiters) = state.withLock { s in
+        let handlers = state.withLock { s in
             s.relists += 1
             s.synced = true
-            defer { s.syncWaiters = [] }
-            return (s.handlers, s.syncWaiters)
+            return s.handlers
         }
         for delta in deltas { for handler in handlers { handler(delta) } }
-        for waiter in waiters { waiter.resume() }
+        firstSync.fire()
         return page.resourceVersion
     }
 

@@ -33,7 +33,7 @@ public final class Manager: Service, Sendable {
     public let metrics = RuntimeMetrics()
     public let options: Options
     let logger: Logger
-    private let stopSignal = StopSignal()
+    private let stopSignal = Latch()
     private let registered = Mutex<[(controller: Controller, primary: Informer, owned: [Informer])]>([])
     private let started = Mutex<(health: HTTPServer?, elector: LeaderElector?)>((nil, nil))
 

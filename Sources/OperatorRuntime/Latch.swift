@@ -1,8 +1,8 @@
 import Synchronization
 
-/// A one-shot signal many tasks can wait for (the manager's shutdown). A waiting task that is
-/// cancelled stops waiting.
-final class StopSignal: Sendable {
+/// A one-shot signal many tasks can wait for: the manager's shutdown, an informer's first
+/// sync. A waiting task that is cancelled stops waiting.
+final class Latch: Sendable {
     struct State {
         var fired = false
         var nextID = 0
