@@ -106,4 +106,29 @@ import Testing
             #expect(stopped.duration(to: .now) < .seconds(2))
         }
     }
+
+    /// Losing the Lease while leading ends the manager with `LeadershipLost`, its workers
+    /// included (they wait on the queue, which must give them up).
+    @Test func losingTheLeaseEndsTheManager() async throws {
+        try await EmbeddedCluster.with { cluster in
+            var election = LeaderElector.Configuration(namespace: "default", name: "lost", identity: "me")
+            election.leaseDuration = .seconds(3)
+            election.renewDeadline = .seconds(2)
+            election.retryPeriod = .milliseconds(200)
+            let manager = Manager(client: cluster.client, options: .init(leaderElection: election))
+            manager.addController(.init(name: "idle", for: EmbeddedCluster.configMaps, kind: "ConfigMap", workers: 2)) { _ in .done }
+            let running = Task { try await manager.run() }
+            #expect(await eventually { manager.isLeader && manager.isReady })
+            var lease = try await cluster.client.get(LeaderElector.leases, namespace: "default", name: "lost")
+            lease.setValue("intruder", at: ["spec", "holderIdentity"])
+            _ = try await cluster.client.update(LeaderElector.leases, lease)
+            let ended = Task {
+                try await Task.sleep(for: .seconds(5))
+                running.cancel()
+            }
+            let result = await running.result
+            ended.cancel()
+            #expect(throws: LeaderElector.LeadershipLost.self) { try result.get() }
+        }
+    }
 }

@@ -116,6 +116,17 @@ import Testing
         #expect(a == nil && b == nil)
     }
 
+    @Test func aCancelledWaitReturnsNilAndLeavesTheQueueWorking() async {
+        let queue = WorkQueue<String>()
+        let waiting = Task { await queue.get() }
+        try? await Task.sleep(for: .milliseconds(20))
+        waiting.cancel()
+        #expect(await waiting.value == nil)
+        queue.add("k")
+        #expect(await queue.get() == "k", "the cancelled waiter did not take the key")
+        queue.shutDown()
+    }
+
     @Test func rateLimitedAddsComeBackAfterTheirBackoff() async throws {
         let queue = WorkQueue<String>(backoff: ItemBackoff(base: .milliseconds(40), cap: .seconds(1)))
         let clock = ContinuousClock()

@@ -10,7 +10,9 @@ import Synchronization
 public final class WorkQueue<Key: Hashable & Sendable>: Sendable {
     struct State {
         var items = WorkQueueState<Key>()
-        var waiters: Deque<CheckedContinuation<Key?, Never>> = []
+        /// Workers waiting for a key, oldest first, by id (so a cancelled one can leave).
+        var waiters: Deque<(id: Int, continuation: CheckedContinuation<Key?, Never>)> = []
+        var nextWaiterID = 0
         var backoff: ItemBackoff<Key>
         var bucket: TokenBucket
     }
@@ -64,19 +66,32 @@ public final class WorkQueue<Key: Hashable & Sendable>: Sendable {
         state.withLock { $0.backoff.requeues(key) }
     }
 
-    /// The next key to work on; nil once the queue is shut down.
+    /// The next key to work on; nil once the queue is shut down or the waiting task is
+    /// cancelled (a leader that lost its Lease cancels its workers).
     public func get() async -> Key? {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Key?, Never>) in
-            let result = state.withLock { s -> (ready: Bool, key: Key?, depth: Int) in
-                if let key = s.items.pop() { return (true, key, s.items.depth) }
-                if s.items.shuttingDown { return (true, nil, 0) }
-                s.waiters.append(continuation)
-                return (false, nil, 0)
+        let id = state.withLock { s in
+            defer { s.nextWaiterID += 1 }
+            return s.nextWaiterID
+        }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Key?, Never>) in
+                let result = state.withLock { s -> (ready: Bool, key: Key?, depth: Int) in
+                    if let key = s.items.pop() { return (true, key, s.items.depth) }
+                    if s.items.shuttingDown || Task.isCancelled { return (true, nil, 0) }
+                    s.waiters.append((id, continuation))
+                    return (false, nil, 0)
+                }
+                if result.ready {
+                    if result.key != nil { observer?(result.depth, false) }
+                    continuation.resume(returning: result.key)
+                }
             }
-            if result.ready {
-                if result.key != nil { observer?(result.depth, false) }
-                continuation.resume(returning: result.key)
+        } onCancel: {
+            let waiter = state.withLock { s -> CheckedContinuation<Key?, Never>? in
+                guard let index = s.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+                return s.waiters.remove(at: index).continuation
             }
+            waiter?.resume(returning: nil)
         }
     }
 
@@ -96,7 +111,7 @@ public final class WorkQueue<Key: Hashable & Sendable>: Sendable {
             defer { s.waiters.removeAll() }
             return s.waiters
         }
-        for waiter in waiters { waiter.resume(returning: nil) }
+        for waiter in waiters { waiter.continuation.resume(returning: nil) }
     }
 
     public var depth: Int { state.withLock { $0.items.depth } }
@@ -106,6 +121,6 @@ public final class WorkQueue<Key: Hashable & Sendable>: Sendable {
     /// Gives the next key to the first waiting worker, if both exist, under the same lock.
     private static func handOff(_ s: inout State) -> HandOff? {
         guard !s.waiters.isEmpty, let key = s.items.pop() else { return nil }
-        return (s.waiters.removeFirst(), key)
+        return (s.waiters.removeFirst().continuation, key)
     }
 }
