@@ -57,11 +57,10 @@ public final class CloneSetController: Sendable {
             return ReconcileResult(requeueAfter: .seconds(1))
         }
 
-        let owned = podCache.list(ownedBy: cached.uid).map(\.json).filter(Self.isActive)
+        let owned = podCache.list(ownedBy: cached.uid).map(\.json).filter(Self.isActive).map(Self.podView)
         let updateRevision = CloneSetRevision.full(name: request.name, template: spec.template)
         let imageless = CloneSetRevision.imageless(template: spec.template)
-        let steps = CloneSetPlan.plan(spec, updateRevision: updateRevision, imagelessRevision: imageless,
-                                      pods: owned.map(Self.podView))
+        let steps = CloneSetPlan.plan(spec, updateRevision: updateRevision, imagelessRevision: imageless, pods: owned)
         try await execute(steps, key: key, cloneSet: cloneSet, spec: spec, revision: updateRevision, imageless: imageless)
         try await writeStatus(cloneSet, spec: spec, pods: owned, updateRevision: updateRevision)
         if cloneSet.annotations[Self.reconciledByAnnotation] != identity {
@@ -136,8 +135,7 @@ public final class CloneSetController: Sendable {
                 "spec": spec.template["spec"] ?? .object(JSONObject())]
     }
 
-    private func writeStatus(_ cloneSet: JSON, spec: CloneSetSpec, pods: [JSON], updateRevision: String) async throws {
-        let views = pods.map(Self.podView)
+    private func writeStatus(_ cloneSet: JSON, spec: CloneSetSpec, pods views: [CloneSetPlan.Pod], updateRevision: String) async throws {
         let updated = views.filter { $0.revision == updateRevision }
         let current = cloneSet["status"]
         var status = current?.objectValue ?? JSONObject()
