@@ -3,7 +3,9 @@ import PackageDescription
 
 // Module tree (nothing below imports anything above):
 //   KubeModel -> MeshCore -> MeshHTTP -> KubeClient -> OperatorRuntime -> SampleOperator
-//   KubeClient -> KubeAPIServer, MeshProxy;  all of them -> CtrlMeshCLI
+//   MeshCore -> MeshControl (the manager <-> proxy gRPC protocol)
+//   KubeClient, MeshControl -> MeshProxy;  OperatorRuntime, MeshControl -> MeshManager
+//   KubeClient -> KubeAPIServer;  all of them -> CtrlMeshCLI
 let package = Package(
     name: "ControllerMesh",
     platforms: [.macOS(.v14)],
@@ -27,6 +29,8 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
     ],
     targets: [
         // Raw JSON objects with typed metadata, selectors, patches, Status errors. No I/O.
@@ -70,9 +74,25 @@ let package = Package(
             "KubeModel", "KubeClient", "OperatorRuntime",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // The manager <-> proxy protocol: messages and the gRPC method that carries them.
+        .target(name: "MeshControl", dependencies: [
+            "KubeModel", "MeshCore",
+            .product(name: "GRPCCore", package: "grpc-swift-2"),
+        ]),
+        // The mesh manager: ShardingConfigs, member liveness, handover, status, webhooks.
+        .target(name: "MeshManager", dependencies: [
+            "KubeModel", "MeshCore", "MeshControl", "MeshHTTP", "KubeClient", "OperatorRuntime",
+            .product(name: "GRPCCore", package: "grpc-swift-2"),
+            .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // The sharding sidecar: classifies each request once, fences it, filters responses.
         .target(name: "MeshProxy", dependencies: [
-            "KubeModel", "MeshCore", "MeshHTTP", "KubeClient",
+            "KubeModel", "MeshCore", "MeshHTTP", "KubeClient", "MeshControl",
+            .product(name: "GRPCCore", package: "grpc-swift-2"),
+            .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -92,6 +112,7 @@ let package = Package(
         ]),
         .executableTarget(name: "CtrlMeshCLI", dependencies: [
             "KubeModel", "KubeAPIServer", "MeshHTTP", "MeshProxy", "KubeClient", "MeshCore", "OperatorRuntime", "SampleOperator",
+            "MeshManager", "MeshControl",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "NIOCore", package: "swift-nio"),

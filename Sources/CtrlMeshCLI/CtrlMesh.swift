@@ -7,7 +7,8 @@ struct CtrlMesh: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ctrlmesh",
         abstract: "ControllerMesh: a sharded operator runtime for Kubernetes.",
-        subcommands: [APIServerCommand.self, ProxyCommand.self, SampleOperatorCommand.self, NodeSimCommand.self, DemoCommand.self])
+        subcommands: [APIServerCommand.self, ProxyCommand.self, ManagerCommand.self, SampleOperatorCommand.self, NodeSimCommand.self,
+                      DemoCommand.self, StatusCommand.self, InjectCommand.self])
 }
 
 @main

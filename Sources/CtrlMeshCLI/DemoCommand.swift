@@ -4,6 +4,8 @@ import KubeAPIServer
 import KubeClient
 import KubeModel
 import Logging
+import MeshCore
+import MeshManager
 import MeshProxy
 import OperatorRuntime
 import SampleOperator
@@ -11,7 +13,27 @@ import SampleOperator
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Run the mesh on one machine: the embedded API server, two sharding proxies, and the sample CloneSet operator as one shard behind each.")
+        abstract: "Run the whole mesh on one machine: the embedded API server, the mesh manager, and the sample CloneSet operator as sharded pods behind their proxies.",
+        discussion: """
+            Seeds CloneSets across namespaces, waits until every one is ready, adds a shard and removes it again \
+            while CloneSets change, then audits the run: exit status 0 when no key was ever written by two shards \
+            at overlapping epochs and every CloneSet was last reconciled by its owner, 1 otherwise.
+            """)
+
+    @Option(help: "Operator shards to start with.")
+    var shards = 3
+
+    @Option(help: "Operator pods per shard (one leads, the others stand by).")
+    var replicasPerShard = 2
+
+    @Option(help: "Namespaces to spread the CloneSets over.")
+    var namespaces = 30
+
+    @Option(help: "CloneSets to create.")
+    var clonesets = 300
+
+    @Flag(help: "Leave the mesh running after the audit, for exploring with kubectl.")
+    var keepRunning = false
 
     @Option(help: "Address for the embedded API server.")
     var listen = ListenAddress(host: "127.0.0.1", port: 0)
@@ -19,188 +41,260 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "Where to write the kubeconfig.")
     var kubeconfigOut = FileManager.default.temporaryDirectory.appendingPathComponent("ctrlmesh-demo.kubeconfig").path
 
-    @Option(help: "Persist the demo's objects under this directory.")
-    var dataDir: String?
-
-    @Option(help: "CloneSets to create in each of the three team namespaces.")
-    var clonesetsPerNamespace = 2
-
-    @Flag(help: "Log what the proxies and operators do (leader elections, spec changes, retries).")
+    @Flag(help: "Log what the manager, proxies and operators do.")
     var verbose = false
 
+    static let config = ShardingConfigRef(namespace: DemoMembers.namespace, name: "cloneset-operator")
+    static let shardingConfigs = GroupVersionResource(group: MeshConfig.group, version: "v1alpha1", resource: "shardingconfigs")
+
+    func validate() throws {
+        if shards < 1 || shards > 16 { throw ValidationError("--shards must be from 1 to 16") }
+        if replicasPerShard < 1 || replicasPerShard > 4 { throw ValidationError("--replicas-per-shard must be from 1 to 4") }
+        if namespaces < 1 || namespaces > 500 { throw ValidationError("--namespaces must be from 1 to 500") }
+        if clonesets < 1 || clonesets > 5000 { throw ValidationError("--clonesets must be from 1 to 5000") }
+    }
+
     func run() async throws {
-        // The demo's own lines tell the story; component logs only when asked for.
         let level: Logger.Level = verbose ? .info : .warning
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler
         }
-        var config = EmbeddedAPIServer.Configuration()
-        config.host = listen.host
-        config.port = listen.port
-        config.dataDirectory = dataDir
-        let server = try await EmbeddedAPIServer.start(config)
+        var serverConfig = EmbeddedAPIServer.Configuration()
+        serverConfig.host = listen.host
+        serverConfig.port = listen.port
+        let server = try await EmbeddedAPIServer.start(serverConfig)
         try server.writeKubeconfig(to: kubeconfigOut)
-        let seeded = try seed(server.api)
-        let directory = (kubeconfigOut as NSString).deletingLastPathComponent
-        var shards: [(name: String, runtime: ProxyRuntime, spec: String, kubeconfig: String)] = []
-        for (name, namespaces) in [("shard-a", ["team-a"]), ("shard-b", ["team-b", "team-c"])] {
-            let spec = directory + "/ctrlmesh-demo-\(name).yaml"
-            try DemoCommand.spec(shard: name, namespaces: namespaces, epoch: 1).write(toFile: spec, atomically: true, encoding: .utf8)
-            let runtime = try await ProxyRuntime.start(.init(host: "127.0.0.1", port: 0, adminHost: "127.0.0.1", adminPort: 0, specFile: spec),
-                                                       upstream: ClientConfig(server: server.url))
-            let kubeconfig = directory + "/ctrlmesh-demo-\(name).kubeconfig"
-            try runtime.operatorKubeconfig().write(toFile: kubeconfig, atomically: true, encoding: .utf8)
-            shards.append((name, runtime, spec, kubeconfig))
+        let client = RESTClient(config: ClientConfig(server: server.url), qps: nil)
+        let passed: Bool
+        do {
+            passed = try await demo(server, client)
+        } catch {
+            await client.connection.shutdown()
+            await server.close()
+            throw error
         }
-        let background = shards.map { shard in Task { await shard.runtime.run() } }
-        let a = shards[0]
-        let b = shards[1]
+        await client.connection.shutdown()
+        await server.close()
+        if !passed { throw ExitCode(1) }
+    }
 
-        // The operator, unchanged, once behind each proxy; a node simulator reports pods ready.
-        let nodeManager = Manager(client: RESTClient(config: ClientConfig(server: server.url), qps: nil))
-        _ = NodeSimulator(manager: nodeManager)
-        var managers = [nodeManager]
-        for shard in shards {
-            var election = LeaderElector.Configuration(namespace: "default", name: "ctrlmesh-sample-operator", identity: "\(shard.name)-0")
-            election.retryPeriod = .seconds(1)
-            let manager = Manager(client: RESTClient(config: ClientConfig(server: "http://127.0.0.1:\(shard.runtime.port)")),
-                                  options: .init(leaderElection: election))
-            _ = CloneSetController(manager: manager, identity: "\(shard.name)-0", workers: 4)
-            managers.append(manager)
+    func demo(_ server: EmbeddedAPIServer, _ client: RESTClient) async throws -> Bool {
+        let started = ContinuousClock.now
+        for name in [DemoMembers.namespace] + (1...namespaces).map(DemoCommand.namespaceName) {
+            _ = try? server.api.createObject(["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": .string(name)]])
         }
-        let operators = managers.map { manager in Task { try await manager.run() } }
-        let clonesets = try seedCloneSets(server.api)
-        Console.line("ctrlmesh demo: seeded \(seeded) objects and \(clonesets.count) CloneSets in team-a, team-b, team-c; waiting for the shards to reconcile them")
-        let rows = try await waitForCloneSets(server, names: clonesets)
+        _ = try? server.api.createObject(try YAMLDocument.parse(CloneSetCRD.yaml))
+        _ = try? server.api.createObject(try YAMLDocument.parse(ShardingConfigCRD.yaml))
 
+        // The manager, with its webhooks registered: ShardingConfigs are validated, and the
+        // operator pods get the proxy sidecar in their spec (here the proxies run in-process).
+        var options = ManagerRuntime.Options(grpcHost: "127.0.0.1", grpcPort: 0, webhookHost: "127.0.0.1", webhookPort: 0,
+                                             identity: "ctrlmesh-manager-0", namespace: DemoMembers.namespace)
+        options.injection = SidecarInjection(image: "ctrlmesh:dev", managers: "ctrlmesh-manager.ctrlmesh-system.svc:5450")
+        options.memberSkew = .seconds(1)
+        let manager = try await ManagerRuntime.start(options, upstream: ClientConfig(server: server.url))
+        if let certificates = manager.webhookCertificates, let port = manager.webhookPort {
+            try await WebhookRegistration.register(client: client, url: "https://127.0.0.1:\(port)", caPEM: certificates.caCertificatePEM,
+                                                   injection: true)
+        }
+        let managerTask = Task { await manager.run() }
+        _ = try await client.create(DemoCommand.shardingConfigs, namespace: DemoMembers.namespace, DemoCommand.shardingConfig(replicasPerShard))
+        let members = DemoMembers(client: client, serverURL: server.url, managerPort: manager.grpcPort,
+                                  lease: MemberLease.Timings(duration: .seconds(6), renewDeadline: .seconds(4), retryPeriod: .seconds(1)))
+        let nodes = Manager(client: RESTClient(config: ClientConfig(server: server.url), qps: nil))
+        _ = NodeSimulator(manager: nodes)
+        let nodesTask = Task { try await nodes.run() }
+        defer { nodesTask.cancel() }
+
+        Console.line("ctrlmesh demo: API server on \(server.url), mesh manager on 127.0.0.1:\(manager.grpcPort); starting \(shards) shards × \(replicasPerShard) operator pods")
+        for ordinal in 0..<(shards * replicasPerShard) { try await members.start(ordinal) }
+        try await waitForMesh(client, shards: shards)
+
+        let names = try await seed(client)
+        Console.line("ctrlmesh demo: created \(names.count) CloneSets in \(namespaces) namespaces; the shards reconcile them")
+        try await waitForCloneSets(client, names: names, timeout: .seconds(Int64(120 + clonesets / 5)))
+
+        // Scale out by one shard, then back in, while CloneSets change size.
+        let scaleOut = (shards * replicasPerShard)..<((shards + 1) * replicasPerShard)
+        Console.line("ctrlmesh demo: scaling out to \(shards + 1) shards (starting \(scaleOut.map(DemoMembers.podName).joined(separator: ", ")))")
+        let churn = Task { try await self.churn(client, names: names) }
+        for ordinal in scaleOut { try await members.start(ordinal) }
+        try await waitForMesh(client, shards: shards + 1)
+        try await waitForOwners(client, server: server)
+        Console.line("ctrlmesh demo: scaling back in to \(shards) shards (stopping \(scaleOut.map(DemoMembers.podName).joined(separator: ", ")))")
+        for ordinal in scaleOut { await members.stop(ordinal) }
+        try await waitForMesh(client, shards: shards)
+        churn.cancel()
+        _ = await churn.result
+        try await waitForCloneSets(client, names: names, timeout: .seconds(Int64(120 + clonesets / 5)))
+        try await waitForOwners(client, server: server)
+
+        let config = try await client.get(DemoCommand.shardingConfigs, namespace: DemoMembers.namespace, name: DemoCommand.config.name)
+        let cloneSets = try await client.list(CloneSetController.cloneSets).items
+        let audit = DemoAudit(writes: server.api.writeAudit.all, config: config, cloneSets: cloneSets)
+        var perShard: [String: Int] = [:]
+        var shardOfPod: [String: String] = [:]
+        for shard in config["status"]?["shards"]?.arrayValue ?? [] {
+            for member in shard["members"]?.arrayValue ?? [] {
+                shardOfPod[member["pod"]?.stringValue ?? ""] = shard["name"]?.stringValue
+            }
+        }
+        for cloneSet in cloneSets {
+            if let shard = shardOfPod[cloneSet.annotations[CloneSetController.reconciledByAnnotation] ?? ""] { perShard[shard, default: 0] += 1 }
+        }
+        let elapsed = started.duration(to: .now)
         Console.line("""
 
-            ctrlmesh demo: embedded API server ready on \(server.url)
-              kubeconfig: \(kubeconfigOut)
-              shard-a proxy: http://127.0.0.1:\(a.runtime.port) owns team-a (kubeconfig \(a.kubeconfig))
-              shard-b proxy: http://127.0.0.1:\(b.runtime.port) owns team-b, team-c (kubeconfig \(b.kubeconfig))
-              the sample CloneSet operator runs once behind each proxy, leader of its shard's renamed Lease
+            \(MeshTable.render(config, extra: ("CLONESETS", { String(perShard[$0] ?? 0) })))
 
-            \(rows)
-
-            Try it:
-              kubectl --kubeconfig \(kubeconfigOut) get clonesets -A          # every CloneSet, with its pods' status
-              kubectl --kubeconfig \(kubeconfigOut) get leases -n default     # ctrlmesh-sample-operator---shard-a and ---shard-b
-              kubectl --kubeconfig \(a.kubeconfig) get clonesets -A          # shard-a sees team-a only
-              kubectl --kubeconfig \(a.kubeconfig) delete cloneset app-1 -n team-b   # 403: not shard-a's
-              kubectl --kubeconfig \(kubeconfigOut) scale cloneset app-1 -n team-c --replicas 5   # shard-b's operator adds pods
-              kubectl --kubeconfig \(kubeconfigOut) get clonesets -A -o custom-columns=NS:.metadata.namespace,NAME:.metadata.name,BY:.metadata.annotations.sample\\.ctrlmesh\\.io/reconciled-by
-            Move team-c to shard-a live (revoke first, then grant; no restart, no relabelling):
-              sed -i 's/epoch: 1/epoch: 2/; s/\\[team-b, team-c\\]/[team-b]/' \(b.spec)
-              sed -i 's/epoch: 1/epoch: 2/; s/\\[team-a\\]/[team-a, team-c]/' \(a.spec)
-              kubectl --kubeconfig \(kubeconfigOut) scale cloneset app-1 -n team-c --replicas 2   # now shard-a's operator does it
-              curl -s http://127.0.0.1:\(a.runtime.adminPort ?? 0)/metrics | grep ctrlmesh_proxy_
-
-            The mesh manager (automatic assignment and handover) joins this demo when it lands.
-            Press Ctrl-C to stop.
+            \(audit.summary)
+            ctrlmesh demo: \(audit.passed ? "PASSED" : "FAILED") in \(elapsed.formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 1))))
             """)
-        await Signals.waitForTermination()
-        for manager in managers { manager.stop() }
-        for task in operators { _ = await task.result }
-        for manager in managers { await manager.client.connection.shutdown() }
-        background.forEach { $0.cancel() }
-        for shard in shards { await shard.runtime.close() }
-        await server.close()
-    }
 
-    static func spec(shard: String, namespaces: [String], epoch: Int) -> String {
-        """
-        shard: \(shard)
-        epoch: \(epoch)
-        resources:
-        - {apiGroups: [""], resources: [configmaps, pods], key: namespace}
-        - {apiGroups: [apps.kruise.io], resources: [clonesets], key: namespace}
-        owned:
-          namespaces: [\(namespaces.joined(separator: ", "))]
-        leaderElection: {resource: leases, namespace: default, name: ctrlmesh-sample-operator}
+        if keepRunning {
+            Console.line("""
 
-        """
-    }
-
-    /// A few namespaces, configmaps and a Lease, so there is something to look at.
-    func seed(_ api: APIServer) throws -> Int {
-        var count = 0
-        for team in ["team-a", "team-b", "team-c"] {
-            if (try? api.createObject(["apiVersion": "v1", "kind": "Namespace",
-                                       "metadata": ["name": .string(team), "labels": ["ctrlmesh.kruise.io/demo": "true"]]])) != nil {
-                count += 1
-            }
-            for i in 1...3 {
-                let cm: JSON = ["apiVersion": "v1", "kind": "ConfigMap",
-                                "metadata": ["name": .string("settings-\(i)"), "namespace": .string(team),
-                                             "labels": ["app.kubernetes.io/part-of": "ctrlmesh-demo", "team": .string(team)]],
-                                "data": ["replicas": .string(String(i)), "owner": .string(team)]]
-                if (try? api.createObject(cm)) != nil { count += 1 }
-            }
+                The mesh keeps running. Try it:
+                  ctrlmesh status --kubeconfig \(kubeconfigOut)
+                  kubectl --kubeconfig \(kubeconfigOut) get shardingconfigs -A
+                  kubectl --kubeconfig \(kubeconfigOut) get leases -n \(DemoMembers.namespace)      # member leases and each shard's renamed lock
+                  kubectl --kubeconfig \(kubeconfigOut) get pod \(DemoMembers.podName(0)) -n \(DemoMembers.namespace) -o yaml   # the injected proxy sidecar
+                  kubectl --kubeconfig \(kubeconfigOut) get clonesets -A -o custom-columns=NS:.metadata.namespace,NAME:.metadata.name,BY:.metadata.annotations.sample\\.ctrlmesh\\.io/reconciled-by
+                  curl -s \(server.url)/debug/ctrlmesh/writes | head -c 600                  # the audit record
+                Press Ctrl-C to stop.
+                """)
+            await Signals.waitForTermination()
         }
-        let lease: JSON = ["apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-                           "metadata": ["name": "ctrlmesh-demo", "namespace": "kube-system"],
-                           "spec": ["holderIdentity": "demo", "leaseDurationSeconds": 15]]
-        if (try? api.createObject(lease)) != nil { count += 1 }
-        return count
+        await members.stopAll()
+        managerTask.cancel()
+        _ = await managerTask.value
+        await manager.close()
+        nodes.stop()
+        _ = await nodesTask.result
+        await nodes.client.connection.shutdown()
+        return audit.passed
     }
 
-    /// Installs the CloneSet CRD and creates the demo's CloneSets; returns namespace/name of each.
-    func seedCloneSets(_ api: APIServer) throws -> [(namespace: String, name: String)] {
-        if (try? api.createObject(try YAMLDocument.parse(CloneSetCRD.yaml))) == nil {
-            Console.line("ctrlmesh demo: the CloneSet CRD already exists (kept from --data-dir)")
-        }
+    static func namespaceName(_ index: Int) -> String { String(format: "demo-%02d", index) }
+
+    static func shardingConfig(_ replicasPerShard: Int) -> JSON {
+        [
+            "apiVersion": "ctrlmesh.kruise.io/v1alpha1", "kind": "ShardingConfig",
+            "metadata": ["name": .string(config.name), "namespace": .string(config.namespace)],
+            "spec": [
+                "selector": ["matchLabels": ["app": .string(DemoMembers.appLabel)]],
+                "resources": [["apiGroups": ["apps.kruise.io"], "resources": ["clonesets"]], ["apiGroups": [""], "resources": ["pods"]]],
+                "sharding": ["mode": "ObjectHash", "replicasPerShard": .int(replicasPerShard), "slots": 256],
+                "leaderElection": ["namespace": .string(DemoMembers.namespace), "name": .string(DemoMembers.lockName)],
+            ],
+        ]
+    }
+
+    /// CloneSets spread round-robin over the namespaces, 1 to 3 replicas each.
+    func seed(_ client: RESTClient) async throws -> [(namespace: String, name: String)] {
         var names: [(String, String)] = []
-        for team in ["team-a", "team-b", "team-c"] {
-            for i in 1...max(1, clonesetsPerNamespace) {
-                let name = "app-\(i)"
-                let cloneSet: JSON = [
-                    "apiVersion": "apps.kruise.io/v1alpha1", "kind": "CloneSet",
-                    "metadata": ["name": .string(name), "namespace": .string(team)],
-                    "spec": ["replicas": .int(i + 1), "selector": ["matchLabels": ["app": .string(name)]],
-                             "template": ["metadata": ["labels": ["app": .string(name)]],
-                                          "spec": ["containers": [["name": "main", "image": "nginx:1.27"]]]],
-                             "updateStrategy": ["type": "InPlaceIfPossible", "maxUnavailable": 1]],
-                ]
-                _ = try? api.createObject(cloneSet)
-                names.append((team, name))
-            }
+        for i in 0..<clonesets {
+            let namespace = DemoCommand.namespaceName(i % namespaces + 1)
+            let name = String(format: "app-%03d", i / namespaces + 1)
+            let cloneSet: JSON = [
+                "apiVersion": "apps.kruise.io/v1alpha1", "kind": "CloneSet",
+                "metadata": ["name": .string(name), "namespace": .string(namespace)],
+                "spec": ["replicas": .int(i % 3 + 1), "selector": ["matchLabels": ["app": .string(name)]],
+                         "template": ["metadata": ["labels": ["app": .string(name)]],
+                                      "spec": ["containers": [["name": "main", "image": "nginx:1.27"]]]],
+                         "updateStrategy": ["type": "InPlaceIfPossible", "maxUnavailable": 1]],
+            ]
+            do {
+                _ = try await client.create(CloneSetController.cloneSets, namespace: namespace, cloneSet)
+            } catch let error as StatusError where error.reason == .alreadyExists {}
+            names.append((namespace, name))
         }
         return names
     }
 
-    /// Waits until every CloneSet reports all its pods ready, printing progress, and returns a
-    /// table of who reconciled what.
-    func waitForCloneSets(_ server: EmbeddedAPIServer, names: [(namespace: String, name: String)]) async throws -> String {
-        let resource = GroupResource(group: "apps.kruise.io", resource: "clonesets")
-        let clock = ContinuousClock()
-        let start = clock.now
-        var lastReady = -1
-        while true {
-            let objects = names.compactMap { server.api.store.get(resource, ObjectKey(namespace: $0.namespace, name: $0.name))?.json }
-            let ready = objects.filter { $0["status"]?["readyReplicas"]?.intValue == $0["spec"]?["replicas"]?.intValue
-                && $0.annotations[CloneSetController.reconciledByAnnotation] != nil }
-            if ready.count != lastReady {
-                Console.line("  \(ready.count)/\(names.count) CloneSets ready after \(start.duration(to: clock.now).formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 1))))")
-                lastReady = ready.count
+    /// Changes the size of a tenth of the CloneSets every half second while shards come and go.
+    func churn(_ client: RESTClient, names: [(namespace: String, name: String)]) async throws {
+        var round = 0
+        while !Task.isCancelled {
+            for (index, name) in names.enumerated() where index % 10 == round % 10 {
+                let patch: JSON = ["spec": ["replicas": .int((index + round) % 4 + 1)]]
+                _ = try await client.patch(CloneSetController.cloneSets, namespace: name.namespace, name: name.name, type: .merge, patch)
             }
-            if ready.count == names.count {
-                var table = "NAMESPACE  CLONESET  READY  RECONCILED-BY"
-                for object in objects {
-                    let replicas = object["status"]?["readyReplicas"]?.intValue ?? 0
-                    table += "\n" + (object.namespace ?? "").padding(toLength: 11, withPad: " ", startingAt: 0)
-                        + (object.name ?? "").padding(toLength: 10, withPad: " ", startingAt: 0)
-                        + "\(replicas)/\(object["spec"]?["replicas"]?.intValue ?? 0)".padding(toLength: 7, withPad: " ", startingAt: 0)
-                        + (object.annotations[CloneSetController.reconciledByAnnotation] ?? "")
-                }
-                return table
-            }
-            if start.duration(to: clock.now) > .seconds(60) {
-                throw ValidationError("the CloneSets were not all ready within 60 s (\(ready.count)/\(names.count))")
-            }
-            try await Task.sleep(for: .milliseconds(250))
+            round += 1
+            try await Task.sleep(for: .milliseconds(500))
         }
     }
+
+    /// Waits until every CloneSet was last reconciled by a member of the shard owning it now:
+    /// the shards that gained keys have taken them up.
+    func waitForOwners(_ client: RESTClient, server: EmbeddedAPIServer) async throws {
+        let start = ContinuousClock.now
+        var last = -1
+        while true {
+            let config = try await client.get(DemoCommand.shardingConfigs, namespace: DemoMembers.namespace, name: DemoCommand.config.name)
+            let cloneSets = try await client.list(CloneSetController.cloneSets).items
+            let behind = DemoAudit(writes: [], config: config, cloneSets: cloneSets).misowned.count
+            if behind != last {
+                Console.line("  \(cloneSets.count - behind)/\(cloneSets.count) CloneSets reconciled by their owning shard after \(DemoCommand.seconds(start.duration(to: .now)))")
+                last = behind
+            }
+            if behind == 0 { return }
+            if start.duration(to: .now) > .seconds(60) { throw ValidationError("\(behind) CloneSets were not taken up by their owning shard within 60 s") }
+            try await Task.sleep(for: .milliseconds(300))
+        }
+    }
+
+    /// Waits until the ShardingConfig reports `shards` shards owning slots and Ready (every
+    /// slot with its target shard, every member acknowledged), showing progress.
+    func waitForMesh(_ client: RESTClient, shards expected: Int) async throws {
+        let start = ContinuousClock.now
+        var last = ""
+        while true {
+            let config = try? await client.get(DemoCommand.shardingConfigs, namespace: DemoMembers.namespace, name: DemoCommand.config.name)
+            let status = config?["status"] ?? .null
+            let ready = (status["conditions"]?.arrayValue ?? []).first { $0["type"]?.stringValue == "Ready" }?["status"]?.stringValue == "True"
+            let shards = (status["shards"]?.arrayValue ?? []).filter { !($0["slots"]?.stringValue ?? "").isEmpty }.count
+            let line = "  mesh: \(shards) shards own slots, epoch \(status["epoch"]?.intValue ?? 0), \(ready ? "converged" : "converging")"
+            if line != last {
+                Console.line(line + " after \(DemoCommand.seconds(start.duration(to: .now)))")
+                last = line
+            }
+            if ready && shards == expected { return }
+            if start.duration(to: .now) > .seconds(60) { throw ValidationError("the mesh did not converge on \(expected) shards within 60 s") }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+    }
+
+    /// Waits until every CloneSet has all its pods ready, printing progress.
+    func waitForCloneSets(_ client: RESTClient, names: [(namespace: String, name: String)], timeout: Duration) async throws {
+        let start = ContinuousClock.now
+        var lastReady = -1
+        while true {
+            let objects = try await client.list(CloneSetController.cloneSets).items
+            let ready = objects.filter {
+                $0["status"]?["readyReplicas"]?.intValue == $0["spec"]?["replicas"]?.intValue
+                    && $0["status"]?["observedGeneration"]?.intValue == $0["metadata"]?["generation"]?.intValue
+            }.count
+            if ready != lastReady {
+                Console.line("  \(ready)/\(names.count) CloneSets ready after \(DemoCommand.seconds(start.duration(to: .now)))")
+                lastReady = ready
+            }
+            if ready >= names.count { return }
+            if start.duration(to: .now) > timeout {
+                throw ValidationError("only \(ready)/\(names.count) CloneSets were ready within \(DemoCommand.seconds(timeout))")
+            }
+            try await Task.sleep(for: .milliseconds(300))
+        }
+    }
+
+    static func seconds(_ duration: Duration) -> String {
+        duration.formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 1)))
+    }
+}
+
+struct ShardingConfigRef {
+    let namespace: String
+    let name: String
 }

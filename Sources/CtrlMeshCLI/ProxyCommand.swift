@@ -28,6 +28,18 @@ struct ProxyCommand: AsyncParsableCommand {
     @Option(help: "Shard spec file (YAML or JSON), re-read when it changes.")
     var specFile: String?
 
+    @Option(help: "Mesh manager addresses, host:port[,host:port...]: take specs from the manager instead of --spec-file.")
+    var manager: String?
+
+    @Option(help: "This operator pod's name (default $POD_NAME), which the manager places in a shard.")
+    var podName: String?
+
+    @Option(help: "This operator pod's namespace (default $POD_NAMESPACE).")
+    var podNamespace: String?
+
+    @Option(help: "Liveness lease timings in seconds: duration,renew-deadline,retry (renew-deadline < duration).")
+    var memberLease = "10,7,1"
+
     @Option(help: "Address for /metrics, /healthz, /readyz and /status, host:port.")
     var metricsListen: ListenAddress?
 
@@ -43,6 +55,35 @@ struct ProxyCommand: AsyncParsableCommand {
     func validate() throws {
         if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
         if inCluster, kubeconfig != nil { throw ValidationError("--in-cluster and --kubeconfig exclude each other") }
+        if manager != nil, specFile != nil { throw ValidationError("--manager and --spec-file exclude each other") }
+        _ = try meshOptions()
+    }
+
+    /// The mesh options when --manager is given.
+    func meshOptions() throws -> ProxyRuntime.Mesh? {
+        guard let manager else { return nil }
+        var targets: [ManagerSession.Target] = []
+        for item in manager.split(separator: ",") {
+            guard let address = ListenAddress(argument: String(item)) else {
+                throw ValidationError("--manager: \"\(item)\" is not host:port")
+            }
+            targets.append(ManagerSession.Target(host: address.host, port: address.port))
+        }
+        if targets.isEmpty { throw ValidationError("--manager: no address given") }
+        let environment = ProcessInfo.processInfo.environment
+        guard let pod = podName ?? environment["POD_NAME"], !pod.isEmpty else {
+            throw ValidationError("--manager needs the pod's name: --pod-name or $POD_NAME")
+        }
+        guard let namespace = podNamespace ?? environment["POD_NAMESPACE"], !namespace.isEmpty else {
+            throw ValidationError("--manager needs the pod's namespace: --pod-namespace or $POD_NAMESPACE")
+        }
+        let parts = memberLease.split(separator: ",").compactMap { Int($0) }
+        guard parts.count == 3, parts.allSatisfy({ $0 > 0 }), parts[1] < parts[0] else {
+            throw ValidationError("--member-lease: expected duration,renew-deadline,retry in whole seconds with renew-deadline < duration")
+        }
+        return ProxyRuntime.Mesh(managers: targets, podName: pod, podNamespace: namespace,
+                                 lease: MemberLease.Timings(duration: .seconds(parts[0]), renewDeadline: .seconds(parts[1]),
+                                                            retryPeriod: .seconds(parts[2])))
     }
 
     func run() async throws {
@@ -66,7 +107,7 @@ struct ProxyCommand: AsyncParsableCommand {
             }
         }
         let options = ProxyRuntime.Options(host: listen.host, port: listen.port, tls: tls, adminHost: metricsListen?.host,
-                                           adminPort: metricsListen?.port, specFile: specFile)
+                                           adminPort: metricsListen?.port, specFile: specFile, mesh: try meshOptions())
         let runtime: ProxyRuntime
         do {
             runtime = try await ProxyRuntime.start(options, upstream: upstream)
@@ -80,6 +121,8 @@ struct ProxyCommand: AsyncParsableCommand {
         if let admin = runtime.adminPort { line += " (admin on http://\(metricsListen?.host ?? "127.0.0.1"):\(admin))" }
         if let specFile, !FileManager.default.fileExists(atPath: specFile) {
             line += "; spec file \(specFile) does not exist yet: failing closed until it does"
+        } else if let manager {
+            line += "; specs from the manager at \(manager)"
         } else if specFile == nil {
             line += "; no --spec-file: failing closed"
         }
@@ -87,6 +130,7 @@ struct ProxyCommand: AsyncParsableCommand {
         let background = Task { await runtime.run() }
         await Signals.waitForTermination()
         background.cancel()
+        await runtime.leaveMesh()
         await runtime.close()
     }
 }

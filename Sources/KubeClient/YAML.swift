@@ -44,3 +44,41 @@ public enum YAMLDocument {
         }
     }
 }
+
+extension YAMLDocument {
+    /// Every document of a multi-document stream (`---` separated); empty documents skipped.
+    public static func parseAll(_ text: String) throws(ParseError) -> [JSON] {
+        var documents: [JSON] = []
+        do {
+            for node in try Yams.compose_all(yaml: text) {
+                let value = try json(node)
+                if !value.isNull { documents.append(value) }
+            }
+        } catch let error as ParseError {
+            throw error
+        } catch {
+            throw ParseError(description: "invalid YAML: \(error)")
+        }
+        return documents
+    }
+
+    /// One document as block YAML. A string is written plain unless it would read back as
+    /// something else (a number, a bool, null), then quoted.
+    public static func render(_ value: JSON) -> String {
+        (try? Yams.serialize(node: node(value), sortKeys: false)) ?? value.jsonString
+    }
+
+    static func node(_ value: JSON) -> Node {
+        switch value {
+        case .null: return Node("null")
+        case .bool(let b): return Node(b ? "true" : "false")
+        case .number(let text): return Node(text)
+        case .string(let text):
+            let plain = Node.Scalar(text)
+            let readsBack = (try? json(.scalar(plain))) == .string(text) && !text.contains("\n")
+            return .scalar(readsBack ? plain : Node.Scalar(text, Tag(.str), .doubleQuoted))
+        case .array(let items): return .sequence(Node.Sequence(items.map(node)))
+        case .object(let object): return .mapping(Node.Mapping(object.map { (Node($0.0), node($0.1)) }))
+        }
+    }
+}

@@ -9,6 +9,7 @@ struct AdminResponder: HTTPResponder {
     let state: ShardState
     let metrics: ProxyMetrics
     let specSource: SpecFileSource?
+    let session: ManagerSession?
 
     func respond(to request: ServerRequest, writer: ResponseWriter) async {
         switch request.path {
@@ -39,6 +40,10 @@ struct AdminResponder: HTTPResponder {
             "openStreams": .int(state.openStreams),
         ]
         if let error = specSource?.error { out["specError"] = .string(error) }
+        if let session {
+            out["manager"] = .string(session.status)
+            out["memberLease"] = .string(session.lease.isValid ? "valid" : "not valid")
+        }
         return out
     }
 }

@@ -15,15 +15,33 @@ public final class ProxyRuntime: Sendable {
         public var adminHost: String?
         public var adminPort: Int?
         public var specFile: String?
+        /// Take specs from the mesh manager instead of a file.
+        public var mesh: Mesh?
 
         public init(host: String, port: Int, tls: NIOSSLContext? = nil, adminHost: String? = nil, adminPort: Int? = nil,
-                    specFile: String? = nil) {
+                    specFile: String? = nil, mesh: Mesh? = nil) {
             self.host = host
             self.port = port
             self.tls = tls
             self.adminHost = adminHost
             self.adminPort = adminPort
             self.specFile = specFile
+            self.mesh = mesh
+        }
+    }
+
+    /// Who this proxy is in the mesh and where the managers are.
+    public struct Mesh: Sendable {
+        public var managers: [ManagerSession.Target]
+        public var podName: String
+        public var podNamespace: String
+        public var lease: MemberLease.Timings
+
+        public init(managers: [ManagerSession.Target], podName: String, podNamespace: String, lease: MemberLease.Timings = .init()) {
+            self.managers = managers
+            self.podName = podName
+            self.podNamespace = podNamespace
+            self.lease = lease
         }
     }
 
@@ -32,6 +50,7 @@ public final class ProxyRuntime: Sendable {
     let server: HTTPServer
     let admin: HTTPServer?
     let specSource: SpecFileSource?
+    let session: ManagerSession?
     let namespaceLabels: NamespaceLabelCache
     let options: Options
     let logger: Logger
@@ -40,7 +59,8 @@ public final class ProxyRuntime: Sendable {
     public var adminPort: Int? { admin?.port }
 
     init(state: ShardState, upstream: APIConnection, server: HTTPServer, admin: HTTPServer?,
-         specSource: SpecFileSource?, namespaceLabels: NamespaceLabelCache, options: Options, logger: Logger) {
+         specSource: SpecFileSource?, session: ManagerSession?, namespaceLabels: NamespaceLabelCache, options: Options, logger: Logger) {
+        self.session = session
         self.state = state
         self.upstream = upstream
         self.server = server
@@ -58,6 +78,11 @@ public final class ProxyRuntime: Sendable {
         let upstream = APIConnection(config: config)
         let namespaceLabels = NamespaceLabelCache()
         let specSource = options.specFile.map(SpecFileSource.init(path:))
+        let session = options.mesh.map { mesh in
+            let lease = MemberLease(client: RESTClient(connection: upstream, qps: nil), namespace: mesh.podNamespace,
+                                    pod: mesh.podName, timings: mesh.lease, logger: logger)
+            return ManagerSession(targets: mesh.managers, state: state, lease: lease, logger: logger)
+        }
         let proxy = ShardProxy(upstream: upstream, state: state, namespaceLabels: namespaceLabels, metrics: metrics, logger: logger)
         let server: HTTPServer
         do {
@@ -71,7 +96,7 @@ public final class ProxyRuntime: Sendable {
         if let adminPort = options.adminPort {
             do {
                 admin = try await HTTPServer.start(.init(host: options.adminHost ?? "127.0.0.1", port: adminPort),
-                                                   responder: AdminResponder(state: state, metrics: metrics, specSource: specSource))
+                                                   responder: AdminResponder(state: state, metrics: metrics, specSource: specSource, session: session))
             } catch {
                 await server.close()
                 await upstream.shutdown()
@@ -79,14 +104,19 @@ public final class ProxyRuntime: Sendable {
             }
         }
         return ProxyRuntime(state: state, upstream: upstream, server: server, admin: admin,
-                            specSource: specSource, namespaceLabels: namespaceLabels, options: options, logger: logger)
+                            specSource: specSource, session: session, namespaceLabels: namespaceLabels, options: options, logger: logger)
     }
 
-    /// Runs the spec source and the namespace label cache until cancelled.
+    /// Runs the spec source (a file, or the manager session with its liveness lease) and the
+    /// namespace label cache until cancelled.
     public func run() async {
         await withTaskGroup(of: Void.self) { group in
             if let specSource {
                 group.addTask { await specSource.run(state: self.state, logger: self.logger) }
+            }
+            if let session {
+                group.addTask { await session.lease.run { await self.state.fence() } }
+                group.addTask { await session.run() }
             }
             group.addTask { await self.namespaceLabels.run(upstream: self.upstream, state: self.state, logger: self.logger) }
             await group.waitForAll()
@@ -120,6 +150,15 @@ public final class ProxyRuntime: Sendable {
                 token: \(ShardProxy.localToken)
 
             """
+    }
+
+    /// Leaves the mesh: fences (waiting for admitted writes), then releases the liveness lease
+    /// so the manager hands this member's keys over without waiting for expiry. Call after
+    /// cancelling `run` and before `close`.
+    public func leaveMesh() async {
+        guard let session else { return }
+        await state.fence()
+        await session.lease.release()
     }
 
     public func close() async {

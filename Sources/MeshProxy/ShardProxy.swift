@@ -101,6 +101,19 @@ public final class ShardProxy: HTTPResponder {
         await writer.respond(status: .ok, headers: ["content-type": contentType], body: event)
     }
 
+    /// Marks a request with the shard and epoch it is admitted under, for the API server's
+    /// ownership audit; whatever the operator sent under those names is dropped.
+    static func stampWriter(_ headers: inout HTTPHeaders, spec: ShardSpec?) {
+        headers.remove(name: ShardProxy.shardHeader)
+        headers.remove(name: ShardProxy.epochHeader)
+        guard let spec else { return }
+        headers.add(name: ShardProxy.shardHeader, value: spec.shard)
+        headers.add(name: ShardProxy.epochHeader, value: String(spec.epoch))
+    }
+
+    static let shardHeader = "x-ctrlmesh-shard"
+    static let epochHeader = "x-ctrlmesh-epoch"
+
     /// What a watch whose view a spec change invalidated ends with.
     static let sliceChanged = StatusError.expired("the shard's slice of this resource changed; relist to see the new slice")
 
@@ -112,10 +125,12 @@ public final class ShardProxy: HTTPResponder {
 
     // MARK: Single objects
 
-    func serveSingle(_ request: ServerRequest, info: RequestInfo, writer: ResponseWriter) async {
+    func serveSingle(_ received: ServerRequest, info: RequestInfo, writer: ResponseWriter) async {
         let ticket = state.beginWrite()
         defer { state.endWrite(ticket) }
         let spec = ticket.spec
+        var request = received
+        ShardProxy.stampWriter(&request.headers, spec: spec)
         let labels = namespaceLabels.lookup
 
         if let lock = spec?.leaderElection, let spec {

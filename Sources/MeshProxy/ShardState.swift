@@ -175,6 +175,14 @@ public final class ShardState: Sendable {
         state.withLock { $0.appliedEpoch = spec.epoch }
     }
 
+    /// Drops the spec (the liveness lease lapsed, or no shard is assigned): from now on the
+    /// proxy fails closed. Returns when writes admitted under the old spec have finished.
+    public func fence() async {
+        guard spec != nil else { return }
+        await change(.install(nil))
+        state.withLock { $0.appliedEpoch = nil }
+    }
+
     /// Namespace labels changed in a way that moves namespaces in or out of this shard:
     /// streams of namespace-keyed resources end so their clients relist.
     public func namespaceScopeChanged() async {
@@ -182,7 +190,7 @@ public final class ShardState: Sendable {
     }
 
     enum Update {
-        case install(ShardSpec)
+        case install(ShardSpec?)
         /// The spec stays (whichever is in force at that moment); namespace labels moved.
         case namespaceScope
     }

@@ -23,6 +23,8 @@ public final class APIServer: HTTPResponder {
     public let options: Options
     let admission: AdmissionChain
     let requests = RequestCounter()
+    /// Writes stamped by mesh proxies, for the ownership audit.
+    public let writeAudit: WriteAudit
     let logger: Logger
     private let garbageCollection = Mutex<Task<Void, Never>?>(nil)
 
@@ -32,6 +34,7 @@ public final class APIServer: HTTPResponder {
         self.options = options
         self.logger = logger
         self.admission = AdmissionChain(store: store, timeout: options.webhookTimeout, logger: logger)
+        self.writeAudit = WriteAudit(store: store)
         try bootstrap()
         let collector = GarbageCollector(store: store)
         garbageCollection.withLock { $0 = Task { await collector.run(server: self) } }
@@ -83,6 +86,8 @@ public final class APIServer: HTTPResponder {
         case "/metrics":
             await writer.respond(status: .ok, headers: ["content-type": "text/plain; version=0.0.4"], body: Array(requests.exposition().utf8))
             return
+        case "/debug/ctrlmesh/writes":
+            return await writeJSON(writeAudit.json(), writer: writer)
         default:
             break
         }
@@ -104,6 +109,15 @@ public final class APIServer: HTTPResponder {
         if info.subresource == "scale", let scale = resource.scale {
             return try await serveScale(context, scale, writer: writer)
         }
+        if let shard = request.headers.first(name: WriteAudit.shardHeader),
+           let epoch = request.headers.first(name: WriteAudit.epochHeader).flatMap(UInt64.init) {
+            return try await WriteAudit.$stamp.withValue((shard, epoch)) { try await serve(context, writer: writer) }
+        }
+        try await serve(context, writer: writer)
+    }
+
+    func serve(_ context: RequestContext, writer: ResponseWriter) async throws {
+        let info = context.info
         switch info.verb {
         case .get: try await get(context, writer: writer)
         case .list: try await list(context, writer: writer)

@@ -111,3 +111,32 @@ extension ShardSpec {
         return result
     }
 }
+
+extension ShardSpec {
+    /// The wire form `init(json:)` reads, for the manager to send.
+    public var json: JSON {
+        func strings(_ values: [String]) -> JSON { .array(values.map { .string($0) }) }
+        func ranges(_ values: [HashRange]) -> JSON {
+            .array(values.map { ["start": .string(HashRange.hex($0.start)), "end": .string(HashRange.hex($0.endExclusive))] })
+        }
+        var object: JSON = [
+            "shard": .string(shard),
+            "epoch": .number(String(epoch)),
+            "resources": .array(resources.map { rule in
+                ["apiGroups": strings(rule.apiGroups), "resources": strings(rule.resources), "key": .string(rule.key.rawValue)]
+            }),
+            "owned": [
+                "namespaces": strings(owned.namespaces.sorted()),
+                "namespaceSelectors": strings(owned.namespaceSelectors.map(\.text)),
+                "namespaceRegexes": strings(owned.namespacePatterns.map(\.pattern)),
+                "namespaceHashRanges": ranges(owned.namespaceHashRanges),
+                "objectHashRanges": ranges(owned.objectHashRanges),
+            ],
+        ]
+        if let lock = leaderElection {
+            object.setValue(["group": .string(lock.group), "resource": .string(lock.resource),
+                             "namespace": .string(lock.namespace), "name": .string(lock.name)], at: ["leaderElection"])
+        }
+        return object
+    }
+}

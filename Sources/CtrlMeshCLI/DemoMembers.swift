@@ -1,0 +1,85 @@
+import Foundation
+import KubeClient
+import KubeModel
+import MeshProxy
+import OperatorRuntime
+import SampleOperator
+
+/// The demo's operator pods: each is a Pod object (so the manager can place it) plus, in this
+/// process, its proxy (registered with the manager, renewing its liveness lease) and the
+/// unchanged CloneSet operator behind it.
+final class DemoMembers: @unchecked Sendable {
+    struct Member {
+        let pod: String
+        let proxy: ProxyRuntime
+        let proxyTask: Task<Void, Never>
+        let manager: Manager
+        let operatorTask: Task<Void, any Error>
+    }
+
+    static let namespace = "ctrlmesh-system"
+    static let appLabel = "cloneset-operator"
+    static let lockName = "cloneset-operator"
+
+    /// Writes go through the API (so the injection webhook sees the pods).
+    let client: RESTClient
+    let serverURL: String
+    let managerPort: Int
+    let lease: MemberLease.Timings
+    private(set) var members: [Int: Member] = [:]
+
+    init(client: RESTClient, serverURL: String, managerPort: Int, lease: MemberLease.Timings) {
+        self.client = client
+        self.serverURL = serverURL
+        self.managerPort = managerPort
+        self.lease = lease
+    }
+
+    static func podName(_ ordinal: Int) -> String { "\(appLabel)-\(ordinal)" }
+
+    /// Starts the operator pod with this StatefulSet ordinal.
+    func start(_ ordinal: Int) async throws {
+        let pod = DemoMembers.podName(ordinal)
+        let object: JSON = [
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": ["name": .string(pod), "namespace": .string(DemoMembers.namespace),
+                         "labels": ["app": .string(DemoMembers.appLabel), "statefulset.kubernetes.io/pod-name": .string(pod)]],
+            "spec": ["containers": [["name": "operator", "image": "ctrlmesh:dev", "args": ["sample-operator"]]]],
+        ]
+        do {
+            _ = try await client.create(CloneSetController.pods, namespace: DemoMembers.namespace, object)
+        } catch let error as StatusError where error.reason == .alreadyExists {}
+        let mesh = ProxyRuntime.Mesh(managers: [.init(host: "127.0.0.1", port: managerPort)], podName: pod,
+                                     podNamespace: DemoMembers.namespace, lease: lease)
+        let proxy = try await ProxyRuntime.start(.init(host: "127.0.0.1", port: 0, mesh: mesh), upstream: ClientConfig(server: serverURL))
+        let proxyTask = Task { await proxy.run() }
+        var election = LeaderElector.Configuration(namespace: DemoMembers.namespace, name: DemoMembers.lockName, identity: pod)
+        election.retryPeriod = .seconds(1)
+        let manager = Manager(client: RESTClient(config: ClientConfig(server: "http://127.0.0.1:\(proxy.port)")),
+                              options: .init(leaderElection: election))
+        _ = CloneSetController(manager: manager, identity: pod, workers: 2)
+        let operatorTask = Task { try await manager.run() }
+        members[ordinal] = Member(pod: pod, proxy: proxy, proxyTask: proxyTask, manager: manager, operatorTask: operatorTask)
+    }
+
+    /// Stops the pod the way Kubernetes would on a scale-down: the operator ends (releasing its
+    /// lock), the proxy fences and releases its liveness lease, the Pod object goes.
+    func stop(_ ordinal: Int) async {
+        guard let member = members.removeValue(forKey: ordinal) else { return }
+        member.manager.stop()
+        _ = await member.operatorTask.result
+        await member.manager.client.connection.shutdown()
+        member.proxyTask.cancel()
+        _ = await member.proxyTask.value
+        await member.proxy.leaveMesh()
+        await member.proxy.close()
+        _ = try? await client.delete(CloneSetController.pods, namespace: DemoMembers.namespace, name: member.pod)
+    }
+
+    func stopAll() async {
+        for ordinal in members.keys.sorted() { await stop(ordinal) }
+    }
+
+    /// The address of a member's proxy, for the hints.
+    func proxyPort(_ ordinal: Int) -> Int? { members[ordinal]?.proxy.port }
+}

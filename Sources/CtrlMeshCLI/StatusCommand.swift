@@ -1,0 +1,49 @@
+import ArgumentParser
+import KubeClient
+import KubeModel
+import MeshCore
+
+struct StatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Show every ShardingConfig's shards: members, leader, slots or namespaces, epoch and acknowledgement.")
+
+    @Option(help: "Kubeconfig of the API server.")
+    var kubeconfig: String?
+
+    @Option(name: .shortAndLong, help: "Only this namespace.")
+    var namespace: String?
+
+    func run() async throws {
+        let client = RESTClient(config: try ClientConfig.forCommand(kubeconfig: kubeconfig), qps: nil)
+        do {
+            try await show(client)
+        } catch {
+            await client.connection.shutdown()
+            throw error
+        }
+        await client.connection.shutdown()
+    }
+
+    func show(_ client: RESTClient) async throws {
+        var configs: [JSON] = []
+        var reachedAny = false
+        for group in [MeshConfig.group, MeshConfig.kusionGroup] {
+            let resource = GroupVersionResource(group: group, version: "v1alpha1", resource: "shardingconfigs")
+            do {
+                configs += try await client.list(resource, namespace: namespace).items
+                reachedAny = true
+            } catch let error as StatusError where error.reason == .notFound {
+                continue  // that group's CRD is not installed
+            } catch {
+                throw ValidationError("cannot list ShardingConfigs: \(error)")
+            }
+        }
+        if !reachedAny { throw ValidationError("no ShardingConfig CRD is installed (apply manifests/crds first)") }
+        if configs.isEmpty {
+            Console.line("no ShardingConfigs\(namespace.map { " in \($0)" } ?? "")")
+            return
+        }
+        Console.line(configs.map { MeshTable.render($0) }.joined(separator: "\n\n"))
+    }
+}

@@ -1,0 +1,84 @@
+import KubeModel
+import MeshCore
+
+/// What a proxy sends the manager on its session.
+public enum ProxyMessage: Sendable, Equatable {
+    /// First on every session: who the proxy is and the spec it enforces now (nil: none).
+    case register(pod: String, namespace: String, applied: ShardSpec?)
+    /// The spec of this epoch is applied: streams it invalidated ended, writes admitted under
+    /// earlier specs finished.
+    case ack(epoch: UInt64)
+    case heartbeat
+}
+
+/// What the manager sends a proxy.
+public enum ManagerMessage: Sendable, Equatable {
+    /// Enforce this spec from now on, then acknowledge its epoch.
+    case spec(ShardSpec)
+    /// The manager cannot place the proxy (no ShardingConfig selects its pod): fence.
+    case unassigned(reason: String)
+    case heartbeat
+}
+
+public struct MeshMessageError: Error, Sendable, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Each message is one JSON object with a single key naming its kind.
+public protocol JSONMessage: Sendable {
+    var json: JSON { get }
+    init(json: JSON) throws
+}
+
+extension ProxyMessage: JSONMessage {
+    public var json: JSON {
+        switch self {
+        case .register(let pod, let namespace, let applied):
+            var body: JSON = ["pod": .string(pod), "namespace": .string(namespace)]
+            if let applied { body.setValue(applied.json, at: ["applied"]) }
+            return ["register": body]
+        case .ack(let epoch): return ["ack": ["epoch": .number(String(epoch))]]
+        case .heartbeat: return ["heartbeat": [:]]
+        }
+    }
+
+    public init(json: JSON) throws {
+        if let body = json["register"] {
+            guard let pod = body["pod"]?.stringValue, let namespace = body["namespace"]?.stringValue else {
+                throw MeshMessageError("register: pod and namespace are required")
+            }
+            let applied = try body["applied"].flatMap { $0.isNull ? nil : try ShardSpec(json: $0) }
+            self = .register(pod: pod, namespace: namespace, applied: applied)
+        } else if let body = json["ack"] {
+            guard let text = body["epoch"].flatMap({ $0.intValue }), text >= 0 else { throw MeshMessageError("ack: epoch is required") }
+            self = .ack(epoch: UInt64(text))
+        } else if json["heartbeat"] != nil {
+            self = .heartbeat
+        } else {
+            throw MeshMessageError("unknown proxy message \(json.jsonString)")
+        }
+    }
+}
+
+extension ManagerMessage: JSONMessage {
+    public var json: JSON {
+        switch self {
+        case .spec(let spec): return ["spec": spec.json]
+        case .unassigned(let reason): return ["unassigned": ["reason": .string(reason)]]
+        case .heartbeat: return ["heartbeat": [:]]
+        }
+    }
+
+    public init(json: JSON) throws {
+        if let body = json["spec"] {
+            self = .spec(try ShardSpec(json: body))
+        } else if let body = json["unassigned"] {
+            self = .unassigned(reason: body["reason"]?.stringValue ?? "")
+        } else if json["heartbeat"] != nil {
+            self = .heartbeat
+        } else {
+            throw MeshMessageError("unknown manager message \(json.jsonString)")
+        }
+    }
+}

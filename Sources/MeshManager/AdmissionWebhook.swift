@@ -1,0 +1,55 @@
+import KubeModel
+import Logging
+import MeshCore
+import MeshHTTP
+import NIOCore
+import NIOHTTP1
+
+/// The manager's admission webhooks (AdmissionReview v1 over HTTPS):
+/// `/validate-shardingconfig` rejects a ShardingConfig of either API group that the manager
+/// could not use, with every problem named by its field path; `/inject` adds the proxy
+/// sidecar to selected operator pods (`SidecarInjector`).
+struct AdmissionWebhook: HTTPResponder {
+    let logger: Logger
+    var injector: SidecarInjector?
+
+    func respond(to request: ServerRequest, writer: ResponseWriter) async {
+        guard request.method == .POST else {
+            return await writer.respond(status: .methodNotAllowed, headers: ["content-type": "text/plain"], body: Array("POST an AdmissionReview\n".utf8))
+        }
+        let review: JSON
+        do {
+            review = try JSON.parse(Array(buffer: request.body))
+        } catch {
+            return await writer.respond(status: .badRequest, headers: ["content-type": "text/plain"], body: Array("malformed AdmissionReview: \(error)\n".utf8))
+        }
+        guard let admission = review["request"], let uid = admission["uid"]?.stringValue else {
+            return await writer.respond(status: .badRequest, headers: ["content-type": "text/plain"], body: Array("AdmissionReview without request.uid\n".utf8))
+        }
+        var response: JSON
+        switch request.path {
+        case "/validate-shardingconfig": response = AdmissionWebhook.validate(admission)
+        case "/inject":
+            guard let injector else { return await writer.respond(status: .notFound, headers: [:], body: []) }
+            response = await injector.review(admission)
+        default:
+            return await writer.respond(status: .notFound, headers: ["content-type": "text/plain"], body: Array("not found\n".utf8))
+        }
+        response.setValue(.string(uid), at: ["uid"])
+        let body: JSON = ["apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response]
+        await writer.respond(status: .ok, headers: ["content-type": "application/json"], body: body.serialized())
+    }
+
+    static func validate(_ admission: JSON) -> JSON {
+        guard let object = admission["object"], !object.isNull else { return ["allowed": true] }
+        do {
+            _ = try MeshConfig(object: object)
+            return ["allowed": true]
+        } catch {
+            let name = object["metadata"]?["name"]?.stringValue ?? ""
+            return ["allowed": false,
+                    "status": ["apiVersion": "v1", "kind": "Status", "status": "Failure", "code": 422, "reason": "Invalid",
+                               "message": .string("ShardingConfig.\(object["apiVersion"]?.stringValue?.split(separator: "/").first ?? "") \"\(name)\" is invalid: \(error.description)")]]
+        }
+    }
+}

@@ -1,0 +1,225 @@
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import KubeClient
+import KubeModel
+import Logging
+import MeshControl
+import MeshCore
+import MeshHTTP
+import OperatorRuntime
+import Synchronization
+
+/// A mesh manager replica: the gRPC endpoint proxies connect to and the admission webhooks run
+/// on every replica; the coordinator (informers, planning, status) runs only while this
+/// replica holds the manager Lease. A new leader adopts the assignment the ShardingConfigs'
+/// status recorded, and proxies keep their last spec while no manager answers.
+public final class ManagerRuntime: Sendable {
+    public struct Options: Sendable {
+        public var grpcHost: String
+        public var grpcPort: Int
+        /// HTTPS listener for the admission webhooks (nil: none).
+        public var webhookHost: String?
+        public var webhookPort: Int?
+        public var identity: String
+        public var namespace: String
+        public var leaseName = "ctrlmesh-manager"
+        public var election: (duration: Duration, renewDeadline: Duration, retry: Duration) = (.seconds(15), .seconds(10), .seconds(2))
+        /// Added to a member lease's duration before the member is taken for dead.
+        public var memberSkew: Duration = .seconds(2)
+        public var statusInterval: Duration = .milliseconds(300)
+        /// The sidecar the injection webhook adds (nil: no injection webhook).
+        public var injection: SidecarInjection?
+
+        public init(grpcHost: String, grpcPort: Int, webhookHost: String? = nil, webhookPort: Int? = nil, identity: String, namespace: String) {
+            self.grpcHost = grpcHost
+            self.grpcPort = grpcPort
+            self.webhookHost = webhookHost
+            self.webhookPort = webhookPort
+            self.identity = identity
+            self.namespace = namespace
+        }
+    }
+
+    static let shardingConfigs = GroupVersionResource(group: MeshConfig.group, version: "v1alpha1", resource: "shardingconfigs")
+    static let kusionShardingConfigs = GroupVersionResource(group: MeshConfig.kusionGroup, version: "v1alpha1", resource: "shardingconfigs")
+    static let leases = GroupVersionResource(group: "coordination.k8s.io", version: "v1", resource: "leases")
+
+    public let options: Options
+    let client: RESTClient
+    let sessions: ControlSessions
+    let grpc: GRPCServer<HTTP2ServerTransport.Posix>
+    let serving: Task<Void, Never>
+    public let grpcPort: Int
+    let webhook: HTTPServer?
+    public let webhookCertificates: SelfSignedCertificates?
+    let logger: Logger
+    let leading = Atomic<Bool>(false)
+
+    init(options: Options, client: RESTClient, sessions: ControlSessions, grpc: GRPCServer<HTTP2ServerTransport.Posix>,
+         serving: Task<Void, Never>, grpcPort: Int, webhook: HTTPServer?, webhookCertificates: SelfSignedCertificates?, logger: Logger) {
+        self.options = options
+        self.client = client
+        self.sessions = sessions
+        self.grpc = grpc
+        self.serving = serving
+        self.grpcPort = grpcPort
+        self.webhook = webhook
+        self.webhookCertificates = webhookCertificates
+        self.logger = logger
+    }
+
+    public var isLeader: Bool { leading.load(ordering: .relaxed) }
+    public var webhookPort: Int? { webhook?.port }
+
+    /// Opens the listeners; `run` then takes part in the election.
+    public static func start(_ options: Options, upstream: ClientConfig, logger: Logger = Logger(label: "ctrlmesh.manager")) async throws -> ManagerRuntime {
+        let client = RESTClient(config: upstream, qps: nil)
+        let sessions = ControlSessions(client: client)
+        let transport = HTTP2ServerTransport.Posix(address: .ipv4(host: options.grpcHost, port: options.grpcPort),
+                                                   transportSecurity: .plaintext)
+        let service = MeshControlService { incoming, outgoing, peer in try await sessions.handle(incoming, outgoing, peer: peer) }
+        let grpc = GRPCServer(transport: transport, services: [service])
+        let serving = Task {
+            do { try await grpc.serve() } catch { logger.error("gRPC server stopped: \(error)") }
+        }
+        let port: Int
+        do {
+            guard let address = try await transport.listeningAddress.ipv4 else { throw ManagerError("gRPC listener has no IPv4 address") }
+            port = address.port
+        } catch {
+            grpc.beginGracefulShutdown()
+            await client.connection.shutdown()
+            throw ManagerError("cannot listen for proxies on \(options.grpcHost):\(options.grpcPort): \(error)")
+        }
+        var webhook: HTTPServer?
+        var certificates: SelfSignedCertificates?
+        if let webhookPort = options.webhookPort {
+            let host = options.webhookHost ?? "127.0.0.1"
+            do {
+                let generated = try SelfSignedCertificates(commonName: "ctrlmesh-manager", hosts: ["localhost", "127.0.0.1", host])
+                webhook = try await HTTPServer.start(.init(host: host, port: webhookPort, tls: try generated.serverContext()),
+                                                     responder: AdmissionWebhook(logger: logger, injector: options.injection.map {
+                                                         SidecarInjector(client: client, injection: $0, logger: logger)
+                                                     }))
+                certificates = generated
+            } catch {
+                grpc.beginGracefulShutdown()
+                await client.connection.shutdown()
+                throw ManagerError("cannot serve webhooks on \(host):\(webhookPort): \(error)")
+            }
+        }
+        return ManagerRuntime(options: options, client: client, sessions: sessions, grpc: grpc, serving: serving, grpcPort: port,
+                              webhook: webhook, webhookCertificates: certificates, logger: logger)
+    }
+
+    /// Campaigns for the manager Lease and coordinates while leading, again and again, until
+    /// cancelled.
+    public func run() async {
+        var configuration = LeaderElector.Configuration(namespace: options.namespace, name: options.leaseName, identity: options.identity)
+        configuration.leaseDuration = options.election.duration
+        configuration.renewDeadline = options.election.renewDeadline
+        configuration.retryPeriod = options.election.retry
+        let elector = LeaderElector(client: client, configuration: configuration, logger: logger) { isLeading in
+            self.leading.store(isLeading, ordering: .relaxed)
+        }
+        while !Task.isCancelled {
+            do {
+                try await elector.run { try await self.coordinate() }
+            } catch where !Task.isCancelled {
+                logger.error("mesh manager \(options.identity) stopped leading: \(error)")
+            } catch {}
+            try? await Task.sleep(for: options.election.retry)
+        }
+    }
+
+    /// The leader's work: informers feed the coordinator, which plans; the clock expires
+    /// members; status is written as it changes.
+    func coordinate() async throws {
+        let coordinator = Coordinator(logger: logger, skew: options.memberSkew)
+        sessions.coordinator.withLock { $0 = coordinator }
+        defer { sessions.coordinator.withLock { $0 = nil } }
+        logger.info("mesh manager \(options.identity) leads; coordinating")
+        let (events, sink) = AsyncStream<InformerEvent>.makeStream()
+        var resources = [ManagerRuntime.shardingConfigs, ManagerRuntime.leases]
+        if (try? await client.list(ManagerRuntime.kusionShardingConfigs, options: RESTClient.ListOptions(limit: 1))) != nil {
+            resources.append(ManagerRuntime.kusionShardingConfigs)
+        }
+        let informers = resources.map { Informer(client: client, resource: $0, logger: logger) }
+        for informer in informers {
+            let resource = informer.resource
+            informer.addHandler { delta in sink.yield(InformerEvent(resource: resource, delta: delta)) }
+        }
+        await withTaskGroup(of: Void.self) { group in
+            for informer in informers { group.addTask { await informer.run() } }
+            group.addTask {
+                // Configs and leases are all known before the first step, so nothing is planned
+                // from a partial view.
+                for informer in informers { await informer.waitForSync() }
+                for await event in events { await event.apply(to: coordinator) }
+            }
+            group.addTask {
+                for informer in informers { await informer.waitForSync() }
+                while !Task.isCancelled {
+                    await coordinator.tick()
+                    try? await Task.sleep(for: .milliseconds(100))
+                }
+            }
+            group.addTask {
+                let writer = StatusWriter(client: self.client, logger: self.logger)
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: self.options.statusInterval)
+                    await writer.write(await coordinator.takeDirty())
+                }
+            }
+            await group.waitForAll()
+        }
+        await coordinator.shutdown()
+    }
+
+    public func close() async {
+        grpc.beginGracefulShutdown()
+        _ = await serving.value
+        await webhook?.close()
+        await client.connection.shutdown()
+    }
+}
+
+struct ManagerError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// One informer delta, routed to the coordinator in arrival order.
+struct InformerEvent: Sendable {
+    let resource: GroupVersionResource
+    let delta: CacheDelta
+
+    func apply(to coordinator: Coordinator) async {
+        switch delta {
+        case .added(let object), .updated(_, let object): await upserted(object, coordinator)
+        case .deleted(let object):
+            if resource.resource == "shardingconfigs" {
+                await coordinator.configDeleted(key: InformerEvent.configKey(resource, object))
+            }
+        }
+    }
+
+    func upserted(_ object: CachedObject, _ coordinator: Coordinator) async {
+        if resource.resource == "shardingconfigs" {
+            await coordinator.configUpserted(key: InformerEvent.configKey(resource, object), object: object.json)
+            return
+        }
+        let json = object.json
+        guard json["metadata"]?["labels"]?[MemberLeaseNames.memberLabel]?.stringValue == "true",
+              let pod = json["metadata"]?["annotations"]?[MemberLeaseNames.podAnnotation]?.stringValue else { return }
+        let spec = json["spec"]
+        let seconds = spec?["leaseDurationSeconds"]?.intValue ?? 10
+        await coordinator.leaseObserved(namespace: object.namespace, pod: pod, holder: spec?["holderIdentity"]?.stringValue ?? "",
+                                        renewTime: spec?["renewTime"]?.stringValue, duration: .seconds(seconds))
+    }
+
+    /// `group/namespace/name`: the two API groups' configs never collide.
+    static func configKey(_ resource: GroupVersionResource, _ object: CachedObject) -> String {
+        "\(resource.group)/\(object.namespace)/\(object.name)"
+    }
+}

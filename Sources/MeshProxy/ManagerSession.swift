@@ -1,0 +1,128 @@
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import KubeModel
+import Logging
+import MeshControl
+import MeshCore
+import Synchronization
+
+/// The proxy's side of the manager protocol: one session at a time with a manager, opened
+/// only while the liveness lease is valid. It registers with the spec in force, applies each
+/// spec it is sent, then acknowledges its epoch. Specs are applied one after another inside
+/// the session, so a session never ends with an apply half done, and nothing from an ended
+/// session is applied later. With no manager reachable the last spec stays in force.
+public final class ManagerSession: Sendable {
+    public struct Target: Sendable, Equatable, CustomStringConvertible {
+        public var host: String
+        public var port: Int
+        public init(host: String, port: Int) {
+            self.host = host
+            self.port = port
+        }
+        public var description: String { "\(host):\(port)" }
+    }
+
+    let targets: [Target]
+    let state: ShardState
+    let lease: MemberLease
+    let heartbeat: Duration
+    let logger: Logger
+    let current = Mutex<String>("not connected")
+
+    public init(targets: [Target], state: ShardState, lease: MemberLease, heartbeat: Duration = .seconds(2), logger: Logger) {
+        precondition(!targets.isEmpty)
+        self.targets = targets
+        self.state = state
+        self.lease = lease
+        self.heartbeat = heartbeat
+        self.logger = logger
+    }
+
+    /// What the session is doing, for the status endpoint.
+    public var status: String { current.withLock { $0 } }
+
+    struct SessionEnded: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    /// Connects, and reconnects with backoff (100 ms doubling to 5 s, trying each manager
+    /// address in turn), until cancelled.
+    public func run() async {
+        var attempt = 0
+        var backoff = Duration.milliseconds(100)
+        while !Task.isCancelled {
+            await lease.waitUntilValid()
+            if Task.isCancelled { return }
+            let target = targets[attempt % targets.count]
+            attempt += 1
+            let started = ContinuousClock.now
+            do {
+                try await session(target)
+            } catch {
+                current.withLock { $0 = "disconnected from \(target): \(error)" }
+                logger.info("manager session with \(target) ended: \(error)")
+            }
+            // A session that lasted resets the backoff; one that failed at once doubles it.
+            backoff = ContinuousClock.now - started > .seconds(10) ? .milliseconds(100) : min(backoff * 2, .seconds(5))
+            try? await Task.sleep(for: backoff)
+        }
+    }
+
+    func session(_ target: Target) async throws {
+        try await withGRPCClient(transport: .http2NIOPosix(target: .dns(host: target.host, port: target.port),
+                                                           transportSecurity: .plaintext)) { client in
+            let (outgoing, writer) = AsyncStream<ProxyMessage>.makeStream()
+            defer { writer.finish() }
+            writer.yield(.register(pod: lease.pod, namespace: lease.namespace, applied: state.spec))
+            let request = StreamingClientRequest<ProxyMessage> { stream in
+                for await message in outgoing { try await stream.write(message) }
+            }
+            try await client.bidirectionalStreaming(request: request, descriptor: MeshControl.connect,
+                                                    serializer: JSONMessageSerializer<ProxyMessage>(),
+                                                    deserializer: JSONMessageDeserializer<ManagerMessage>(),
+                                                    options: .defaults) { response in
+                self.current.withLock { $0 = "connected to \(target)" }
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        for try await message in response.messages { try await self.handle(message, reply: writer) }
+                        throw SessionEnded(description: "the manager closed the session")
+                    }
+                    group.addTask {
+                        while true {
+                            try await Task.sleep(for: self.heartbeat)
+                            writer.yield(.heartbeat)
+                        }
+                    }
+                    group.addTask {
+                        // A lapsed lease has fenced the proxy: report afresh once it is back.
+                        while self.lease.isValid { try await Task.sleep(for: .milliseconds(50)) }
+                        throw SessionEnded(description: "the member lease lapsed")
+                    }
+                    defer { group.cancelAll() }
+                    try await group.next()
+                }
+            }
+        }
+    }
+
+    func handle(_ message: ManagerMessage, reply: AsyncStream<ProxyMessage>.Continuation) async throws {
+        switch message {
+        case .spec(let spec):
+            guard lease.isValid else { throw SessionEnded(description: "the member lease lapsed before epoch \(spec.epoch)") }
+            logger.info("applying shard spec \(spec.shard) epoch \(spec.epoch) from the manager")
+            // Not cancellable: an apply runs to its end so the next session reports the truth.
+            await Task { await state.apply(spec) }.value
+            guard lease.isValid else {
+                await Task { await state.fence() }.value
+                throw SessionEnded(description: "the member lease lapsed while applying epoch \(spec.epoch)")
+            }
+            reply.yield(.ack(epoch: spec.epoch))
+            current.withLock { $0 = "connected; shard \(spec.shard) epoch \(spec.epoch) applied" }
+        case .unassigned(let reason):
+            await Task { await state.fence() }.value
+            current.withLock { $0 = "connected; unassigned: \(reason)" }
+        case .heartbeat:
+            break
+        }
+    }
+}
