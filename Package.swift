@@ -120,7 +120,8 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "CtrlMeshBench", dependencies: [
-            "KubeModel", "KubeClient", "OperatorRuntime",
+            "KubeModel", "KubeClient", "OperatorRuntime", "KubeAPIServer", "MeshCore", "MeshManager", "MeshProxy",
+            .product(name: "Logging", package: "swift-log"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -139,6 +140,10 @@ let package = Package(
         .testTarget(name: "OperatorRuntimeTests", dependencies: [
             "OperatorRuntime", "SampleOperator", "KubeClient", "KubeModel", "KubeAPIServer",
             .product(name: "PropertyBased", package: "swift-property-based"),
+        ]),
+        .testTarget(name: "MeshManagerTests", dependencies: [
+            "MeshManager", "MeshControl", "MeshCore", "KubeModel", "KubeClient",
+            .product(name: "GRPCCore", package: "grpc-swift-2"),
         ]),
         .testTarget(name: "KubeAPIServerTests", dependencies: [
             "KubeAPIServer", "KubeModel", "MeshHTTP",

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import KubeClient
 import Logging
+import MeshControl
 import MeshCore
 import MeshManager
 
@@ -20,6 +21,15 @@ struct ManagerCommand: AsyncParsableCommand {
 
     @Option(help: "Address proxies connect to (gRPC), host:port.")
     var listen = ListenAddress(host: "127.0.0.1", port: 5450)
+
+    @Option(help: "Certificate (PEM) for the proxies' endpoint: with it the endpoint speaks mTLS (needs --grpc-tls-key and --grpc-client-ca).")
+    var grpcTLSCert: String?
+
+    @Option(help: "The private key (PEM) of --grpc-tls-cert.")
+    var grpcTLSKey: String?
+
+    @Option(help: "CA (PEM) the proxies' client certificates must be signed by.")
+    var grpcClientCA: String?
 
     @Option(help: "Address for the admission webhooks (HTTPS), host:port.")
     var webhookListen: ListenAddress?
@@ -53,6 +63,13 @@ struct ManagerCommand: AsyncParsableCommand {
         if webhookURL != nil, webhookListen == nil { throw ValidationError("--webhook-url needs --webhook-listen") }
         if injectImage != nil, webhookListen == nil { throw ValidationError("--inject-image needs --webhook-listen") }
         if memberSkew < 0 { throw ValidationError("--member-skew must not be negative") }
+        let tlsFiles = [grpcTLSCert, grpcTLSKey, grpcClientCA]
+        if tlsFiles.contains(where: { $0 != nil }), tlsFiles.contains(where: { $0 == nil }) {
+            throw ValidationError("--grpc-tls-cert, --grpc-tls-key and --grpc-client-ca go together")
+        }
+        for file in tlsFiles.compactMap({ $0 }) where !FileManager.default.isReadableFile(atPath: file) {
+            throw ValidationError("cannot read \(file)")
+        }
     }
 
     func run() async throws {
@@ -65,6 +82,9 @@ struct ManagerCommand: AsyncParsableCommand {
         let parts = electionTimings.split(separator: ",").compactMap { Int($0) }
         options.election = (.seconds(parts[0]), .seconds(parts[1]), .seconds(parts[2]))
         options.memberSkew = .seconds(memberSkew)
+        if let grpcTLSCert, let grpcTLSKey, let grpcClientCA {
+            options.grpcTLS = MutualTLSFiles(certificate: grpcTLSCert, privateKey: grpcTLSKey, trustedCA: grpcClientCA)
+        }
         if let injectImage {
             options.injection = SidecarInjection(image: injectImage, managers: injectManagers ?? "\(listen.host):\(listen.port)")
         }
@@ -75,10 +95,13 @@ struct ManagerCommand: AsyncParsableCommand {
             throw ValidationError("\(error)")
         }
         if let webhookURL, let certificates = runtime.webhookCertificates {
+            let client = RESTClient(config: config, qps: nil)
             do {
-                try await WebhookRegistration.register(client: RESTClient(config: config), url: webhookURL,
-                                                       caPEM: certificates.caCertificatePEM, injection: injectImage != nil)
+                try await WebhookRegistration.register(client: client, url: webhookURL, caPEM: certificates.caCertificatePEM,
+                                                       injection: injectImage != nil)
+                await client.connection.shutdown()
             } catch {
+                await client.connection.shutdown()
                 await runtime.close()
                 throw ValidationError("cannot register the webhooks at \(webhookURL): \(error)")
             }

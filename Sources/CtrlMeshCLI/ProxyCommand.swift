@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import KubeClient
 import Logging
+import MeshControl
 import MeshProxy
 import NIOSSL
 
@@ -36,6 +37,15 @@ struct ProxyCommand: AsyncParsableCommand {
 
     @Option(help: "This operator pod's namespace (default $POD_NAMESPACE).")
     var podNamespace: String?
+
+    @Option(help: "CA the manager's certificate must be signed by: speak mTLS to the manager (with --manager-cert/--manager-key).")
+    var managerCA: String?
+
+    @Option(help: "This proxy's client certificate (PEM) for mTLS to the manager.")
+    var managerCert: String?
+
+    @Option(help: "The private key (PEM) of --manager-cert.")
+    var managerKey: String?
 
     @Option(help: "Liveness lease timings in seconds: duration,renew-deadline,retry (renew-deadline < duration).")
     var memberLease = "10,7,1"
@@ -81,9 +91,17 @@ struct ProxyCommand: AsyncParsableCommand {
         guard parts.count == 3, parts.allSatisfy({ $0 > 0 }), parts[1] < parts[0] else {
             throw ValidationError("--member-lease: expected duration,renew-deadline,retry in whole seconds with renew-deadline < duration")
         }
+        let tlsFiles = [managerCA, managerCert, managerKey]
+        if tlsFiles.contains(where: { $0 != nil }), tlsFiles.contains(where: { $0 == nil }) {
+            throw ValidationError("--manager-ca, --manager-cert and --manager-key go together")
+        }
+        for file in tlsFiles.compactMap({ $0 }) where !FileManager.default.isReadableFile(atPath: file) {
+            throw ValidationError("cannot read \(file)")
+        }
+        let tls = managerCA.map { MutualTLSFiles(certificate: managerCert!, privateKey: managerKey!, trustedCA: $0) }
         return ProxyRuntime.Mesh(managers: targets, podName: pod, podNamespace: namespace,
                                  lease: MemberLease.Timings(duration: .seconds(parts[0]), renewDeadline: .seconds(parts[1]),
-                                                            retryPeriod: .seconds(parts[2])))
+                                                            retryPeriod: .seconds(parts[2])), tls: tls)
     }
 
     func run() async throws {

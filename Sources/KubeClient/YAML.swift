@@ -74,7 +74,7 @@ extension YAMLDocument {
         case .bool(let b): return Node(b ? "true" : "false")
         case .number(let text): return Node(text)
         case .string(let text):
-            let plain = Node.Scalar(text)
+            let plain = Node.Scalar(text, .implicit, .plain)
             let readsBack = (try? json(.scalar(plain))) == .string(text) && !text.contains("\n")
             return .scalar(readsBack ? plain : Node.Scalar(text, Tag(.str), .doubleQuoted))
         case .array(let items): return .sequence(Node.Sequence(items.map(node)))

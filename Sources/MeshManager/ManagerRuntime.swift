@@ -29,6 +29,9 @@ public final class ManagerRuntime: Sendable {
         public var statusInterval: Duration = .milliseconds(300)
         /// The sidecar the injection webhook adds (nil: no injection webhook).
         public var injection: SidecarInjection?
+        /// With a certificate the gRPC endpoint speaks mTLS: proxies must present a certificate
+        /// signed by `clientCA`.
+        public var grpcTLS: MutualTLSFiles?
 
         public init(grpcHost: String, grpcPort: Int, webhookHost: String? = nil, webhookPort: Int? = nil, identity: String, namespace: String) {
             self.grpcHost = grpcHost
@@ -75,8 +78,19 @@ public final class ManagerRuntime: Sendable {
     public static func start(_ options: Options, upstream: ClientConfig, logger: Logger = Logger(label: "ctrlmesh.manager")) async throws -> ManagerRuntime {
         let client = RESTClient(config: upstream, qps: nil)
         let sessions = ControlSessions(client: client)
+        let security: HTTP2ServerTransport.Posix.TransportSecurity
+        if let tls = options.grpcTLS {
+            security = .mTLS(certificateChain: [.file(path: tls.certificate, format: .pem)],
+                             privateKey: .file(path: tls.privateKey, format: .pem)) { config in
+                config.trustRoots = .certificates([.file(path: tls.trustedCA, format: .pem)])
+                // Proxies are identified by the pod they register as, not by a host name.
+                config.clientCertificateVerification = .noHostnameVerification
+            }
+        } else {
+            security = .plaintext
+        }
         let transport = HTTP2ServerTransport.Posix(address: .ipv4(host: options.grpcHost, port: options.grpcPort),
-                                                   transportSecurity: .plaintext)
+                                                   transportSecurity: security)
         let service = MeshControlService { incoming, outgoing, peer in try await sessions.handle(incoming, outgoing, peer: peer) }
         let grpc = GRPCServer(transport: transport, services: [service])
         let serving = Task {

@@ -23,15 +23,19 @@ public final class ManagerSession: Sendable {
     }
 
     let targets: [Target]
+    /// mTLS to the manager (nil: plaintext).
+    let tls: MutualTLSFiles?
     let state: ShardState
     let lease: MemberLease
     let heartbeat: Duration
     let logger: Logger
     let current = Mutex<String>("not connected")
 
-    public init(targets: [Target], state: ShardState, lease: MemberLease, heartbeat: Duration = .seconds(2), logger: Logger) {
+    public init(targets: [Target], tls: MutualTLSFiles? = nil, state: ShardState, lease: MemberLease, heartbeat: Duration = .seconds(2),
+                logger: Logger) {
         precondition(!targets.isEmpty)
         self.targets = targets
+        self.tls = tls
         self.state = state
         self.lease = lease
         self.heartbeat = heartbeat
@@ -69,8 +73,10 @@ public final class ManagerSession: Sendable {
     }
 
     func session(_ target: Target) async throws {
-        try await withGRPCClient(transport: .http2NIOPosix(target: .dns(host: target.host, port: target.port),
-                                                           transportSecurity: .plaintext)) { client in
+        // An address literal is not a name: it must not go out as TLS SNI.
+        let resolvable: any ResolvableTarget = target.host.split(separator: ".").count == 4 && target.host.allSatisfy({ $0.isNumber || $0 == "." })
+            ? .ipv4(host: target.host, port: target.port) : .dns(host: target.host, port: target.port)
+        try await withGRPCClient(transport: .http2NIOPosix(target: resolvable, transportSecurity: transportSecurity)) { client in
             let (outgoing, writer) = AsyncStream<ProxyMessage>.makeStream()
             defer { writer.finish() }
             writer.yield(.register(pod: lease.pod, namespace: lease.namespace, applied: state.spec))
@@ -102,6 +108,14 @@ public final class ManagerSession: Sendable {
                     try await group.next()
                 }
             }
+        }
+    }
+
+    var transportSecurity: HTTP2ClientTransport.Posix.TransportSecurity {
+        guard let tls else { return .plaintext }
+        return .mTLS(certificateChain: [.file(path: tls.certificate, format: .pem)], privateKey: .file(path: tls.privateKey, format: .pem)) {
+            $0.trustRoots = .certificates([.file(path: tls.trustedCA, format: .pem)])
+            $0.serverCertificateVerification = .fullVerification
         }
     }
 

@@ -1,6 +1,7 @@
 import KubeClient
 import KubeModel
 import Logging
+import MeshControl
 import MeshHTTP
 import NIOSSL
 
@@ -36,9 +37,12 @@ public final class ProxyRuntime: Sendable {
         public var podName: String
         public var podNamespace: String
         public var lease: MemberLease.Timings
+        public var tls: MutualTLSFiles?
 
-        public init(managers: [ManagerSession.Target], podName: String, podNamespace: String, lease: MemberLease.Timings = .init()) {
+        public init(managers: [ManagerSession.Target], podName: String, podNamespace: String, lease: MemberLease.Timings = .init(),
+                    tls: MutualTLSFiles? = nil) {
             self.managers = managers
+            self.tls = tls
             self.podName = podName
             self.podNamespace = podNamespace
             self.lease = lease
@@ -81,7 +85,7 @@ public final class ProxyRuntime: Sendable {
         let session = options.mesh.map { mesh in
             let lease = MemberLease(client: RESTClient(connection: upstream, qps: nil), namespace: mesh.podNamespace,
                                     pod: mesh.podName, timings: mesh.lease, logger: logger)
-            return ManagerSession(targets: mesh.managers, state: state, lease: lease, logger: logger)
+            return ManagerSession(targets: mesh.managers, tls: mesh.tls, state: state, lease: lease, logger: logger)
         }
         let proxy = ShardProxy(upstream: upstream, state: state, namespaceLabels: namespaceLabels, metrics: metrics, logger: logger)
         let server: HTTPServer

@@ -107,8 +107,12 @@ extension ShardProxy {
         }
         let filter = makeFilter(format)
         metrics.add(filter.isWatch ? .filteredWatches : .filteredLists)
+        // A revoked watch ends with 410 at once. A revoked list runs to its end under the spec
+        // it began with (the spec change waits for it before it is acknowledged), and
+        // `ShardState` makes a watch from its resourceVersion 410: cutting it off instead
+        // would send the client into its error backoff rather than straight to a relist.
         let end = await pump(response, headHeaders: ShardProxy.downstreamHeaders(response.headers, keepLength: false),
-                             writer: writer, ticket: ticket, filter: filter)
+                             writer: writer, ticket: filter.isWatch ? ticket : nil, filter: filter)
         switch end {
         case .finished(let summary):
             if let summary {
@@ -123,14 +127,10 @@ extension ShardProxy {
                 }
             }
             try? await writer.end()
-        case .revoked:
-            if filter.isWatch {
-                metrics.add(.watchesExpired)
-                try? await writer.writeBody(ShardProxy.errorEvent(ShardProxy.sliceChanged, protobuf: format == .protobuf))
-                try? await writer.end()
-            } else {
-                writer.abort()
-            }
+        case .revoked:  // only watches are revoked mid-stream
+            metrics.add(.watchesExpired)
+            try? await writer.writeBody(ShardProxy.errorEvent(ShardProxy.sliceChanged, protobuf: format == .protobuf))
+            try? await writer.end()
         case .failed(let error):
             metrics.add(.filterErrors)
             logger.warning("ending \(request.method) \(request.uri): \(error)")

@@ -72,6 +72,13 @@ public final class ShardState: Sendable {
         /// List resourceVersions served per resource, with the generation they were served in.
         var servedLists: [GroupResource: [UInt64: Int]] = [:]
         var continueTokens: [String: (GroupResource, Int)] = [:]
+        /// resourceVersions of lists that completed after a spec change revoked them.
+        var staleLists: Set<StaleList> = []
+    }
+
+    struct StaleList: Hashable {
+        var resource: GroupResource
+        var resourceVersion: UInt64
     }
 
     let state = Mutex(State())
@@ -129,10 +136,19 @@ public final class ShardState: Sendable {
     }
 
     /// Records a completed list: its resourceVersion and continue token belong to the
-    /// generation the list was served under.
+    /// generation the list was served under. A list that a spec change revoked while it ran
+    /// showed the old slice: a watch from its resourceVersion must relist.
     public func noteList(_ gr: GroupResource, ticket: StreamTicket, resourceVersion: String?, continueToken: String?) {
         state.withLock { s in
             if let rv = resourceVersion.flatMap(UInt64.init) {
+                let list = StaleList(resource: gr, resourceVersion: rv)
+                if ticket.revoked {
+                    if s.staleLists.count >= ShardState.rememberedTokens { s.staleLists.removeAll() }
+                    s.staleLists.insert(list)
+                } else {
+                    // A fresh list at the same version shows the new slice: resuming from it is fine.
+                    s.staleLists.remove(list)
+                }
                 if rv > s.maxDelivered { s.maxDelivered = rv }
                 // Mutated in place: a copy of the map per list would cost as much as the map.
                 if s.servedLists[gr, default: [:]].count >= ShardState.rememberedTokens { s.servedLists[gr]?.removeAll() }
@@ -150,6 +166,7 @@ public final class ShardState: Sendable {
     public func watchNeedsRelist(_ gr: GroupResource, resourceVersion: String?) -> Bool {
         guard let text = resourceVersion, text != "0", let rv = UInt64(text) else { return false }
         return state.withLock { s in
+            if s.staleLists.contains(StaleList(resource: gr, resourceVersion: rv)) { return true }
             for change in s.changes where change.affects(gr) && rv <= change.boundary {
                 if let servedAt = s.servedLists[gr]?[rv], servedAt >= change.generation { continue }
                 return true

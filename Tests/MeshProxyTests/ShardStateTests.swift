@@ -85,6 +85,27 @@ import Testing
         #expect(!state.watchNeedsRelist(configmaps, resourceVersion: "120"))
     }
 
+    /// A list the change revoked while it ran completes under its old slice; a watch from its
+    /// resourceVersion relists, until a list served under the new slice returns that version.
+    @Test func aListRevokedMidFlightSendsItsWatchBackToRelist() async {
+        let state = ShardState()
+        await state.apply(spec(["a"], epoch: 1))
+        let list = state.registerStream(configmaps) {}
+        let applying = Task { await state.apply(spec(["b"], epoch: 2)) }
+        var revocations = list.revocations.makeAsyncIterator()
+        _ = await revocations.next()
+        #expect(state.appliedEpoch == 1, "the change waits for the list to finish")
+        state.noteList(configmaps, ticket: list, resourceVersion: "300", continueToken: nil)
+        state.deregister(list)
+        await applying.value
+        #expect(state.watchNeedsRelist(configmaps, resourceVersion: "300"))
+        #expect(!state.watchNeedsRelist(secrets, resourceVersion: "300"))
+        let fresh = state.registerStream(configmaps) {}
+        state.noteList(configmaps, ticket: fresh, resourceVersion: "300", continueToken: nil)
+        state.deregister(fresh)
+        #expect(!state.watchNeedsRelist(configmaps, resourceVersion: "300"))
+    }
+
     @Test func sliceChangesAreDetectedPerResource() {
         let a = spec(["a"], epoch: 1)
         #expect(ShardState.sliceChanged(configmaps, old: nil, new: a))

@@ -1,0 +1,147 @@
+import KubeClient
+import KubeModel
+import Logging
+import MeshControl
+import MeshCore
+@testable import MeshManager
+import Synchronization
+import Testing
+
+/// The coordinator's I/O-free half: configs, sessions and leases in, specs out.
+@Suite struct CoordinatorTests {
+    /// What one fake proxy has been sent.
+    final class Inbox: Sendable {
+        final class Collected: Sendable {
+            let list = Mutex<[ManagerMessage]>([])
+        }
+        let collected = Collected()
+        let task: Task<Void, Never>
+
+        init(_ stream: AsyncStream<ManagerMessage>) {
+            let collected = collected
+            task = Task { for await message in stream { collected.list.withLock { $0.append(message) } } }
+        }
+
+        func take() async -> [ManagerMessage] {
+            try? await Task.sleep(for: .milliseconds(30))
+            return collected.list.withLock { taken in defer { taken = [] }; return taken }
+        }
+    }
+
+    static func config(shards: Int? = nil, status: JSON? = nil) -> JSON {
+        var object: JSON = [
+            "apiVersion": "ctrlmesh.kruise.io/v1alpha1", "kind": "ShardingConfig",
+            "metadata": ["name": "op", "namespace": "ns"],
+            "spec": ["selector": ["matchLabels": ["app": "op"]], "resources": [["apiGroups": [""], "resources": ["pods"]]],
+                     "sharding": ["mode": "ObjectHash", "slots": 16, "replicasPerShard": 1]],
+        ]
+        if let shards { object.setValue(.int(shards), at: ["spec", "sharding", "shards"]) }
+        if let status { object.setValue(status, at: ["status"]) }
+        return object
+    }
+
+    static let key = "ctrlmesh.kruise.io/ns/op"
+
+    func open(_ coordinator: Coordinator, _ pod: String, labels: [String: String]? = ["app": "op"], applied: ShardSpec? = nil) async -> (Int, Inbox) {
+        let (session, stream) = await coordinator.open(pod: pod, namespace: "ns", labels: labels, applied: applied)
+        return (session, Inbox(stream))
+    }
+
+    func specs(_ messages: [ManagerMessage]) -> [ShardSpec] {
+        messages.compactMap { if case .spec(let spec) = $0 { spec } else { nil } }
+    }
+
+    @Test func membersAreGrantedTheirShareOnlyAfterTheRevokeIsAcknowledged() async throws {
+        let coordinator = Coordinator(logger: Logger(label: "test"))
+        await coordinator.configUpserted(key: CoordinatorTests.key, object: CoordinatorTests.config())
+        let (s0, inbox0) = await open(coordinator, "op-0")
+        let first = try #require(specs(await inbox0.take()).last)
+        #expect(first.shard == "op-0" && first.owned.objectHashRanges == [.all])
+        await coordinator.acknowledged(member: "ns/op-0", session: s0, epoch: first.epoch)
+
+        let (s1, inbox1) = await open(coordinator, "op-1")
+        let revoke = try #require(specs(await inbox0.take()).last)
+        let empty = try #require(specs(await inbox1.take()).last)
+        #expect(revoke.owned.objectHashRanges == [HashRange(start: 0, last: (1 << 63) - 1)] || revoke.owned.objectHashRanges == [HashRange(start: 1 << 63, last: .max)])
+        #expect(empty.shard == "op-1" && empty.owned.objectHashRanges.isEmpty, "nothing for op-1 until op-0 lets go")
+        await coordinator.acknowledged(member: "ns/op-1", session: s1, epoch: empty.epoch)
+        #expect(specs(await inbox1.take()).isEmpty)
+        await coordinator.acknowledged(member: "ns/op-0", session: s0, epoch: revoke.epoch)
+        let grant = try #require(specs(await inbox1.take()).last)
+        #expect(grant.owned.objectHashRanges.count == 1 && grant.owned.objectHashRanges != revoke.owned.objectHashRanges)
+        await coordinator.acknowledged(member: "ns/op-1", session: s1, epoch: grant.epoch)
+
+        let snapshot = try #require(await coordinator.takeDirty().last?.snapshot)
+        let ready = snapshot.status["conditions"]?.arrayValue?.first { $0["type"] == "Ready" }
+        #expect(ready?["status"] == "True")
+        #expect(snapshot.status["shards"]?.arrayValue?.map { $0["slots"]?.stringValue } == ["0-7", "8-15"] || snapshot.status["shards"]?.arrayValue?.map { $0["slots"]?.stringValue } == ["8-15", "0-7"])
+        #expect(snapshot.status["handovers"]?["total"] == 8, "op-1's eight slots moved from op-0")
+
+        // op-1 releases its lease after fencing: its slots go back to op-0 without waiting.
+        await coordinator.closed(member: "ns/op-1", session: s1)
+        await coordinator.leaseObserved(namespace: "ns", pod: "op-1", holder: "", renewTime: nil, duration: .seconds(10))
+        await coordinator.tick()
+        let back = try #require(specs(await inbox0.take()).last)
+        #expect(back.owned.objectHashRanges == [.all])
+    }
+
+    @Test func podsThatCannotBePlacedAreToldWhy() async throws {
+        let coordinator = Coordinator(logger: Logger(label: "test"))
+        await coordinator.configUpserted(key: CoordinatorTests.key, object: CoordinatorTests.config(shards: 1))
+        let (_, missing) = await open(coordinator, "gone", labels: nil)
+        let (_, unselected) = await open(coordinator, "other-0", labels: ["app": "other"])
+        let (_, noOrdinal) = await open(coordinator, "op", labels: ["app": "op"])
+        let (_, spare) = await open(coordinator, "op-1")
+        for (inbox, expected) in [(missing, "does not exist"), (unselected, "no ShardingConfig in ns selects pod other-0"), (noOrdinal, "neither a StatefulSet ordinal")] {
+            let messages = await inbox.take()
+            guard case .unassigned(let reason)? = messages.last else { Issue.record("got \(messages)"); continue }
+            #expect(reason.contains(expected), "\(reason)")
+        }
+        let spareSpec = try #require(specs(await spare.take()).last)
+        #expect(spareSpec.shard == "op-spare" && spareSpec.owned == ShardSpec.OwnedKeys())
+        let status = try #require(await coordinator.takeDirty().last?.snapshot?.status)
+        #expect(status["unassigned"]?.arrayValue?.first?["pod"] == "ns/op")
+        #expect(status["conditions"]?.arrayValue?.first { $0["type"] == "Degraded" }?["reason"] == "UnplacedPods")
+    }
+
+    @Test func invalidConfigsAreReportedNotPlanned() async throws {
+        let coordinator = Coordinator(logger: Logger(label: "test"))
+        var object = CoordinatorTests.config()
+        object.setValue(.int(3), at: ["spec", "sharding", "slots"])
+        await coordinator.configUpserted(key: CoordinatorTests.key, object: object)
+        let dirty = await coordinator.takeDirty()
+        #expect(dirty.first?.invalid?.contains("spec.sharding.slots") == true && dirty.first?.snapshot == nil)
+    }
+
+    /// A new leader reads the assignment from status and its members' reports: nothing moves,
+    /// nothing is re-sent.
+    @Test func aNewLeaderAdoptsThePersistedAssignment() async throws {
+        let first = Coordinator(logger: Logger(label: "test"))
+        await first.configUpserted(key: CoordinatorTests.key, object: CoordinatorTests.config())
+        var applied: [String: ShardSpec] = [:]
+        var sessions: [String: (Int, Inbox)] = [:]
+        for pod in ["op-0", "op-1", "op-2"] { sessions[pod] = await open(first, pod) }
+        for _ in 0..<4 {
+            for (pod, (session, inbox)) in sessions {
+                for spec in specs(await inbox.take()) {
+                    applied[pod] = spec
+                    await first.acknowledged(member: "ns/\(pod)", session: session, epoch: spec.epoch)
+                }
+            }
+        }
+        let status = try #require(await first.takeDirty().last?.snapshot?.status)
+        #expect(status["conditions"]?.arrayValue?.first { $0["type"] == "Ready" }?["status"] == "True")
+
+        let second = Coordinator(logger: Logger(label: "test"))
+        for pod in ["op-0", "op-1", "op-2"] {
+            await second.leaseObserved(namespace: "ns", pod: pod, holder: pod, renewTime: "t1", duration: .seconds(10))
+        }
+        await second.configUpserted(key: CoordinatorTests.key, object: CoordinatorTests.config(status: status))
+        for pod in ["op-0", "op-1", "op-2"] {
+            let (_, inbox) = await open(second, pod, applied: applied[pod])
+            #expect(await inbox.take().isEmpty, "\(pod) already enforces its share")
+        }
+        let adopted = try #require(await second.takeDirty().last?.snapshot?.status)
+        #expect(adopted["shards"] == status["shards"] || adopted["shards"]?.arrayValue?.map { $0["targetSlots"] } == status["shards"]?.arrayValue?.map { $0["targetSlots"] })
+    }
+}

@@ -1,0 +1,30 @@
+import KubeModel
+import MeshControl
+import MeshCore
+import Testing
+
+@Suite struct MeshMessagesTests {
+    static let spec = ShardSpec(shard: "op-1", epoch: 7, resources: [.init(apiGroups: [""], resources: ["pods"], key: .object)],
+                                owned: .init(objectHashRanges: [HashRange(start: 0, last: 1 << 40)]),
+                                leaderElection: .init(namespace: "ns", name: "lock"))
+
+    @Test func everyMessageRoundTrips() throws {
+        let up: [ProxyMessage] = [.register(pod: "op-3", namespace: "ns", applied: MeshMessagesTests.spec),
+                                  .register(pod: "op-3", namespace: "ns", applied: nil), .ack(epoch: 7), .heartbeat]
+        for message in up {
+            let bytes: [UInt8] = try JSONMessageSerializer<ProxyMessage>().serialize(message)
+            #expect(try JSONMessageDeserializer<ProxyMessage>().deserialize(bytes) == message)
+        }
+        let down: [ManagerMessage] = [.spec(MeshMessagesTests.spec), .unassigned(reason: "no config"), .heartbeat]
+        for message in down {
+            let bytes: [UInt8] = try JSONMessageSerializer<ManagerMessage>().serialize(message)
+            #expect(try JSONMessageDeserializer<ManagerMessage>().deserialize(bytes) == message)
+        }
+    }
+
+    @Test func malformedMessagesAreRejected() {
+        for text in ["{", "{\"launch\": {}}", "{\"ack\": {}}", "{\"register\": {\"pod\": \"x\"}}", "{\"spec\": {\"shard\": \"\"}}"] {
+            #expect(throws: (any Error).self) { try JSONMessageDeserializer<ProxyMessage>().deserialize(Array(text.utf8)) as ProxyMessage }
+        }
+    }
+}

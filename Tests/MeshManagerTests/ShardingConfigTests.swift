@@ -1,0 +1,104 @@
+import KubeClient
+import KubeModel
+import MeshCore
+@testable import MeshManager
+import Testing
+
+@Suite struct ShardingConfigTests {
+    @Test func embeddedCRDMatchesTheManifest() throws {
+        #expect(ShardingConfigCRD.yaml + "\n" == (try Fixtures.text("manifests/crds/ctrlmesh.kruise.io_shardingconfigs.yaml")))
+        let crd = try YAMLDocument.parse(ShardingConfigCRD.yaml)
+        #expect(crd["spec"]?["names"]?["kind"] == "ShardingConfig")
+    }
+
+    @Test func theShippedSampleParses() throws {
+        let object = try #require(try Fixtures.documents("manifests/samples/cloneset-operator-sharded.yaml").first { $0["kind"] == "ShardingConfig" })
+        let config = try MeshConfig(object: object)
+        #expect(config.mode == .objectHash && config.maxShards == 3 && config.replicasPerShard == 2 && config.slots == 256)
+        #expect(config.resources.allSatisfy { $0.key == .object })
+        #expect(config.leaderElection == ShardSpec.LeaderElectionLock(namespace: "ctrlmesh-system", name: "cloneset-operator"))
+        #expect(config.placement(podName: "cloneset-operator-5", labels: [:]) == .shard("cloneset-operator-2"))
+        #expect(config.placement(podName: "cloneset-operator-6", labels: [:]) == .spare)
+
+        let sets = try MeshConfig(object: try #require(try Fixtures.documents("manifests/samples/shardingconfig-namespaces.yaml").first))
+        guard case .namespaceSets(let list) = sets.mode else { Issue.record("not namespace sets"); return }
+        #expect(list.map(\.name) == ["team-a", "team-b", "gold"])
+        let spec = sets.spec(shard: "team-b", units: [1], epoch: 2)
+        #expect(spec.ownsNamespace("team-b-prod", labels: nil) && !spec.ownsNamespace("team-a", labels: nil))
+    }
+
+    /// KusionStack's manifests are accepted with the same meaning (docs/manager.md).
+    @Test func kusionStackManifestsMapOntoTheModel() throws {
+        let auto = try Fixtures.documents("Tests/fixtures/kusionstack/shardingconfig-auto.yaml")[0]
+        // The sample asks for a canary subset, which is refused by name rather than ignored.
+        #expect(throws: MeshConfigError.self) { try MeshConfig(object: auto) }
+        var withoutCanary = auto
+        withoutCanary.setValue(nil, at: ["spec", "root", "canary"])
+        let root = try MeshConfig(object: withoutCanary)
+        #expect(root.mode == .namespaceHash && root.maxShards == 2 && root.replicasPerShard == 2)
+        #expect(root.resources == [ShardSpec.ResourceRule(apiGroups: ["*"], resources: ["pods", "services"], key: .namespace)])
+        #expect(root.leaderElection?.name == "operator-leader" && root.leaderElection?.namespace == "operator-demo")
+
+        var demo = try Fixtures.documents("Tests/fixtures/kusionstack/shardingconfig-demo.yaml")[0]
+        // The upstream sample leaves an empty `matchLabels:` (null): still one shard.
+        let config = try MeshConfig(object: demo)
+        guard case .namespaceSets(let sets) = config.mode else { Issue.record("not namespace sets"); return }
+        #expect(sets.map(\.namespaces) == [["namespace-a", "namespace-b"]])
+        #expect(config.placement(podName: "anything", labels: [:]) == .shard("sharding-demo"))
+        demo.setValue(nil, at: ["spec", "limits"])
+        #expect(throws: MeshConfigError.self) { try MeshConfig(object: demo) }
+    }
+
+    @Test(arguments: [
+        ("sharding: {mode: Sideways}", "spec.sharding.mode: Unsupported value: \"Sideways\""),
+        ("sharding: {shards: 0}", "spec.sharding.shards: Invalid value: 0: must be at least 1"),
+        ("sharding: {slots: 100}", "spec.sharding.slots: Invalid value: 100: must be a power of two"),
+        ("sharding: {replicasPerShard: 0}", "spec.sharding.replicasPerShard: Invalid value: 0"),
+        ("sharding: {mode: NamespaceSets, namespaceSets: [{name: a, namespaces: [x]}, {name: b, namespaces: [x]}]}",
+         "spec.sharding.namespaceSets[1].namespaces: Duplicate value: \"x\" is also in set \"a\""),
+        ("sharding: {mode: NamespaceSets, namespaceSets: [{name: a, namespaces: [x]}, {name: a, namespaces: [y]}]}",
+         "spec.sharding.namespaceSets[1].name: Duplicate value: \"a\""),
+        ("sharding: {mode: NamespaceSets, namespaceSets: [{name: a, namespaceRegex: \"([\"}]}", "namespaceRegex: Invalid value"),
+        ("sharding: {mode: NamespaceSets}", "spec.sharding.namespaceSets: Required value"),
+        ("leaderElection: {namespace: x}", "spec.leaderElection.name: Required value"),
+    ])
+    func invalidConfigsAreRejectedWithTheirFieldPath(extra: String, message: String) throws {
+        let text = """
+            apiVersion: ctrlmesh.kruise.io/v1alpha1
+            kind: ShardingConfig
+            metadata: {name: op, namespace: ns}
+            spec:
+              selector: {matchLabels: {app: op}}
+              resources: [{apiGroups: [""], resources: [pods]}]
+              \(extra)
+            """
+        let object = try YAMLDocument.parse(text)
+        do {
+            _ = try MeshConfig(object: object)
+            Issue.record("accepted: \(extra)")
+        } catch {
+            #expect(error.description.contains(message), "\(error.description)")
+        }
+    }
+
+    @Test func missingSelectorAndResourcesAreBothReported() throws {
+        let object = try YAMLDocument.parse("{apiVersion: ctrlmesh.kruise.io/v1alpha1, kind: ShardingConfig, metadata: {name: op}, spec: {}}")
+        do {
+            _ = try MeshConfig(object: object)
+            Issue.record("accepted")
+        } catch {
+            #expect(error.problems.contains("spec.selector: Required value: select the operator's pods"))
+            #expect(error.problems.contains("spec.resources: Required value: name at least one sharded resource"))
+        }
+    }
+
+    @Test func theValidatingWebhookAnswersWithAStatus() throws {
+        let bad = try YAMLDocument.parse("{apiVersion: ctrlmesh.kruise.io/v1alpha1, kind: ShardingConfig, metadata: {name: op}, spec: {sharding: {shards: 0}}}")
+        let response = AdmissionWebhook.validate(["object": bad])
+        #expect(response["allowed"] == false)
+        #expect(response["status"]?["code"] == 422 && response["status"]?["reason"] == "Invalid")
+        #expect(response["status"]?["message"]?.stringValue?.hasPrefix("ShardingConfig.ctrlmesh.kruise.io \"op\" is invalid: ") == true)
+        let good = try Fixtures.documents("manifests/samples/cloneset-operator-sharded.yaml").first { $0["kind"] == "ShardingConfig" }
+        #expect(AdmissionWebhook.validate(["object": try #require(good)])["allowed"] == true)
+    }
+}

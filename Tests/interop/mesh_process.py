@@ -1,0 +1,197 @@
+"""The mesh as processes: `ctrlmesh manager` replicas, and operator pods made of a Pod object, a
+`ctrlmesh proxy --manager` and an unchanged `ctrlmesh sample-operator` behind it."""
+import json
+import os
+import threading
+import time
+import urllib.request
+
+from conftest import BINARY, free_port, wait_until
+from operator_process import Process, RECONCILED_BY, operator
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+MANIFESTS = os.path.join(ROOT, "manifests")
+SHARDING_CRD = os.path.join(MANIFESTS, "crds", "ctrlmesh.kruise.io_shardingconfigs.yaml")
+NAMESPACE = "ctrlmesh-system"
+CONFIG = "cloneset-operator"
+
+FNV_OFFSET = 0xcbf29ce484222325
+FNV_PRIME = 0x100000001b3
+
+
+def fnv1a64(text):
+    h = FNV_OFFSET
+    for byte in text.encode():
+        h = ((h ^ byte) * FNV_PRIME) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def sharding_config(replicas_per_shard=1, slots=64, shards=None):
+    sharding = {"mode": "ObjectHash", "replicasPerShard": replicas_per_shard, "slots": slots}
+    if shards:
+        sharding["shards"] = shards
+    return json.dumps({
+        "apiVersion": "ctrlmesh.kruise.io/v1alpha1", "kind": "ShardingConfig",
+        "metadata": {"name": CONFIG, "namespace": NAMESPACE},
+        "spec": {"selector": {"matchLabels": {"app": "cloneset-operator"}},
+                 "resources": [{"apiGroups": ["apps.kruise.io"], "resources": ["clonesets"]},
+                               {"apiGroups": [""], "resources": ["pods"]}],
+                 "sharding": sharding,
+                 "leaderElection": {"namespace": NAMESPACE, "name": "cloneset-operator"}}})
+
+
+def pod_manifest(name):
+    return json.dumps({"apiVersion": "v1", "kind": "Pod",
+                       "metadata": {"name": name, "namespace": NAMESPACE,
+                                    "labels": {"app": "cloneset-operator", "statefulset.kubernetes.io/pod-name": name}},
+                       "spec": {"containers": [{"name": "operator", "image": "ctrlmesh:dev"}]}})
+
+
+class MeshProxy:
+    """`ctrlmesh proxy` taking its spec from the managers."""
+
+    def __init__(self, workdir, upstream_kubeconfig, pod, managers, lease="3,2,1", extra=()):
+        self.dir = os.path.join(workdir, pod)
+        os.makedirs(self.dir, exist_ok=True)
+        self.port, self.admin_port = free_port(), free_port()
+        self.kubeconfig = os.path.join(self.dir, "kubeconfig")
+        self.process = Process(["proxy", "--listen", f"127.0.0.1:{self.port}", "--kubeconfig", upstream_kubeconfig,
+                                "--manager", ",".join(managers), "--pod-name", pod, "--pod-namespace", NAMESPACE,
+                                "--member-lease", lease, "--metrics-listen", f"127.0.0.1:{self.admin_port}",
+                                "--kubeconfig-out", self.kubeconfig, *extra], ready_word="ready")
+
+    def status(self):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}/status", timeout=10) as r:
+            return json.loads(r.read())
+
+
+class Mesh:
+    """The managers and the operator pods; `members` by StatefulSet ordinal."""
+
+    def __init__(self, server, workdir, managers=2, replicas_per_shard=1, slots=64, manager_extra=()):
+        self.server, self.workdir, self.manager_extra = server, workdir, list(manager_extra)
+        server.kubectl("apply", "-f", SHARDING_CRD)
+        server.kubectl("create", "namespace", NAMESPACE)
+        self.manager_ports = [free_port() for _ in range(managers)]
+        self.managers = [self.start_manager(i) for i in range(managers)]
+        server.kubectl("apply", "-f", "-", input=sharding_config(replicas_per_shard, slots))
+        self.members = {}
+
+    def start_manager(self, index):
+        return Process(["manager", "--kubeconfig", self.server.kubeconfig, "--listen", f"127.0.0.1:{self.manager_ports[index]}",
+                        "--identity", f"manager-{index}", "--namespace", NAMESPACE, "--election-timings", "4,3,1",
+                        "--member-skew", "1", *self.manager_extra], ready_word="listening")
+
+    @property
+    def manager_addresses(self):
+        return [f"127.0.0.1:{p}" for p in self.manager_ports]
+
+    def add(self, ordinal):
+        pod = f"cloneset-operator-{ordinal}"
+        self.server.kubectl("apply", "-f", "-", input=pod_manifest(pod))
+        proxy = MeshProxy(self.workdir, self.server.kubeconfig, pod, self.manager_addresses)
+        op = operator(proxy.kubeconfig, pod, leader_elect=True, lease=f"{NAMESPACE}/cloneset-operator", timings="3,2,0.5")
+        self.members[ordinal] = (proxy, op)
+
+    def remove(self, ordinal, sig=15):
+        """SIGTERM: the operator releases its lock, the proxy fences and releases its lease.
+        SIGKILL: both just die, as a node failure would have it."""
+        proxy, op = self.members.pop(ordinal)
+        op.stop(sig=sig)
+        proxy.process.stop(sig=sig)
+        if sig != 9:
+            self.server.kubectl("delete", "pod", f"cloneset-operator-{ordinal}", "-n", NAMESPACE)
+
+    def config(self):
+        return json.loads(self.server.kubectl("get", "shardingconfig", CONFIG, "-n", NAMESPACE, "-o", "json").stdout)
+
+    def wait_converged(self, shards, timeout=60):
+        """Ready, with exactly `shards` shards owning slots and every listed member Ready."""
+        def check():
+            status = self.config().get("status", {})
+            ready = any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions", []))
+            owning = [s for s in status.get("shards", []) if s.get("slots")]
+            members_ready = all(m["state"] == "Ready" for s in status.get("shards", []) for m in s.get("members", []))
+            return status if ready and members_ready and len(owning) == shards else None
+        return wait_until(check, timeout=timeout, what=f"the mesh converged on {shards} shards")
+
+    def leader(self):
+        return wait_until(lambda: json.loads(self.server.kubectl("get", "lease", "ctrlmesh-manager", "-n", NAMESPACE, "-o", "json",
+                                                                 check=False).stdout or "{}").get("spec", {}).get("holderIdentity"),
+                          what="a manager leader")
+
+    def stop(self):
+        for proxy, op in self.members.values():
+            op.stop(sig=9)
+            proxy.process.stop(sig=9)
+        for m in self.managers:
+            m.stop(sig=9)
+
+
+def owner_of(status, uid):
+    """The shard whose slots hold FNV-1a 64 of a uid, and the pods in it."""
+    slots = status["units"]
+    slot = fnv1a64(uid) >> (64 - (slots.bit_length() - 1)) if slots > 1 else 0
+    for shard in status["shards"]:
+        for part in filter(None, shard.get("slots", "").split(",")):
+            low, _, high = part.partition("-")
+            if int(low) <= slot <= int(high or low):
+                return shard["name"], {m["pod"] for m in shard.get("members", [])}
+    return None, set()
+
+
+def audit(server_url):
+    """The API server's record of proxy-stamped writes, checked independently of the Swift
+    audit: per ownership key, the spans of (shard, epoch) must not overlap across shards."""
+    with urllib.request.urlopen(f"{server_url}/debug/ctrlmesh/writes", timeout=30) as r:
+        items = json.loads(r.read())["items"]
+    spans = {}
+    for w in items:
+        if (w["group"], w["resource"]) not in (("apps.kruise.io", "clonesets"), ("", "pods")):
+            continue
+        key = w.get("controllerUID") or w["uid"]
+        span = spans.setdefault(key, {}).setdefault((w["shard"], w["epoch"]), [w["resourceVersion"], w["resourceVersion"]])
+        span[0], span[1] = min(span[0], w["resourceVersion"]), max(span[1], w["resourceVersion"])
+    violations, moved = [], 0
+    for key, by in spans.items():
+        if len({shard for shard, _ in by}) > 1:
+            moved += 1
+        entries = sorted(by.items(), key=lambda e: e[1][0])
+        for i, ((s1, e1), (a1, b1)) in enumerate(entries):
+            for (s2, e2), (a2, b2) in entries[i + 1:]:
+                if s1 != s2 and a2 <= b1:
+                    violations.append(f"{key}: {s1}@{e1} rv {a1}..{b1} overlaps {s2}@{e2} rv {a2}..{b2}")
+    return len(items), len(spans), moved, violations
+
+
+class Churn:
+    """Scales CloneSets up and down in the background while the mesh changes shape."""
+
+    def __init__(self, server, clonesets):
+        self.server, self.clonesets = server, clonesets
+        self.stopped = threading.Event()
+        self.patches = 0
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        i = 0
+        while not self.stopped.is_set():
+            ns, name = self.clonesets[i % len(self.clonesets)]
+            self.server.kubectl("patch", "cloneset", name, "-n", ns, "--type", "merge",
+                                "-p", json.dumps({"spec": {"replicas": 1 + (i % 3)}}), check=False)
+            self.patches += 1
+            i += 7
+            time.sleep(0.2)
+
+    def stop(self):
+        self.stopped.set()
+        self.thread.join(timeout=30)
+
+
+def reconciled_by(cloneset):
+    return cloneset["metadata"].get("annotations", {}).get(RECONCILED_BY)
+
+
+__all__ = ["BINARY", "Mesh", "MeshProxy", "Churn", "audit", "owner_of", "reconciled_by", "fnv1a64", "sharding_config",
+           "pod_manifest", "NAMESPACE", "CONFIG", "MANIFESTS", "SHARDING_CRD"]
