@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 PYTHON ?= python3
 
-.PHONY: test deps build swift-test interop bench bench-proxy bench-operator demo
+.PHONY: test deps build swift-test interop bench bench-proxy bench-operator bench-manager demo
 
 test: deps build swift-test interop
 
@@ -48,6 +48,12 @@ bench-operator:
 	swift build -c release --product ctrlmesh
 	swift build -c release --product ctrlmesh-bench
 	$(PYTHON) benchmarks/operator_bench.py --ctrlmesh .build/release/ctrlmesh --bench .build/release/ctrlmesh-bench
+
+# Handover latency with 10,000 objects, and the write audit of the demo at about 10,000 objects.
+bench-manager:
+	swift build -c release --product ctrlmesh
+	swift build -c release --product ctrlmesh-bench
+	$(PYTHON) benchmarks/manager_bench.py --ctrlmesh .build/release/ctrlmesh --bench .build/release/ctrlmesh-bench
 
 demo:
 	swift run -c release ctrlmesh demo

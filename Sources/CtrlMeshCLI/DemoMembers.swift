@@ -55,9 +55,10 @@ final class DemoMembers: @unchecked Sendable {
         let proxyTask = Task { await proxy.run() }
         var election = LeaderElector.Configuration(namespace: DemoMembers.namespace, name: DemoMembers.lockName, identity: pod)
         election.retryPeriod = .seconds(1)
-        let manager = Manager(client: RESTClient(config: ClientConfig(server: "http://127.0.0.1:\(proxy.port)")),
+        // A tuned client (the runtime's default is 50 QPS): the demo's shards write thousands of pods.
+        let manager = Manager(client: RESTClient(config: ClientConfig(server: "http://127.0.0.1:\(proxy.port)"), qps: 500, burst: 1000),
                               options: .init(leaderElection: election))
-        _ = CloneSetController(manager: manager, identity: pod, workers: 2)
+        _ = CloneSetController(manager: manager, identity: pod, workers: 4)
         let operatorTask = Task { try await manager.run() }
         members[ordinal] = Member(pod: pod, proxy: proxy, proxyTask: proxyTask, manager: manager, operatorTask: operatorTask)
     }
