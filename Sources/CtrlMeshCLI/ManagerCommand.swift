@@ -63,13 +63,12 @@ struct ManagerCommand: AsyncParsableCommand {
         if webhookURL != nil, webhookListen == nil { throw ValidationError("--webhook-url needs --webhook-listen") }
         if injectImage != nil, webhookListen == nil { throw ValidationError("--inject-image needs --webhook-listen") }
         if memberSkew < 0 { throw ValidationError("--member-skew must not be negative") }
-        let tlsFiles = [grpcTLSCert, grpcTLSKey, grpcClientCA]
-        if tlsFiles.contains(where: { $0 != nil }), tlsFiles.contains(where: { $0 == nil }) {
-            throw ValidationError("--grpc-tls-cert, --grpc-tls-key and --grpc-client-ca go together")
-        }
-        for file in tlsFiles.compactMap({ $0 }) where !FileManager.default.isReadableFile(atPath: file) {
-            throw ValidationError("cannot read \(file)")
-        }
+        _ = try grpcTLS()
+    }
+
+    func grpcTLS() throws -> MutualTLSFiles? {
+        try MutualTLSFiles.fromFlags(certificate: grpcTLSCert, privateKey: grpcTLSKey, trustedCA: grpcClientCA,
+                                     flags: "--grpc-tls-cert, --grpc-tls-key and --grpc-client-ca")
     }
 
     func run() async throws {
@@ -82,9 +81,7 @@ struct ManagerCommand: AsyncParsableCommand {
         let parts = electionTimings.split(separator: ",").compactMap { Int($0) }
         options.election = (.seconds(parts[0]), .seconds(parts[1]), .seconds(parts[2]))
         options.memberSkew = .seconds(memberSkew)
-        if let grpcTLSCert, let grpcTLSKey, let grpcClientCA {
-            options.grpcTLS = MutualTLSFiles(certificate: grpcTLSCert, privateKey: grpcTLSKey, trustedCA: grpcClientCA)
-        }
+        options.grpcTLS = try grpcTLS()
         if let injectImage {
             options.injection = SidecarInjection(image: injectImage, managers: injectManagers ?? "\(listen.host):\(listen.port)")
         }

@@ -91,14 +91,8 @@ struct ProxyCommand: AsyncParsableCommand {
         guard parts.count == 3, parts.allSatisfy({ $0 > 0 }), parts[1] < parts[0] else {
             throw ValidationError("--member-lease: expected duration,renew-deadline,retry in whole seconds with renew-deadline < duration")
         }
-        let tlsFiles = [managerCA, managerCert, managerKey]
-        if tlsFiles.contains(where: { $0 != nil }), tlsFiles.contains(where: { $0 == nil }) {
-            throw ValidationError("--manager-ca, --manager-cert and --manager-key go together")
-        }
-        for file in tlsFiles.compactMap({ $0 }) where !FileManager.default.isReadableFile(atPath: file) {
-            throw ValidationError("cannot read \(file)")
-        }
-        let tls = managerCA.map { MutualTLSFiles(certificate: managerCert!, privateKey: managerKey!, trustedCA: $0) }
+        let tls = try MutualTLSFiles.fromFlags(certificate: managerCert, privateKey: managerKey, trustedCA: managerCA,
+                                               flags: "--manager-ca, --manager-cert and --manager-key")
         return ProxyRuntime.Mesh(managers: targets, podName: pod, podNamespace: namespace,
                                  lease: MemberLease.Timings(duration: .seconds(parts[0]), renewDeadline: .seconds(parts[1]),
                                                             retryPeriod: .seconds(parts[2])), tls: tls)

@@ -8,6 +8,8 @@ public enum ProxyMessage: Sendable, Equatable {
     /// The spec of this epoch is applied: streams it invalidated ended, writes admitted under
     /// earlier specs finished.
     case ack(epoch: UInt64)
+    /// Told it is unassigned, the proxy dropped its spec: it enforces nothing.
+    case fenced
     case heartbeat
 }
 
@@ -39,6 +41,7 @@ extension ProxyMessage: JSONMessage {
             if let applied { body.setValue(applied.json, at: ["applied"]) }
             return ["register": body]
         case .ack(let epoch): return ["ack": ["epoch": .number(String(epoch))]]
+        case .fenced: return ["fenced": [:]]
         case .heartbeat: return ["heartbeat": [:]]
         }
     }
@@ -53,6 +56,8 @@ extension ProxyMessage: JSONMessage {
         } else if let body = json["ack"] {
             guard let text = body["epoch"].flatMap({ $0.intValue }), text >= 0 else { throw MeshMessageError("ack: epoch is required") }
             self = .ack(epoch: UInt64(text))
+        } else if json["fenced"] != nil {
+            self = .fenced
         } else if json["heartbeat"] != nil {
             self = .heartbeat
         } else {

@@ -47,6 +47,7 @@ final class ControlSessions: Sendable {
                 while let message = try await messages.next() {
                     switch message {
                     case .ack(let epoch): await coordinator.acknowledged(member: member, session: session, epoch: epoch)
+                    case .fenced: await coordinator.fenced(member: member, session: session)
                     case .heartbeat: await coordinator.heartbeat(member: member, session: session)
                     case .register: throw RPCError(code: .invalidArgument, message: "register is sent once per session")
                     }

@@ -44,6 +44,8 @@ actor Coordinator {
     var sessions: [String: Session] = [:]
     var liveness: MemberLiveness
     var nextSession = 0
+    /// Set when leadership ended: no session is opened any more.
+    var stopped = false
     /// Configs whose status should be written.
     var dirty: Set<String> = []
     static let handoverHistory = 2000
@@ -77,7 +79,7 @@ actor Coordinator {
             let keepTarget = existing.config.unitCount == config.unitCount && existing.config.mode == config.mode
             meshes[key] = Mesh(config: config, planner: Coordinator.planner(for: config, target: keepTarget ? existing.planner.target : nil,
                                                                             epoch: existing.planner.epoch))
-            for (id, session) in sessions where session.mesh == key || session.namespace == config.namespace {
+            for (id, session) in sessions where session.mesh == key || (session.mesh == nil && session.namespace == config.namespace) {
                 session.outgoing.finish()
                 closed(member: id, session: session.id)
             }
@@ -157,9 +159,21 @@ actor Coordinator {
         }
     }
 
+    /// A Lease that is not a member's changed: when it is a shard's renamed lock, the config's
+    /// status (its shards' leaders) is rewritten.
+    func lockChanged(namespace: String, name: String) {
+        for (key, mesh) in meshes {
+            guard let lock = mesh.config.leaderElection, lock.resource == "leases", lock.namespace == namespace,
+                  name.hasPrefix(LeaderLockRename.shardLockName(lock.name, shard: "")) else { continue }
+            dirty.insert(key)
+        }
+    }
+
     // MARK: Sessions
 
-    /// A proxy registered. Returns the stream of messages for it and the session's id.
+    /// A proxy registered. Returns the stream of messages for it and the session's id. A proxy
+    /// that cannot be placed is told it is unassigned; until it reports that it fenced, the
+    /// spec it enforces still counts wherever it could matter.
     func open(pod: String, namespace: String, labels: [String: String]?, applied: ShardSpec?) -> (Int, AsyncStream<ManagerMessage>) {
         let id = Coordinator.memberID(namespace: namespace, pod: pod)
         if let previous = sessions[id] {
@@ -168,55 +182,80 @@ actor Coordinator {
         }
         nextSession += 1
         let (stream, continuation) = AsyncStream<ManagerMessage>.makeStream()
+        if stopped {
+            continuation.finish()
+            return (nextSession, stream)
+        }
         var session = Session(id: nextSession, pod: pod, namespace: namespace, labels: labels ?? [:], outgoing: continuation)
         liveness.heardFrom(id, duration: defaultLeaseDuration, at: .now)
-        guard let labels else {
-            continuation.yield(.unassigned(reason: "pod \(namespace)/\(pod) does not exist"))
+        let (placement, reason, unplacedIn) = place(pod: pod, namespace: namespace, labels: labels)
+        // Elsewhere in the namespace the member is no shard's, but may still enforce its spec.
+        for key in meshes.keys where meshes[key]!.config.namespace == namespace && key != placement?.key {
+            holdElsewhere(id, in: key, applied: applied)
+        }
+        if let unplacedIn, let reason { meshes[unplacedIn]?.unassigned[id] = reason }
+        guard let placement, let mesh = meshes[placement.key] else {
+            continuation.yield(.unassigned(reason: reason ?? "not placed"))
             sessions[id] = session
-            forgetElsewhere(id, except: nil)
             return (session.id, stream)
         }
-        let matching = meshes.filter { $0.value.config.namespace == namespace && $0.value.config.podSelector.matches(labels) }
-            .keys.sorted()
-        guard let key = matching.first, let mesh = meshes[key] else {
-            continuation.yield(.unassigned(reason: "no ShardingConfig in \(namespace) selects pod \(pod)"))
-            sessions[id] = session
-            forgetElsewhere(id, except: nil)
-            return (session.id, stream)
-        }
-        if matching.count > 1 { logger.warning("pod \(id) is selected by \(matching.joined(separator: ", ")); \(key) wins") }
-        let shard: String
-        switch mesh.config.placement(podName: pod, labels: labels) {
-        case .shard(let name): shard = name
-        case .spare: shard = mesh.config.spareShardName
-        case nil:
-            let reason = "pod \(pod) has neither a StatefulSet ordinal nor the \(MeshConfig.shardIndexLabel) label"
-            continuation.yield(.unassigned(reason: reason))
-            meshes[key]?.unassigned[id] = reason
-            sessions[id] = session
-            forgetElsewhere(id, except: nil)
-            dirty.insert(key)
-            return (session.id, stream)
-        }
-        session.mesh = key
+        session.mesh = placement.key
         sessions[id] = session
-        forgetElsewhere(id, except: key)
-        meshes[key]?.unassigned[id] = nil
         let holding = applied.map { HandoverPlanner.Holding(shard: $0.shard, epoch: $0.epoch, units: mesh.config.units(of: $0)) }
-        meshes[key]?.planner.registered(id, shard: shard, applied: holding)
-        logger.info("member \(id) registered in \(key) as \(shard) enforcing \(applied.map { "\($0.shard) epoch \($0.epoch)" } ?? "nothing")")
-        dirty.insert(key)
-        step(key)
+        meshes[placement.key]?.planner.registered(id, shard: placement.shard, applied: holding)
+        logger.info("member \(id) registered in \(placement.key) as \(placement.shard) enforcing \(applied.map { "\($0.shard) epoch \($0.epoch)" } ?? "nothing")")
+        dirty.insert(placement.key)
+        step(placement.key)
         return (session.id, stream)
     }
 
-    /// A registered member belongs to one mesh at most: elsewhere it holds nothing.
-    func forgetElsewhere(_ id: String, except key: String?) {
-        for other in meshes.keys where other != key && meshes[other]!.planner.members[id] != nil {
-            meshes[other]?.planner.died(id)
-            meshes[other]?.unassigned[id] = nil
-            dirty.insert(other)
+    /// The mesh and shard a pod belongs to, or why it belongs to none (and the mesh that
+    /// selects it without being able to place it).
+    func place(pod: String, namespace: String, labels: [String: String]?) -> ((key: String, shard: String)?, String?, String?) {
+        guard let labels else { return (nil, "pod \(namespace)/\(pod) does not exist", nil) }
+        let matching = meshes.filter { $0.value.config.namespace == namespace && $0.value.config.podSelector.matches(labels) }
+            .keys.sorted()
+        guard let key = matching.first, let mesh = meshes[key] else {
+            return (nil, "no ShardingConfig in \(namespace) selects pod \(pod)", nil)
         }
+        if matching.count > 1 { logger.warning("pod \(namespace)/\(pod) is selected by \(matching.joined(separator: ", ")); \(key) wins") }
+        switch mesh.config.placement(podName: pod, labels: labels) {
+        case .shard(let name): return ((key, name), nil, nil)
+        case .spare: return ((key, mesh.config.spareShardName), nil, nil)
+        case nil: return (nil, "pod \(pod) has neither a StatefulSet ordinal nor the \(MeshConfig.shardIndexLabel) label", key)
+        }
+    }
+
+    /// In a mesh the member is not placed in, the spec it reported (read in that mesh's units)
+    /// keeps counting until it acknowledges another spec or reports that it fenced.
+    func holdElsewhere(_ id: String, in key: String, applied: ShardSpec?) {
+        guard var mesh = meshes[key] else { return }
+        let units = applied.map { mesh.config.units(of: $0) } ?? []
+        if let applied, !units.isEmpty {
+            mesh.planner.registered(id, shard: nil, applied: HandoverPlanner.Holding(shard: applied.shard, epoch: applied.epoch, units: units))
+        } else if mesh.planner.members[id] != nil {
+            mesh.planner.died(id)
+        }
+        mesh.unassigned[id] = nil
+        meshes[key] = mesh
+        dirty.insert(key)
+    }
+
+    /// The member's proxy no longer enforces the spec it held when it registered (it applied
+    /// a newer one, or fenced): it holds nothing in the meshes it is not placed in.
+    func releaseElsewhere(_ id: String, except key: String?) {
+        for other in meshes.keys where other != key {
+            guard let member = meshes[other]!.planner.members[id], member.shard == nil, member.reported else { continue }
+            meshes[other]?.planner.died(id)
+            dirty.insert(other)
+            step(other)
+        }
+    }
+
+    /// The proxy fenced on being told it is unassigned.
+    func fenced(member id: String, session: Int) {
+        guard let current = sessions[id], current.id == session, current.mesh == nil else { return }
+        releaseElsewhere(id, except: nil)
     }
 
     func acknowledged(member id: String, session: Int, epoch: UInt64) {
@@ -224,6 +263,7 @@ actor Coordinator {
         liveness.heardFrom(id, duration: defaultLeaseDuration, at: .now)
         guard let key = current.mesh else { return }
         meshes[key]?.planner.acknowledged(id, epoch: epoch)
+        if meshes[key]?.planner.members[id]?.ackedEpoch == epoch { releaseElsewhere(id, except: key) }
         finishMoves(key)
         dirty.insert(key)
         step(key)
@@ -294,8 +334,9 @@ actor Coordinator {
         }
     }
 
-    /// Closes every session (leadership ended).
+    /// Closes every session and refuses new ones (leadership ended).
     func shutdown() {
+        stopped = true
         for session in sessions.values { session.outgoing.finish() }
         sessions = [:]
     }

@@ -151,7 +151,6 @@ public final class ManagerRuntime: Sendable {
     func coordinate() async throws {
         let coordinator = Coordinator(logger: logger, skew: options.memberSkew)
         sessions.coordinator.withLock { $0 = coordinator }
-        defer { sessions.coordinator.withLock { $0 = nil } }
         logger.info("mesh manager \(options.identity) leads; coordinating")
         let (events, sink) = AsyncStream<InformerEvent>.makeStream()
         var resources = [ManagerRuntime.shardingConfigs, ManagerRuntime.leases]
@@ -187,6 +186,8 @@ public final class ManagerRuntime: Sendable {
             }
             await group.waitForAll()
         }
+        // No new session reaches this coordinator, and the ones it has end.
+        sessions.coordinator.withLock { $0 = nil }
         await coordinator.shutdown()
     }
 
@@ -225,7 +226,11 @@ struct InformerEvent: Sendable {
         }
         let json = object.json
         guard json["metadata"]?["labels"]?[MemberLeaseNames.memberLabel]?.stringValue == "true",
-              let pod = json["metadata"]?["annotations"]?[MemberLeaseNames.podAnnotation]?.stringValue else { return }
+              let pod = json["metadata"]?["annotations"]?[MemberLeaseNames.podAnnotation]?.stringValue else {
+            // Perhaps a shard's renamed lock: the leader shown in status may have changed.
+            await coordinator.lockChanged(namespace: object.namespace, name: object.name)
+            return
+        }
         let spec = json["spec"]
         let seconds = spec?["leaseDurationSeconds"]?.intValue ?? 10
         await coordinator.leaseObserved(namespace: object.namespace, pod: pod, holder: spec?["holderIdentity"]?.stringValue ?? "",

@@ -134,6 +134,7 @@ public final class ManagerSession: Sendable {
             current.withLock { $0 = "connected; shard \(spec.shard) epoch \(spec.epoch) applied" }
         case .unassigned(let reason):
             await Task { await state.fence() }.value
+            reply.yield(.fenced)
             current.withLock { $0 = "connected; unassigned: \(reason)" }
         case .heartbeat:
             break

@@ -20,6 +20,8 @@ import Testing
         var session: Int?
         var inbox: [HandoverPlanner.Holding] = []
         var outbox: [UInt64] = []
+        /// Told it belongs to no shard: it fences when that message arrives.
+        var unassigned = false
     }
 
     struct World {
@@ -47,7 +49,7 @@ import Testing
         }
 
         mutating func connect(_ id: String) {
-            guard var p = proxies[id], p.running, p.leaseLive, p.session == nil else { return }
+            guard var p = proxies[id], p.running, p.leaseLive, p.session == nil, !p.unassigned else { return }
             nextSession += 1
             p.session = nextSession
             proxies[id] = p
@@ -67,6 +69,26 @@ import Testing
             for send in planner.step() {
                 proxies[send.member]?.inbox.append(send.spec)
             }
+        }
+
+        /// The pod stops being selected: on a new session the manager records what it still
+        /// enforces under no shard, and tells it to fence; once it has, it holds nothing.
+        mutating func unassign(_ id: String) {
+            guard let before = proxies[id], before.running, before.leaseLive, !before.unassigned else { return }
+            disconnect(id)
+            var p = proxies[id]!
+            nextSession += 1
+            p.session = nextSession
+            p.unassigned = true
+            proxies[id] = p
+            planner.registered(id, shard: nil, applied: p.applied)
+        }
+
+        mutating func deliverFence(_ id: String) {
+            guard var p = proxies[id], p.unassigned, p.session != nil else { return }
+            p.applied = nil
+            proxies[id] = p
+            planner.died(id)
         }
 
         mutating func deliverSpec(_ id: String) {
@@ -148,8 +170,10 @@ import Testing
             case 62..<68: disconnect(id); return "disconnect \(id)"
             case 68..<78: connect(id); return "connect \(id)"
             case 78..<81: crash(id); return "crash \(id)"
-            case 81..<85: restart(id); connect(id); return "restart \(id)"
-            case 85..<88:
+            case 81..<84: restart(id); connect(id); return "restart \(id)"
+            case 84: unassign(id); return "unassign \(id)"
+            case 85: deliverFence(id); return "fence→\(id)"
+            case 86..<88:
                 if !(proxies[id]?.running ?? true) || random.chance(30) { expireLease(id); return "expire \(id)" }
                 return "nothing"
             case 88..<90: failOverManager(); return "manager failover"
@@ -161,6 +185,7 @@ import Testing
         /// Failures stop: dead processes' leases expire, everyone else reconnects, and the
         /// mesh runs without interference.
         mutating func heal() -> Int? {
+            for (id, p) in proxies where p.unassigned { deliverFence(id); removeProxy(id); _ = p }
             for (id, p) in proxies where !p.running { expireLease(id) }
             for (id, p) in proxies where !p.leaseLive { proxies[id] = nil; _ = p }
             if proxies.values.allSatisfy({ $0.shard == "spare" }) {

@@ -104,6 +104,44 @@ import Testing
         #expect(status["conditions"]?.arrayValue?.first { $0["type"] == "Degraded" }?["reason"] == "UnplacedPods")
     }
 
+    /// A pod that stops being selected still enforces its last spec until it says it fenced:
+    /// its slots go nowhere before that.
+    @Test func anUnassignedMemberBlocksItsSlotsUntilItFences() async throws {
+        let coordinator = Coordinator(logger: Logger(label: "test"))
+        await coordinator.configUpserted(key: CoordinatorTests.key, object: CoordinatorTests.config())
+        let (s0, inbox0) = await open(coordinator, "op-0")
+        let all = try #require(specs(await inbox0.take()).last)
+        await coordinator.acknowledged(member: "ns/op-0", session: s0, epoch: all.epoch)
+
+        // Relabelled: its new session reports the spec it still enforces.
+        let (again, relabelled) = await open(coordinator, "op-0", labels: ["app": "other"], applied: all)
+        guard case .unassigned? = await relabelled.take().last else { Issue.record("not told it is unassigned"); return }
+        let (s1, inbox1) = await open(coordinator, "op-1")
+        #expect(specs(await inbox1.take()).last?.owned.objectHashRanges.isEmpty == true, "op-0 may still write every slot")
+        await coordinator.tick()
+        #expect(specs(await inbox1.take()).isEmpty)
+
+        await coordinator.fenced(member: "ns/op-0", session: again)
+        let granted = try #require(specs(await inbox1.take()).last)
+        #expect(granted.owned.objectHashRanges == [.all])
+        _ = s1
+    }
+
+    /// A renewal of a shard's renamed lock rewrites the status (its leader column); other
+    /// leases do not.
+    @Test func lockChangesRefreshTheStatus() async throws {
+        let coordinator = Coordinator(logger: Logger(label: "test"))
+        var object = CoordinatorTests.config()
+        object.setValue(["namespace": "ns", "name": "lock"], at: ["spec", "leaderElection"])
+        await coordinator.configUpserted(key: CoordinatorTests.key, object: object)
+        _ = await coordinator.takeDirty()
+        await coordinator.lockChanged(namespace: "ns", name: "unrelated")
+        await coordinator.lockChanged(namespace: "other", name: "lock---op-0")
+        #expect(await coordinator.takeDirty().isEmpty)
+        await coordinator.lockChanged(namespace: "ns", name: "lock---op-0")
+        #expect(await coordinator.takeDirty().map(\.key) == [CoordinatorTests.key])
+    }
+
     @Test func invalidConfigsAreReportedNotPlanned() async throws {
         let coordinator = Coordinator(logger: Logger(label: "test"))
         var object = CoordinatorTests.config()

@@ -10,7 +10,7 @@ import Testing
 
     @Test func everyMessageRoundTrips() throws {
         let up: [ProxyMessage] = [.register(pod: "op-3", namespace: "ns", applied: MeshMessagesTests.spec),
-                                  .register(pod: "op-3", namespace: "ns", applied: nil), .ack(epoch: 7), .heartbeat]
+                                  .register(pod: "op-3", namespace: "ns", applied: nil), .ack(epoch: 7), .fenced, .heartbeat]
         for message in up {
             let bytes: [UInt8] = try JSONMessageSerializer<ProxyMessage>().serialize(message)
             #expect(try JSONMessageDeserializer<ProxyMessage>().deserialize(bytes) == message)

@@ -5,12 +5,11 @@ client, as an unmodified watcher behind a proxy the manager placed, sees only it
 import json
 import os
 import subprocess
-import threading
 
 import pytest
 
 from conftest import BINARY, free_port, wait_until
-from mesh_process import (CONFIG, MANIFESTS, NAMESPACE, SHARDING_CRD, Mesh, MeshProxy, fnv1a64, owner_of, pod_manifest,
+from mesh_process import (CONFIG, MANIFESTS, NAMESPACE, SHARDING_CRD, Mesh, MeshProxy, owner_of, pod_manifest,
                           sharding_config)
 from operator_process import CLONESET_CRD, Process
 from test_operator import cloneset

@@ -102,7 +102,9 @@ public struct HandoverPlanner: Sendable {
 
     /// A member's proxy opened a session and reported the spec it enforces (nil: none). Only
     /// that spec counts from now on: specs sent on an earlier session can no longer arrive.
-    public mutating func registered(_ id: String, shard: String, applied: Holding?) {
+    /// A member of no shard (`shard` nil) is sent nothing; what it reported counts until it
+    /// dies or the caller learns it was dropped.
+    public mutating func registered(_ id: String, shard: String?, applied: Holding?) {
         var member = Member(shard: shard, holdings: applied.map { [$0] } ?? [])
         member.connected = true
         member.ackedEpoch = applied?.epoch
