@@ -36,7 +36,9 @@ final class ControlSessions: Sendable {
                 throw RPCError(code: .invalidArgument, message: "a session starts with register")
             }
             let labels = try await podLabels(namespace: namespace, name: pod)
-            let (session, outbound) = await coordinator.open(pod: pod, namespace: namespace, labels: labels, applied: applied)
+            guard let (session, outbound) = await coordinator.open(pod: pod, namespace: namespace, labels: labels, applied: applied) else {
+                throw RPCError(code: .unavailable, message: "this mesh manager is starting or stopping")
+            }
             let member = Coordinator.memberID(namespace: namespace, pod: pod)
             group.addTask {
                 for await message in outbound { try await outgoing.write(message) }

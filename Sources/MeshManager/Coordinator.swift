@@ -44,8 +44,9 @@ actor Coordinator {
     var sessions: [String: Session] = [:]
     var liveness: MemberLiveness
     var nextSession = 0
-    /// Set when leadership ended: no session is opened any more.
-    var stopped = false
+    /// Sessions are accepted only between the first full view of configs and leases (a proxy
+    /// registering earlier would be judged against no config) and the end of leadership.
+    var accepting = false
     /// Configs whose status should be written.
     var dirty: Set<String> = []
     static let handoverHistory = 2000
@@ -61,8 +62,8 @@ actor Coordinator {
     // MARK: Configs
 
     /// A ShardingConfig appeared or changed. A new one starts from the assignment and epoch its
-    /// status recorded (a new leader adopts its predecessor's); a changed layout re-plans, and
-    /// its members' sessions are closed so they report afresh against it.
+    /// status recorded (a new leader adopts its predecessor's); a changed one re-plans, keeping
+    /// the target when the layout is the same.
     func configUpserted(key: String, object: JSON) {
         let config: MeshConfig
         do {
@@ -74,28 +75,28 @@ actor Coordinator {
             return
         }
         invalid[key] = nil
+        let planner: HandoverPlanner
         if let existing = meshes[key] {
             guard existing.config != config else { return }
             let keepTarget = existing.config.unitCount == config.unitCount && existing.config.mode == config.mode
-            meshes[key] = Mesh(config: config, planner: Coordinator.planner(for: config, target: keepTarget ? existing.planner.target : nil,
-                                                                            epoch: existing.planner.epoch))
-            for (id, session) in sessions where session.mesh == key || (session.mesh == nil && session.namespace == config.namespace) {
-                session.outgoing.finish()
-                closed(member: id, session: session.id)
-            }
+            planner = Coordinator.planner(for: config, target: keepTarget ? existing.planner.target : nil, epoch: existing.planner.epoch)
+            logger.info("ShardingConfig \(key) changed: re-planning")
         } else {
             let status = PersistedAssignment(status: object["status"], config: config)
-            meshes[key] = Mesh(config: config, planner: Coordinator.planner(for: config, target: status.target, epoch: status.epoch))
+            planner = Coordinator.planner(for: config, target: status.target, epoch: status.epoch)
             logger.info("ShardingConfig \(key): \(config.unitCount) units, adopting \(status.target == nil ? "no" : "the persisted") assignment at epoch \(status.epoch)")
-            // Members that may hold this config's keys but have not reported yet.
-            for id in liveness.knownMembers where sessions[id] == nil && id.hasPrefix(config.namespace + "/") {
-                meshes[key]?.planner.memberAlive(id, shard: nil)
-            }
-            // Unassigned sessions may belong here now.
-            for (id, session) in sessions where session.mesh == nil && session.namespace == config.namespace {
-                session.outgoing.finish()
-                closed(member: id, session: session.id)
-            }
+        }
+        meshes[key] = Mesh(config: config, planner: planner)
+        // Every member of the namespace may enforce a spec of this config (an earlier version of
+        // it, or its earlier incarnation) until it reports: they count as unreported, and their
+        // sessions are closed so that they report afresh against the config as it is now.
+        let prefix = config.namespace + "/"
+        for id in Set(liveness.knownMembers + Array(sessions.keys)) where id.hasPrefix(prefix) {
+            meshes[key]?.planner.memberAlive(id, shard: nil)
+        }
+        for (id, session) in sessions where session.namespace == config.namespace {
+            session.outgoing.finish()
+            closed(member: id, session: session.id)
         }
         dirty.insert(key)
         step(key)
@@ -105,10 +106,10 @@ actor Coordinator {
         switch config.mode {
         case .namespaceSets(let sets):
             return HandoverPlanner(unitCount: config.unitCount, targeting: .fixed(sets.map(\.name)), spareShard: config.spareShardName,
-                                   epoch: epoch)
+                                   epoch: epoch, revision: config.specRevision)
         case .objectHash, .namespaceHash:
             return HandoverPlanner(unitCount: config.unitCount, targeting: .balanced, spareShard: config.spareShardName,
-                                   target: target, epoch: epoch)
+                                   target: target, epoch: epoch, revision: config.specRevision)
         }
     }
 
@@ -174,7 +175,9 @@ actor Coordinator {
     /// A proxy registered. Returns the stream of messages for it and the session's id. A proxy
     /// that cannot be placed is told it is unassigned; until it reports that it fenced, the
     /// spec it enforces still counts wherever it could matter.
-    func open(pod: String, namespace: String, labels: [String: String]?, applied: ShardSpec?) -> (Int, AsyncStream<ManagerMessage>) {
+    /// Returns nil while sessions are not accepted.
+    func open(pod: String, namespace: String, labels: [String: String]?, applied: ShardSpec?) -> (Int, AsyncStream<ManagerMessage>)? {
+        guard accepting else { return nil }
         let id = Coordinator.memberID(namespace: namespace, pod: pod)
         if let previous = sessions[id] {
             previous.outgoing.finish()
@@ -182,10 +185,6 @@ actor Coordinator {
         }
         nextSession += 1
         let (stream, continuation) = AsyncStream<ManagerMessage>.makeStream()
-        if stopped {
-            continuation.finish()
-            return (nextSession, stream)
-        }
         var session = Session(id: nextSession, pod: pod, namespace: namespace, labels: labels ?? [:], outgoing: continuation)
         liveness.heardFrom(id, duration: defaultLeaseDuration, at: .now)
         let (placement, reason, unplacedIn) = place(pod: pod, namespace: namespace, labels: labels)
@@ -201,7 +200,9 @@ actor Coordinator {
         }
         session.mesh = placement.key
         sessions[id] = session
-        let holding = applied.map { HandoverPlanner.Holding(shard: $0.shard, epoch: $0.epoch, units: mesh.config.units(of: $0)) }
+        let holding = applied.map {
+            HandoverPlanner.Holding(shard: $0.shard, epoch: $0.epoch, units: mesh.config.units(of: $0), revision: MeshConfig.revision(of: $0))
+        }
         meshes[placement.key]?.planner.registered(id, shard: placement.shard, applied: holding)
         logger.info("member \(id) registered in \(placement.key) as \(placement.shard) enforcing \(applied.map { "\($0.shard) epoch \($0.epoch)" } ?? "nothing")")
         dirty.insert(placement.key)
@@ -232,7 +233,8 @@ actor Coordinator {
         guard var mesh = meshes[key] else { return }
         let units = applied.map { mesh.config.units(of: $0) } ?? []
         if let applied, !units.isEmpty {
-            mesh.planner.registered(id, shard: nil, applied: HandoverPlanner.Holding(shard: applied.shard, epoch: applied.epoch, units: units))
+            mesh.planner.registered(id, shard: nil, applied: HandoverPlanner.Holding(shard: applied.shard, epoch: applied.epoch, units: units,
+                                                                                      revision: MeshConfig.revision(of: applied)))
         } else if mesh.planner.members[id] != nil {
             mesh.planner.died(id)
         }
@@ -334,9 +336,14 @@ actor Coordinator {
         }
     }
 
+    /// Every config and lease of the informers' first lists has been taken in.
+    func startAccepting() {
+        accepting = true
+    }
+
     /// Closes every session and refuses new ones (leadership ended).
     func shutdown() {
-        stopped = true
+        accepting = false
         for session in sessions.values { session.outgoing.finish() }
         sessions = [:]
     }

@@ -166,8 +166,9 @@ public final class ManagerRuntime: Sendable {
             for informer in informers { group.addTask { await informer.run() } }
             group.addTask {
                 // Configs and leases are all known before the first step, so nothing is planned
-                // from a partial view.
+                // from a partial view; the marker after the first lists opens the door to proxies.
                 for informer in informers { await informer.waitForSync() }
+                sink.yield(InformerEvent(resource: ManagerRuntime.leases, delta: nil))
                 for await event in events { await event.apply(to: coordinator) }
             }
             group.addTask {
@@ -204,12 +205,14 @@ struct ManagerError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// One informer delta, routed to the coordinator in arrival order.
+/// One informer delta, routed to the coordinator in arrival order; a nil delta marks the end
+/// of the first lists.
 struct InformerEvent: Sendable {
     let resource: GroupVersionResource
-    let delta: CacheDelta
+    let delta: CacheDelta?
 
     func apply(to coordinator: Coordinator) async {
+        guard let delta else { return await coordinator.startAccepting() }
         switch delta {
         case .added(let object), .updated(_, let object): await upserted(object, coordinator)
         case .deleted(let object):

@@ -43,8 +43,18 @@ import Testing
     static let key = "ctrlmesh.kruise.io/ns/op"
 
     func open(_ coordinator: Coordinator, _ pod: String, labels: [String: String]? = ["app": "op"], applied: ShardSpec? = nil) async -> (Int, Inbox) {
-        let (session, stream) = await coordinator.open(pod: pod, namespace: "ns", labels: labels, applied: applied)
+        guard let (session, stream) = await coordinator.open(pod: pod, namespace: "ns", labels: labels, applied: applied) else {
+            Issue.record("the coordinator refused the session")
+            return (-1, Inbox(AsyncStream { $0.finish() }))
+        }
         return (session, Inbox(stream))
+    }
+
+    /// A coordinator past its first full view, accepting sessions.
+    func accepting() async -> Coordinator {
+        let coordinator = Coordinator(logger: Logger(label: "test"))
+        await coordinator.startAccepting()
+        return coordinator
     }
 
     func specs(_ messages: [ManagerMessage]) -> [ShardSpec] {
@@ -52,7 +62,7 @@ import Testing
     }
 
     @Test func membersAreGrantedTheirShareOnlyAfterTheRevokeIsAcknowledged() async throws {
-        let coordinator = Coordinator(logger: Logger(label: "test"))
+        let coordinator = await accepting()
         await coordinator.configUpserted(key: CoordinatorTests.key, object: CoordinatorTests.config())
         let (s0, inbox0) = await open(coordinator, "op-0")
         let first = try #require(specs(await inbox0.take()).last)
@@ -86,7 +96,7 @@ import Testing
     }
 
     @Test func podsThatCannotBePlacedAreToldWhy() async throws {
-        let coordinator = Coordinator(logger: Logger(label: "test"))
+        let coordinator = await accepting()
         await coordinator.configUpserted(key: CoordinatorTests.key, object: CoordinatorTests.config(shards: 1))
         let (_, missing) = await open(coordinator, "gone", labels: nil)
         let (_, unselected) = await open(coordinator, "other-0", labels: ["app": "other"])
@@ -107,7 +117,7 @@ import Testing
     /// A pod that stops being selected still enforces its last spec until it says it fenced:
     /// its slots go nowhere before that.
     @Test func anUnassignedMemberBlocksItsSlotsUntilItFences() async throws {
-        let coordinator = Coordinator(logger: Logger(label: "test"))
+        let coordinator = await accepting()
         await coordinator.configUpserted(key: CoordinatorTests.key, object: CoordinatorTests.config())
         let (s0, inbox0) = await open(coordinator, "op-0")
         let all = try #require(specs(await inbox0.take()).last)
@@ -127,10 +137,42 @@ import Testing
         _ = s1
     }
 
+    /// A changed config closes the namespace's sessions; until everyone has reported again,
+    /// nothing is granted that a silent member might hold, and members keep their share, sent
+    /// again with what changed.
+    @Test func aChangedConfigWaitsForEveryMemberToReport() async throws {
+        let coordinator = await accepting()
+        await coordinator.configUpserted(key: CoordinatorTests.key, object: CoordinatorTests.config())
+        var applied: [String: ShardSpec] = [:]
+        var sessions: [String: (Int, Inbox)] = [:]
+        for pod in ["op-0", "op-1"] { sessions[pod] = await open(coordinator, pod) }
+        for _ in 0..<4 {
+            for (pod, (session, inbox)) in sessions {
+                for spec in specs(await inbox.take()) {
+                    applied[pod] = spec
+                    await coordinator.acknowledged(member: "ns/\(pod)", session: session, epoch: spec.epoch)
+                }
+            }
+        }
+        #expect(applied["op-0"]?.owned.objectHashRanges.count == 1 && applied["op-1"]?.owned.objectHashRanges.count == 1)
+        var changed = CoordinatorTests.config()
+        changed.setValue(["namespace": "ns", "name": "renamed-lock"], at: ["spec", "leaderElection"])
+        await coordinator.configUpserted(key: CoordinatorTests.key, object: changed)
+        // op-1 has not reported yet: op-0 keeps its half and gets nothing of op-1's.
+        let (_, again0) = await open(coordinator, "op-0", applied: applied["op-0"])
+        let resent = specs(await again0.take())
+        #expect(resent.allSatisfy { $0.owned.objectHashRanges == applied["op-0"]?.owned.objectHashRanges })
+        let (_, again1) = await open(coordinator, "op-1", applied: applied["op-1"])
+        let resent1 = specs(await again1.take())
+        #expect(resent1.allSatisfy { $0.owned.objectHashRanges == applied["op-1"]?.owned.objectHashRanges })
+        // Same slots, new lock: each member is sent its share again, with the renamed lock.
+        #expect(resent.last?.leaderElection?.name == "renamed-lock" && resent1.last?.leaderElection?.name == "renamed-lock")
+    }
+
     /// A renewal of a shard's renamed lock rewrites the status (its leader column); other
     /// leases do not.
     @Test func lockChangesRefreshTheStatus() async throws {
-        let coordinator = Coordinator(logger: Logger(label: "test"))
+        let coordinator = await accepting()
         var object = CoordinatorTests.config()
         object.setValue(["namespace": "ns", "name": "lock"], at: ["spec", "leaderElection"])
         await coordinator.configUpserted(key: CoordinatorTests.key, object: object)
@@ -143,7 +185,7 @@ import Testing
     }
 
     @Test func invalidConfigsAreReportedNotPlanned() async throws {
-        let coordinator = Coordinator(logger: Logger(label: "test"))
+        let coordinator = await accepting()
         var object = CoordinatorTests.config()
         object.setValue(.int(3), at: ["spec", "sharding", "slots"])
         await coordinator.configUpserted(key: CoordinatorTests.key, object: object)
@@ -154,7 +196,7 @@ import Testing
     /// A new leader reads the assignment from status and its members' reports: nothing moves,
     /// nothing is re-sent.
     @Test func aNewLeaderAdoptsThePersistedAssignment() async throws {
-        let first = Coordinator(logger: Logger(label: "test"))
+        let first = await accepting()
         await first.configUpserted(key: CoordinatorTests.key, object: CoordinatorTests.config())
         var applied: [String: ShardSpec] = [:]
         var sessions: [String: (Int, Inbox)] = [:]
@@ -175,6 +217,9 @@ import Testing
             await second.leaseObserved(namespace: "ns", pod: pod, holder: pod, renewTime: "t1", duration: .seconds(10))
         }
         await second.configUpserted(key: CoordinatorTests.key, object: CoordinatorTests.config(status: status))
+        let early = await second.open(pod: "op-0", namespace: "ns", labels: ["app": "op"], applied: applied["op-0"])
+        #expect(early.map { _ in true } == nil, "no session before the first full view")
+        await second.startAccepting()
         for pod in ["op-0", "op-1", "op-2"] {
             let (_, inbox) = await open(second, pod, applied: applied[pod])
             #expect(await inbox.take().isEmpty, "\(pod) already enforces its share")

@@ -15,11 +15,15 @@ public struct HandoverPlanner: Sendable {
         public var shard: String
         public var epoch: UInt64
         public var units: Set<Int>
+        /// What the spec says besides its units (sharded resources, lock): a spec of another
+        /// revision is re-sent even when its units are right.
+        public var revision: String
 
-        public init(shard: String, epoch: UInt64, units: Set<Int>) {
+        public init(shard: String, epoch: UInt64, units: Set<Int>, revision: String = "") {
             self.shard = shard
             self.epoch = epoch
             self.units = units
+            self.revision = revision
         }
     }
 
@@ -56,6 +60,8 @@ public struct HandoverPlanner: Sendable {
 
     public let unitCount: Int
     public let targeting: Targeting
+    /// The revision of the specs this planner issues.
+    public let revision: String
     /// Shards that own nothing (spare pods).
     public let spareShard: String?
     /// The shard each unit should end up in.
@@ -67,9 +73,11 @@ public struct HandoverPlanner: Sendable {
     public private(set) var epoch: UInt64
 
     /// A planner starting from a persisted target (a new manager adopts its predecessor's).
-    public init(unitCount: Int, targeting: Targeting, spareShard: String? = nil, target: [String?]? = nil, epoch: UInt64 = 0) {
+    public init(unitCount: Int, targeting: Targeting, spareShard: String? = nil, target: [String?]? = nil, epoch: UInt64 = 0,
+                revision: String = "") {
         precondition(unitCount > 0)
         self.unitCount = unitCount
+        self.revision = revision
         self.targeting = targeting
         self.spareShard = spareShard
         self.epoch = epoch
@@ -155,13 +163,13 @@ public struct HandoverPlanner: Sendable {
         if let spareShard, members.values.contains(where: { $0.shard == spareShard }) { shards.insert(spareShard) }
         for shard in shards.sorted() {
             let wanted = shard == spareShard ? [] : grantable(to: shard, blockers: blockers)
-            if shardSpecs[shard]?.units != wanted {
+            if shardSpecs[shard]?.units != wanted || shardSpecs[shard]?.revision != revision {
                 if let enforced = enforcedSpec(of: shard, units: wanted) {
                     // Its members already enforce exactly this (a new manager adopting them).
                     shardSpecs[shard] = enforced
                 } else {
                     epoch += 1
-                    shardSpecs[shard] = Holding(shard: shard, epoch: epoch, units: wanted)
+                    shardSpecs[shard] = Holding(shard: shard, epoch: epoch, units: wanted, revision: revision)
                 }
             }
         }
@@ -182,7 +190,7 @@ public struct HandoverPlanner: Sendable {
     /// A spec with these units that a reported member of the shard already enforces.
     func enforcedSpec(of shard: String, units: Set<Int>) -> Holding? {
         members.values.lazy.filter { $0.reported && $0.shard == shard && $0.holdings.count == 1 }
-            .map { $0.holdings[0] }.first { $0.shard == shard && $0.units == units }
+            .map { $0.holdings[0] }.first { $0.shard == shard && $0.units == units && $0.revision == revision }
     }
 
     /// For each unit, the shards whose members may hold it. An unreported member counts for

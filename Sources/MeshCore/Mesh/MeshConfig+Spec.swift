@@ -85,3 +85,18 @@ extension MeshConfig {
         }
     }
 }
+
+extension MeshConfig {
+    /// A digest of everything a spec carries besides its owned keys: the sharded resources and
+    /// the lock. A proxy enforcing a spec of another revision is sent a new one.
+    public var specRevision: String { MeshConfig.revision(resources: resources, lock: leaderElection) }
+
+    /// The revision of a spec as a proxy reported it.
+    public static func revision(of spec: ShardSpec) -> String { revision(resources: spec.resources, lock: spec.leaderElection) }
+
+    static func revision(resources: [ShardSpec.ResourceRule], lock: ShardSpec.LeaderElectionLock?) -> String {
+        // The spec's wire form with its shard, epoch and keys blanked: only the rest counts.
+        let probe = ShardSpec(shard: "x", epoch: 0, resources: resources, owned: .init(), leaderElection: lock)
+        return String(FNV1a64.hash(probe.json.jsonString), radix: 16)
+    }
+}
