@@ -259,6 +259,22 @@ import Testing
         #expect(moved.count == 4 && moved.allSatisfy { planner.target[$0] == "d" })
     }
 
+    /// Epochs of different managers may repeat: a reported spec whose epoch this planner already
+    /// minted is not adopted, so every member is sent distinct, rising epochs (found by the
+    /// simulation: a member was left on an old spec that shared its epoch with the new one).
+    @Test func aRepeatedEpochIsNotAdopted() {
+        var planner = HandoverPlanner(unitCount: 2, targeting: .balanced)
+        planner.registered("a0", shard: "a", applied: nil)
+        #expect(planner.step().map(\.spec) == [HandoverPlanner.Holding(shard: "a", epoch: 1, units: [0, 1])])
+        // Another member of a reports a spec an older manager issued, also at epoch 1; then b
+        // joins, so a's share becomes exactly what that report holds.
+        planner.registered("a1", shard: "a", applied: HandoverPlanner.Holding(shard: "a", epoch: 1, units: [0]))
+        planner.registered("b0", shard: "b", applied: nil)
+        let sends = planner.step()
+        let toA0 = sends.first { $0.member == "a0" }?.spec
+        #expect(toA0?.units == [0] && (toA0?.epoch ?? 0) > 1, "a0 must be sent the revoke under a new epoch")
+    }
+
     /// A proxy that never acknowledges keeps its units out of everyone else's hands until it
     /// is declared dead; then they move at once.
     @Test func unacknowledgedRevokeBlocksUntilDeath() {

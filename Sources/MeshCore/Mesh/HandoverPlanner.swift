@@ -71,6 +71,9 @@ public struct HandoverPlanner: Sendable {
     public private(set) var shardSpecs: [String: Holding] = [:]
     /// The highest epoch issued or reported: the next spec gets a higher one.
     public private(set) var epoch: UInt64
+    /// The highest epoch this planner minted. A reported spec is adopted only above it, so the
+    /// specs any one member is sent carry distinct, rising epochs and an ack names one of them.
+    var minted: UInt64 = 0
 
     /// A planner starting from a persisted target (a new manager adopts its predecessor's).
     public init(unitCount: Int, targeting: Targeting, spareShard: String? = nil, target: [String?]? = nil, epoch: UInt64 = 0,
@@ -169,6 +172,7 @@ public struct HandoverPlanner: Sendable {
                     shardSpecs[shard] = enforced
                 } else {
                     epoch += 1
+                    minted = epoch
                     shardSpecs[shard] = Holding(shard: shard, epoch: epoch, units: wanted, revision: revision)
                 }
             }
@@ -187,10 +191,11 @@ public struct HandoverPlanner: Sendable {
         return sends
     }
 
-    /// A spec with these units that a reported member of the shard already enforces.
+    /// A spec with these units that a reported member of the shard already enforces, from
+    /// above every epoch this planner minted (epochs of other managers may repeat).
     func enforcedSpec(of shard: String, units: Set<Int>) -> Holding? {
         members.values.lazy.filter { $0.reported && $0.shard == shard && $0.holdings.count == 1 }
-            .map { $0.holdings[0] }.first { $0.shard == shard && $0.units == units && $0.revision == revision }
+            .map { $0.holdings[0] }.first { $0.shard == shard && $0.units == units && $0.revision == revision && $0.epoch > self.minted }
     }
 
     /// For each unit, the shards whose members may hold it. An unreported member counts for
