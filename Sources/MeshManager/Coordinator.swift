@@ -51,7 +51,10 @@ actor Coordinator {
     var dirty: Set<String> = []
     static let handoverHistory = 2000
 
-    init(logger: Logger, skew: Duration = .seconds(2), defaultLeaseDuration: Duration = .seconds(10)) {
+    /// `defaultLeaseDuration` bounds a member heard from before its lease has been seen. It is
+    /// long on purpose: only the lease's own duration is a safe bound, and it may be longer
+    /// than any default.
+    init(logger: Logger, skew: Duration = .seconds(2), defaultLeaseDuration: Duration = .seconds(120)) {
         self.logger = logger
         self.liveness = MemberLiveness(skew: skew)
         self.defaultLeaseDuration = defaultLeaseDuration
