@@ -94,11 +94,8 @@ struct DemoCommand: AsyncParsableCommand {
                                              identity: "ctrlmesh-manager-0", namespace: DemoMembers.namespace)
         options.injection = SidecarInjection(image: "ctrlmesh:dev", managers: "ctrlmesh-manager.ctrlmesh-system.svc:5450")
         options.memberSkew = .seconds(1)
+        options.registerWebhooks = true
         let manager = try await ManagerRuntime.start(options, upstream: ClientConfig(server: server.url))
-        if let certificates = manager.webhookCertificates, let port = manager.webhookPort {
-            try await WebhookRegistration.register(client: client, url: "https://127.0.0.1:\(port)", caPEM: certificates.caCertificatePEM,
-                                                   injection: true)
-        }
         let managerTask = Task { await manager.run() }
         _ = try await client.create(DemoCommand.shardingConfigs, namespace: DemoMembers.namespace, DemoCommand.shardingConfig(replicasPerShard))
         let members = DemoMembers(client: client, serverURL: server.url, managerPort: manager.grpcPort,

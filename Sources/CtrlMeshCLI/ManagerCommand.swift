@@ -34,8 +34,11 @@ struct ManagerCommand: AsyncParsableCommand {
     @Option(help: "Address for the admission webhooks (HTTPS), host:port.")
     var webhookListen: ListenAddress?
 
-    @Option(help: "URL the API server reaches the webhooks at; registers the webhook configurations with this replica's CA.")
+    @Option(help: "URL the API server reaches the webhooks at; registers the webhook configurations with the shared CA bundle.")
     var webhookURL: String?
+
+    @Option(help: "Seconds a webhook certificate is valid; renewed with a third left (shared by all replicas through a Secret).")
+    var webhookCertValidity = 365 * 86400
 
     @Option(help: "Proxy image the injection webhook adds; without it pods are not injected.")
     var injectImage: String?
@@ -63,6 +66,7 @@ struct ManagerCommand: AsyncParsableCommand {
         if webhookURL != nil, webhookListen == nil { throw ValidationError("--webhook-url needs --webhook-listen") }
         if injectImage != nil, webhookListen == nil { throw ValidationError("--inject-image needs --webhook-listen") }
         if memberSkew < 0 { throw ValidationError("--member-skew must not be negative") }
+        if webhookCertValidity < 30 { throw ValidationError("--webhook-cert-validity must be at least 30 seconds") }
         _ = try grpcTLS()
     }
 
@@ -85,23 +89,14 @@ struct ManagerCommand: AsyncParsableCommand {
         if let injectImage {
             options.injection = SidecarInjection(image: injectImage, managers: injectManagers ?? "\(listen.host):\(listen.port)")
         }
+        options.registerWebhooks = webhookURL != nil
+        options.webhookURL = webhookURL
+        options.webhookCertificateValidity = TimeInterval(webhookCertValidity)
         let runtime: ManagerRuntime
         do {
             runtime = try await ManagerRuntime.start(options, upstream: config)
         } catch {
             throw ValidationError("\(error)")
-        }
-        if let webhookURL, let certificates = runtime.webhookCertificates {
-            let client = RESTClient(config: config, qps: nil)
-            do {
-                try await WebhookRegistration.register(client: client, url: webhookURL, caPEM: certificates.caCertificatePEM,
-                                                       injection: injectImage != nil)
-                await client.connection.shutdown()
-            } catch {
-                await client.connection.shutdown()
-                await runtime.close()
-                throw ValidationError("cannot register the webhooks at \(webhookURL): \(error)")
-            }
         }
         var line = "ctrlmesh manager \(options.identity) listening for proxies on \(listen.host):\(runtime.grpcPort)"
         if let port = runtime.webhookPort { line += ", webhooks on https://\(webhookListen?.host ?? "127.0.0.1"):\(port)" }

@@ -12,6 +12,8 @@ public final class HTTPServer: Sendable {
         public var host: String
         public var port: Int
         public var tls: NIOSSLContext?
+        /// A TLS context that can be replaced while serving (certificate rotation); wins over `tls`.
+        public var reloadableTLS: ReloadableTLSContext?
         public var maxBodyBytes: Int
         /// Run each responder on its connection's event loop. Only for responders that never
         /// block a thread (the proxy); the API server's SQLite writes would stall the loop.
@@ -40,13 +42,16 @@ public final class HTTPServer: Sendable {
         let maxBody = configuration.maxBodyBytes
         let onLoop = configuration.respondOnEventLoop
         let tls = configuration.tls
+        let reloadable = configuration.reloadableTLS
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.backlog, value: 256)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(ChannelOptions.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
-                if let tls {
+                // A replaceable context is read per connection: a rotated certificate serves
+                // every connection opened after the swap.
+                if let tls = reloadable?.current ?? tls {
                     return channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls))
                     }.flatMap {

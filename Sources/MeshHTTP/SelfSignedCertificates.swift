@@ -11,13 +11,18 @@ public struct SelfSignedCertificates: Sendable {
     public let certificatePEM: String
     public let privateKeyPEM: String
 
-    public init(commonName: String = "ctrlmesh", hosts: [String] = ["localhost", "127.0.0.1", "::1"]) throws {
+    /// The moment both certificates expire.
+    public let notValidAfter: Date
+
+    public init(commonName: String = "ctrlmesh", hosts: [String] = ["localhost", "127.0.0.1", "::1"],
+                validFor: TimeInterval = 365 * 86400) throws {
         let now = Date()
+        notValidAfter = now.addingTimeInterval(validFor)
         let caKey = P256.Signing.PrivateKey()
         let caName = try DistinguishedName { CommonName("\(commonName)-ca") }
         let ca = try Certificate(
             version: .v3, serialNumber: Certificate.SerialNumber(), publicKey: .init(caKey.publicKey),
-            notValidBefore: now.addingTimeInterval(-3600), notValidAfter: now.addingTimeInterval(365 * 86400),
+            notValidBefore: now.addingTimeInterval(-3600), notValidAfter: notValidAfter,
             issuer: caName, subject: caName, signatureAlgorithm: .ecdsaWithSHA256,
             extensions: try Certificate.Extensions {
                 Critical(BasicConstraints.isCertificateAuthority(maxPathLength: 0))
@@ -37,7 +42,7 @@ public struct SelfSignedCertificates: Sendable {
         let subject = try DistinguishedName { CommonName(commonName) }
         let cert = try Certificate(
             version: .v3, serialNumber: Certificate.SerialNumber(), publicKey: .init(key.publicKey),
-            notValidBefore: now.addingTimeInterval(-3600), notValidAfter: now.addingTimeInterval(365 * 86400),
+            notValidBefore: now.addingTimeInterval(-3600), notValidAfter: notValidAfter,
             issuer: caName, subject: subject, signatureAlgorithm: .ecdsaWithSHA256,
             extensions: try Certificate.Extensions {
                 Critical(BasicConstraints.notCertificateAuthority)
@@ -54,6 +59,11 @@ public struct SelfSignedCertificates: Sendable {
 
     /// A server context offering h2 and http/1.1 through ALPN.
     public func serverContext() throws -> NIOSSLContext {
+        try SelfSignedCertificates.serverContext(certificatePEM: certificatePEM, privateKeyPEM: privateKeyPEM)
+    }
+
+    /// A server context for a PEM certificate and key, offering h2 and http/1.1 through ALPN.
+    public static func serverContext(certificatePEM: String, privateKeyPEM: String) throws -> NIOSSLContext {
         var configuration = TLSConfiguration.makeServerConfiguration(
             certificateChain: [.certificate(try NIOSSLCertificate(bytes: Array(certificatePEM.utf8), format: .pem))],
             privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(privateKeyPEM.utf8), format: .pem)))

@@ -1,3 +1,4 @@
+import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import KubeClient
@@ -29,6 +30,12 @@ public final class ManagerRuntime: Sendable {
         public var statusInterval: Duration = .milliseconds(300)
         /// The sidecar the injection webhook adds (nil: no injection webhook).
         public var injection: SidecarInjection?
+        /// Register the webhook configurations (and again whenever the CA bundle changes), at
+        /// `webhookURL`, else at this replica's own webhook address.
+        public var registerWebhooks = false
+        public var webhookURL: String?
+        /// How long a webhook certificate is valid; it is renewed with a third left.
+        public var webhookCertificateValidity: TimeInterval = 365 * 86400
         /// With a certificate the gRPC endpoint speaks mTLS: proxies must present a certificate
         /// signed by `clientCA`.
         public var grpcTLS: MutualTLSFiles?
@@ -54,12 +61,12 @@ public final class ManagerRuntime: Sendable {
     let serving: Task<Void, Never>
     public let grpcPort: Int
     let webhook: HTTPServer?
-    public let webhookCertificates: SelfSignedCertificates?
+    public let webhookCertificates: WebhookCertificates?
     let logger: Logger
     let leading = Atomic<Bool>(false)
 
     init(options: Options, client: RESTClient, sessions: ControlSessions, grpc: GRPCServer<HTTP2ServerTransport.Posix>,
-         serving: Task<Void, Never>, grpcPort: Int, webhook: HTTPServer?, webhookCertificates: SelfSignedCertificates?, logger: Logger) {
+         serving: Task<Void, Never>, grpcPort: Int, webhook: HTTPServer?, webhookCertificates: WebhookCertificates?, logger: Logger) {
         self.options = options
         self.client = client
         self.sessions = sessions
@@ -106,29 +113,73 @@ public final class ManagerRuntime: Sendable {
             throw ManagerError("cannot listen for proxies on \(options.grpcHost):\(options.grpcPort): \(error)")
         }
         var webhook: HTTPServer?
-        var certificates: SelfSignedCertificates?
+        var certificates: WebhookCertificates?
         if let webhookPort = options.webhookPort {
             let host = options.webhookHost ?? "127.0.0.1"
+            var hosts = ["localhost", "127.0.0.1", host]
+            if let urlHost = options.webhookURL.flatMap({ URL(string: $0)?.host }) { hosts.append(urlHost) }
             do {
-                let generated = try SelfSignedCertificates(commonName: "ctrlmesh-manager", hosts: ["localhost", "127.0.0.1", host])
-                webhook = try await HTTPServer.start(.init(host: host, port: webhookPort, tls: try generated.serverContext()),
-                                                     responder: AdmissionWebhook(logger: logger, injector: options.injection.map {
-                                                         SidecarInjector(client: client, injection: $0, logger: logger)
-                                                     }))
-                certificates = generated
+                let shared = try await WebhookCertificates(client: client, namespace: options.namespace, hosts: hosts,
+                                                           validity: options.webhookCertificateValidity, logger: logger)
+                var configuration = HTTPServer.Configuration(host: host, port: webhookPort)
+                configuration.reloadableTLS = shared.context
+                webhook = try await HTTPServer.start(configuration, responder: AdmissionWebhook(logger: logger, injector: options.injection.map {
+                    SidecarInjector(client: client, injection: $0, logger: logger)
+                }))
+                certificates = shared
             } catch {
                 grpc.beginGracefulShutdown()
                 await client.connection.shutdown()
                 throw ManagerError("cannot serve webhooks on \(host):\(webhookPort): \(error)")
             }
         }
-        return ManagerRuntime(options: options, client: client, sessions: sessions, grpc: grpc, serving: serving, grpcPort: port,
-                              webhook: webhook, webhookCertificates: certificates, logger: logger)
+        let runtime = ManagerRuntime(options: options, client: client, sessions: sessions, grpc: grpc, serving: serving, grpcPort: port,
+                                     webhook: webhook, webhookCertificates: certificates, logger: logger)
+        if options.registerWebhooks, let certificates {
+            do {
+                try await runtime.registerWebhooks(caBundle: certificates.caBundlePEM)
+            } catch {
+                await runtime.close()
+                throw ManagerError("cannot register the webhooks at \(runtime.webhookURL ?? ""): \(error)")
+            }
+        }
+        return runtime
     }
 
-    /// Campaigns for the manager Lease and coordinates while leading, again and again, until
-    /// cancelled.
+    /// Where the API server reaches the webhooks.
+    var webhookURL: String? {
+        guard let port = webhook?.port else { return nil }
+        return options.webhookURL ?? "https://\(options.webhookHost ?? "127.0.0.1"):\(port)"
+    }
+
+    func registerWebhooks(caBundle: String) async throws {
+        guard let url = webhookURL else { return }
+        try await WebhookRegistration.register(client: client, url: url, caPEM: caBundle, injection: options.injection != nil)
+    }
+
+    /// Campaigns for the manager Lease and coordinates while leading, again and again, and keeps
+    /// the webhook certificate fresh, until cancelled.
     public func run() async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.campaign() }
+            if let certificates = webhookCertificates {
+                group.addTask {
+                    let interval = Duration.seconds(min(60, max(1, self.options.webhookCertificateValidity / 10)))
+                    await certificates.run(interval: interval) { bundle in
+                        guard self.options.registerWebhooks else { return }
+                        do {
+                            try await self.registerWebhooks(caBundle: bundle)
+                        } catch {
+                            self.logger.warning("cannot re-register the webhooks with the renewed CA bundle: \(error)")
+                        }
+                    }
+                }
+            }
+            await group.waitForAll()
+        }
+    }
+
+    func campaign() async {
         var configuration = LeaderElector.Configuration(namespace: options.namespace, name: options.leaseName, identity: options.identity)
         configuration.leaseDuration = options.election.duration
         configuration.renewDeadline = options.election.renewDeadline

@@ -226,3 +226,66 @@ def test_mtls_between_the_manager_and_its_proxies(direct_server, workdir):
         for proxy in proxies:
             proxy.process.stop(sig=9)
         mesh.stop()
+
+
+def served_certificate(port):
+    """The certificate a TLS server presents, as PEM, read with `openssl s_client`."""
+    shown = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-servername", "localhost"],
+                           input="", capture_output=True, text=True, timeout=20).stdout
+    start = shown.find("-----BEGIN CERTIFICATE-----")
+    end = shown.find("-----END CERTIFICATE-----")
+    return shown[start:end + len("-----END CERTIFICATE-----")] if start >= 0 else None
+
+
+def test_the_webhook_certificate_is_shared_by_replicas_and_renewed(direct_server):
+    """Two replicas serve the webhooks with the one certificate kept in a Secret; it is renewed
+    with a third of its life left, the bundle keeps the outgoing CA beside the new one, and the
+    replicas switch to the new certificate (seen with `openssl s_client`) while the API server
+    keeps trusting them."""
+    import base64
+
+    s = direct_server
+    s.kubectl("apply", "-f", SHARDING_CRD)
+    s.kubectl("create", "namespace", NAMESPACE)
+
+    def replica(name):
+        port = free_port()
+        return port, Process(["manager", "--kubeconfig", s.kubeconfig, "--listen", f"127.0.0.1:{free_port()}", "--identity", name,
+                              "--namespace", NAMESPACE, "--webhook-listen", f"127.0.0.1:{port}",
+                              "--webhook-url", f"https://127.0.0.1:{port}", "--webhook-cert-validity", "30"], ready_word="listening")
+
+    def secret():
+        data = json.loads(s.kubectl("get", "secret", "ctrlmesh-webhook-tls", "-n", NAMESPACE, "-o", "json").stdout)["data"]
+        return {k: base64.b64decode(v).decode() for k, v in data.items()}
+
+    def bundle():
+        config = json.loads(s.kubectl("get", "validatingwebhookconfiguration", "ctrlmesh-validation", "-o", "json").stdout)
+        return config["webhooks"][0]["clientConfig"], base64.b64decode(config["webhooks"][0]["clientConfig"]["caBundle"]).decode()
+
+    def rejected():
+        bad = json.loads(sharding_config())
+        bad["spec"]["sharding"]["shards"] = 0
+        result = s.kubectl("apply", "-f", "-", input=json.dumps(bad), check=False)
+        return result.returncode != 0 and "spec.sharding.shards: Invalid value: 0" in result.stderr
+
+    port_a, a = replica("a")
+    port_b, b = None, None
+    try:
+        first = secret()
+        port_b, b = replica("b")
+        # B registered itself with the bundle of the certificate A created, and serves that certificate.
+        wait_until(lambda: bundle()[0]["url"] == f"https://127.0.0.1:{port_b}/validate-shardingconfig", what="B registered")
+        assert bundle()[1] == first["ca.crt"]
+        assert served_certificate(port_b).strip() == first["tls.crt"].strip() == served_certificate(port_a).strip()
+        assert rejected()
+
+        renewed = wait_until(lambda: (lambda now: now if now["tls.crt"] != first["tls.crt"] else None)(secret()), timeout=40,
+                             what="the certificate renewed")
+        assert renewed["ca.crt"].count("BEGIN CERTIFICATE") == 2 and first["ca.crt"].strip() in renewed["ca.crt"]
+        wait_until(lambda: bundle()[1] == renewed["ca.crt"], what="the renewed bundle registered")
+        wait_until(lambda: served_certificate(port_b).strip() == renewed["tls.crt"].strip(), what="B serving the new certificate")
+        assert rejected()
+    finally:
+        a.stop()
+        if b:
+            b.stop()
