@@ -44,7 +44,8 @@ struct DemoCommand: AsyncParsableCommand {
     @Flag(help: "Log what the manager, proxies and operators do.")
     var verbose = false
 
-    static let config = ShardingConfigRef(namespace: DemoMembers.namespace, name: "cloneset-operator")
+    /// The demo's ShardingConfig, in `DemoMembers.namespace`.
+    static let configName = "cloneset-operator"
     static let shardingConfigs = GroupVersionResource(group: MeshConfig.group, version: "v1alpha1", resource: "shardingconfigs")
 
     func validate() throws {
@@ -128,7 +129,7 @@ struct DemoCommand: AsyncParsableCommand {
         try await waitForCloneSets(client, names: names, timeout: .seconds(Int64(120 + clonesets / 5)))
         try await waitForOwners(client, server: server)
 
-        let config = try await client.get(DemoCommand.shardingConfigs, namespace: DemoMembers.namespace, name: DemoCommand.config.name)
+        let config = try await client.get(DemoCommand.shardingConfigs, namespace: DemoMembers.namespace, name: DemoCommand.configName)
         let cloneSets = try await client.list(CloneSetController.cloneSets).items
         let audit = DemoAudit(writes: server.api.writeAudit.all, config: config, cloneSets: cloneSets)
         var perShard: [String: Int] = [:]
@@ -179,7 +180,7 @@ struct DemoCommand: AsyncParsableCommand {
     static func shardingConfig(_ replicasPerShard: Int) -> JSON {
         [
             "apiVersion": "ctrlmesh.kruise.io/v1alpha1", "kind": "ShardingConfig",
-            "metadata": ["name": .string(config.name), "namespace": .string(config.namespace)],
+            "metadata": ["name": .string(configName), "namespace": .string(DemoMembers.namespace)],
             "spec": [
                 "selector": ["matchLabels": ["app": .string(DemoMembers.appLabel)]],
                 "resources": [["apiGroups": ["apps.kruise.io"], "resources": ["clonesets"]], ["apiGroups": [""], "resources": ["pods"]]],
@@ -230,7 +231,7 @@ struct DemoCommand: AsyncParsableCommand {
         let start = ContinuousClock.now
         var last = -1
         while true {
-            let config = try await client.get(DemoCommand.shardingConfigs, namespace: DemoMembers.namespace, name: DemoCommand.config.name)
+            let config = try await client.get(DemoCommand.shardingConfigs, namespace: DemoMembers.namespace, name: DemoCommand.configName)
             let cloneSets = try await client.list(CloneSetController.cloneSets).items
             let behind = DemoAudit(writes: [], config: config, cloneSets: cloneSets).misowned.count
             if behind != last {
@@ -249,7 +250,7 @@ struct DemoCommand: AsyncParsableCommand {
         let start = ContinuousClock.now
         var last = ""
         while true {
-            let config = try? await client.get(DemoCommand.shardingConfigs, namespace: DemoMembers.namespace, name: DemoCommand.config.name)
+            let config = try? await client.get(DemoCommand.shardingConfigs, namespace: DemoMembers.namespace, name: DemoCommand.configName)
             let status = config?["status"] ?? .null
             let ready = (status["conditions"]?.arrayValue ?? []).first { $0["type"]?.stringValue == "Ready" }?["status"]?.stringValue == "True"
             let shards = (status["shards"]?.arrayValue ?? []).filter { !($0["slots"]?.stringValue ?? "").isEmpty }.count
@@ -289,9 +290,4 @@ struct DemoCommand: AsyncParsableCommand {
     static func seconds(_ duration: Duration) -> String {
         duration.formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 1)))
     }
-}
-
-struct ShardingConfigRef {
-    let namespace: String
-    let name: String
 }

@@ -80,7 +80,4 @@ final class DemoMembers: @unchecked Sendable {
     func stopAll() async {
         for ordinal in members.keys.sorted() { await stop(ordinal) }
     }
-
-    /// The address of a member's proxy, for the hints.
-    func proxyPort(_ ordinal: Int) -> Int? { members[ordinal]?.proxy.port }
 }

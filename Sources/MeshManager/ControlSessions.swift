@@ -15,8 +15,6 @@ final class ControlSessions: Sendable {
         self.client = client
     }
 
-    struct Superseded: Error {}
-
     func handle(_ incoming: RPCAsyncSequence<ProxyMessage, any Error>, _ outgoing: RPCWriter<ManagerMessage>, peer: String) async throws {
         guard let coordinator = coordinator.withLock({ $0 }) else {
             throw RPCError(code: .unavailable, message: "this mesh manager is not the leader")

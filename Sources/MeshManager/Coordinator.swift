@@ -10,9 +10,7 @@ import MeshCore
 actor Coordinator {
     struct Session {
         let id: Int
-        let pod: String
         let namespace: String
-        let labels: [String: String]
         let outgoing: AsyncStream<ManagerMessage>.Continuation
         /// The config whose planner the member is in; nil while unassigned.
         var mesh: String?
@@ -21,19 +19,12 @@ actor Coordinator {
     struct Mesh {
         var config: MeshConfig
         var planner: HandoverPlanner
-        /// Units whose target changed and that the new owner has not yet acknowledged.
-        var pendingMoves: [Int: (from: String?, to: String, since: ContinuousClock.Instant)] = [:]
-        /// Finished handovers (newest last, bounded): unit, shards, and how long the move took.
-        var handovers: [Handover] = []
+        /// Units whose target moved to another shard that has not yet acknowledged them.
+        var pendingMoves: [Int: (to: String, since: ContinuousClock.Instant)] = [:]
+        /// How long the last finished handovers took (newest last, bounded), and how many there were.
+        var handoverTimes: [Duration] = []
         var handoverCount = 0
         var unassigned: [String: String] = [:]
-    }
-
-    struct Handover: Sendable {
-        var unit: Int
-        var from: String?
-        var to: String
-        var duration: Duration
     }
 
     let logger: Logger
@@ -188,7 +179,7 @@ actor Coordinator {
         }
         nextSession += 1
         let (stream, continuation) = AsyncStream<ManagerMessage>.makeStream()
-        var session = Session(id: nextSession, pod: pod, namespace: namespace, labels: labels ?? [:], outgoing: continuation)
+        var session = Session(id: nextSession, namespace: namespace, outgoing: continuation)
         liveness.heardFrom(id, duration: defaultLeaseDuration, at: .now)
         let (placement, reason, unplacedIn) = place(pod: pod, namespace: namespace, labels: labels)
         // Elsewhere in the namespace the member is no shard's, but may still enforce its spec.
@@ -297,7 +288,7 @@ actor Coordinator {
         let now = ContinuousClock.now
         for unit in before.indices where before[unit] != mesh.planner.target[unit] {
             // A first assignment is not a handover; a move from a live or dead shard is.
-            if let from = before[unit], let to = mesh.planner.target[unit] { mesh.pendingMoves[unit] = (from, to, now) }
+            if before[unit] != nil, let to = mesh.planner.target[unit] { mesh.pendingMoves[unit] = (to, now) }
         }
         meshes[key] = mesh
         for send in sends {
@@ -322,9 +313,11 @@ actor Coordinator {
             guard !owners.isEmpty, owners.allSatisfy({ $0.ackedEpoch == spec.epoch }) else { continue }
             mesh.pendingMoves[unit] = nil
             mesh.handoverCount += 1
-            mesh.handovers.append(Handover(unit: unit, from: move.from, to: move.to, duration: now - move.since))
+            mesh.handoverTimes.append(now - move.since)
         }
-        if mesh.handovers.count > Coordinator.handoverHistory { mesh.handovers.removeFirst(mesh.handovers.count - Coordinator.handoverHistory) }
+        if mesh.handoverTimes.count > Coordinator.handoverHistory {
+            mesh.handoverTimes.removeFirst(mesh.handoverTimes.count - Coordinator.handoverHistory)
+        }
         meshes[key] = mesh
     }
 

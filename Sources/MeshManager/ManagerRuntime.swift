@@ -8,7 +8,6 @@ import MeshControl
 import MeshCore
 import MeshHTTP
 import OperatorRuntime
-import Synchronization
 
 /// A mesh manager replica: the gRPC endpoint proxies connect to and the admission webhooks run
 /// on every replica; the coordinator (informers, planning, status) runs only while this
@@ -63,7 +62,6 @@ public final class ManagerRuntime: Sendable {
     let webhook: HTTPServer?
     public let webhookCertificates: WebhookCertificates?
     let logger: Logger
-    let leading = Atomic<Bool>(false)
 
     init(options: Options, client: RESTClient, sessions: ControlSessions, grpc: GRPCServer<HTTP2ServerTransport.Posix>,
          serving: Task<Void, Never>, grpcPort: Int, webhook: HTTPServer?, webhookCertificates: WebhookCertificates?, logger: Logger) {
@@ -78,7 +76,6 @@ public final class ManagerRuntime: Sendable {
         self.logger = logger
     }
 
-    public var isLeader: Bool { leading.load(ordering: .relaxed) }
     public var webhookPort: Int? { webhook?.port }
 
     /// Opens the listeners; `run` then takes part in the election.
@@ -184,9 +181,7 @@ public final class ManagerRuntime: Sendable {
         configuration.leaseDuration = options.election.duration
         configuration.renewDeadline = options.election.renewDeadline
         configuration.retryPeriod = options.election.retry
-        let elector = LeaderElector(client: client, configuration: configuration, logger: logger) { isLeading in
-            self.leading.store(isLeading, ordering: .relaxed)
-        }
+        let elector = LeaderElector(client: client, configuration: configuration, logger: logger)
         while !Task.isCancelled {
             do {
                 try await elector.run { try await self.coordinate() }

@@ -7,9 +7,7 @@ import MeshCore
 /// could not be placed; handovers; conditions. The target slots are what a new leader adopts.
 struct MeshSnapshot: Sendable {
     var status: JSON
-    /// Shards in order, for the leader lookup.
-    var shards: [String]
-    var handoverDurations: [Duration]
+    /// The operator's lock, whose renamed Leases name each shard's leader.
     var lock: ShardSpec.LeaderElectionLock?
 
     init(mesh: Coordinator.Mesh) {
@@ -65,7 +63,7 @@ struct MeshSnapshot: Sendable {
         let degradedReason = !unplaced.isEmpty ? "UnplacedPods" : noMembers ? "NoMembers" : "AsExpected"
         conditions.append(MeshSnapshot.condition("Degraded", !unplaced.isEmpty || noMembers, degradedReason,
                                                  unplaced.map { "\($0.key): \($0.value)" }.joined(separator: "; ")))
-        let durations = mesh.handovers.map(\.duration).sorted()
+        let durations = mesh.handoverTimes.sorted()
         var handovers: JSON = ["total": .int(mesh.handoverCount)]
         if !durations.isEmpty {
             handovers.setValue(.int(MeshSnapshot.milliseconds(durations[durations.count / 2])), at: ["p50Milliseconds"])
@@ -80,8 +78,6 @@ struct MeshSnapshot: Sendable {
             "handovers": handovers,
             "conditions": .array(conditions),
         ]
-        shards = names.sorted(by: MeshSnapshot.naturalOrder)
-        handoverDurations = mesh.handovers.map(\.duration)
         lock = config.leaderElection
     }
 
