@@ -18,7 +18,11 @@ struct DemoAudit {
         report = OwnershipAudit.check(audited.map {
             OwnershipAudit.Write(resourceVersion: $0.resourceVersion, key: $0.controllerUID ?? $0.uid, shard: $0.shard, epoch: $0.epoch)
         })
-        misowned = []
+        misowned = DemoAudit.misowned(config: config, cloneSets: cloneSets)
+    }
+
+    /// The CloneSets whose `reconciled-by` names no member of the shard owning their slot now.
+    static func misowned(config: JSON, cloneSets: [JSON]) -> [String] {
         let slots = Int(config["status"]?["units"]?.intValue ?? 256)
         var shardOfPod: [String: String] = [:]
         var ownerOfSlot: [Int: String] = [:]
@@ -27,15 +31,13 @@ struct DemoAudit {
             for member in shard["members"]?.arrayValue ?? [] { shardOfPod[member["pod"]?.stringValue ?? ""] = name }
             for slot in MeshConfig.slots(fromText: shard["slots"]?.stringValue ?? "", limit: slots) ?? [] { ownerOfSlot[slot] = name }
         }
-        let shift = UInt64(64 - slots.trailingZeroBitCount)
-        for cloneSet in cloneSets {
+        return cloneSets.compactMap { cloneSet in
             let key = "\(cloneSet.namespace ?? "")/\(cloneSet.name ?? "")"
-            let slot = slots == 1 ? 0 : Int(FNV1a64.hash(cloneSet.uid ?? "") >> shift)
+            let slot = SlotAssignment.slot(of: FNV1a64.hash(cloneSet.uid ?? ""), slots: slots)
             let owner = ownerOfSlot[slot]
             let by = cloneSet.annotations[CloneSetController.reconciledByAnnotation] ?? ""
-            if owner == nil || shardOfPod[by] != owner {
-                misowned.append("\(key): slot \(slot) belongs to \(owner ?? "no shard") but was last reconciled by \(by.isEmpty ? "nobody" : by) (\(shardOfPod[by] ?? "no shard"))")
-            }
+            guard owner == nil || shardOfPod[by] != owner else { return nil }
+            return "\(key): slot \(slot) belongs to \(owner ?? "no shard") but was last reconciled by \(by.isEmpty ? "nobody" : by) (\(shardOfPod[by] ?? "no shard"))"
         }
     }
 

@@ -46,7 +46,6 @@ struct DemoCommand: AsyncParsableCommand {
 
     /// The demo's ShardingConfig, in `DemoMembers.namespace`.
     static let configName = "cloneset-operator"
-    static let shardingConfigs = GroupVersionResource(group: MeshConfig.group, version: "v1alpha1", resource: "shardingconfigs")
 
     func validate() throws {
         if shards < 1 || shards > 16 { throw ValidationError("--shards must be from 1 to 16") }
@@ -98,7 +97,7 @@ struct DemoCommand: AsyncParsableCommand {
         options.registerWebhooks = true
         let manager = try await ManagerRuntime.start(options, upstream: ClientConfig(server: server.url))
         let managerTask = Task { await manager.run() }
-        _ = try await client.create(DemoCommand.shardingConfigs, namespace: DemoMembers.namespace, DemoCommand.shardingConfig(replicasPerShard))
+        _ = try await client.create(MeshConfig.resource, namespace: DemoMembers.namespace, DemoCommand.shardingConfig(replicasPerShard))
         let members = DemoMembers(client: client, serverURL: server.url, managerPort: manager.grpcPort,
                                   lease: MemberLease.Timings(duration: .seconds(6), renewDeadline: .seconds(4), retryPeriod: .seconds(1)))
         let nodes = Manager(client: RESTClient(config: ClientConfig(server: server.url), qps: nil))
@@ -120,16 +119,16 @@ struct DemoCommand: AsyncParsableCommand {
         let churn = Task { try await self.churn(client, names: names) }
         for ordinal in scaleOut { try await members.start(ordinal) }
         try await waitForMesh(client, shards: shards + 1)
-        try await waitForOwners(client, server: server)
+        try await waitForOwners(client)
         Console.line("ctrlmesh demo: scaling back in to \(shards) shards (stopping \(scaleOut.map(DemoMembers.podName).joined(separator: ", ")))")
         for ordinal in scaleOut { await members.stop(ordinal) }
         try await waitForMesh(client, shards: shards)
         churn.cancel()
         _ = await churn.result
         try await waitForCloneSets(client, names: names, timeout: .seconds(Int64(120 + clonesets / 5)))
-        try await waitForOwners(client, server: server)
+        try await waitForOwners(client)
 
-        let config = try await client.get(DemoCommand.shardingConfigs, namespace: DemoMembers.namespace, name: DemoCommand.configName)
+        let config = try await client.get(MeshConfig.resource, namespace: DemoMembers.namespace, name: DemoCommand.configName)
         let cloneSets = try await client.list(CloneSetController.cloneSets).items
         let audit = DemoAudit(writes: server.api.writeAudit.all, config: config, cloneSets: cloneSets)
         var perShard: [String: Int] = [:]
@@ -227,63 +226,57 @@ struct DemoCommand: AsyncParsableCommand {
 
     /// Waits until every CloneSet was last reconciled by a member of the shard owning it now:
     /// the shards that gained keys have taken them up.
-    func waitForOwners(_ client: RESTClient, server: EmbeddedAPIServer) async throws {
-        let start = ContinuousClock.now
-        var last = -1
-        while true {
-            let config = try await client.get(DemoCommand.shardingConfigs, namespace: DemoMembers.namespace, name: DemoCommand.configName)
+    func waitForOwners(_ client: RESTClient) async throws {
+        try await DemoCommand.poll(timeout: .seconds(60), every: .milliseconds(300), failure: "the CloneSets were not all taken up by their owning shard") {
+            let config = try await client.get(MeshConfig.resource, namespace: DemoMembers.namespace, name: DemoCommand.configName)
             let cloneSets = try await client.list(CloneSetController.cloneSets).items
-            let behind = DemoAudit(writes: [], config: config, cloneSets: cloneSets).misowned.count
-            if behind != last {
-                Console.line("  \(cloneSets.count - behind)/\(cloneSets.count) CloneSets reconciled by their owning shard after \(DemoCommand.seconds(start.duration(to: .now)))")
-                last = behind
-            }
-            if behind == 0 { return }
-            if start.duration(to: .now) > .seconds(60) { throw ValidationError("\(behind) CloneSets were not taken up by their owning shard within 60 s") }
-            try await Task.sleep(for: .milliseconds(300))
+            let behind = DemoAudit.misowned(config: config, cloneSets: cloneSets).count
+            return ("  \(cloneSets.count - behind)/\(cloneSets.count) CloneSets reconciled by their owning shard", behind == 0)
         }
     }
 
     /// Waits until the ShardingConfig reports `shards` shards owning slots and Ready (every
     /// slot with its target shard, every member acknowledged), showing progress.
     func waitForMesh(_ client: RESTClient, shards expected: Int) async throws {
-        let start = ContinuousClock.now
-        var last = ""
-        while true {
-            let config = try? await client.get(DemoCommand.shardingConfigs, namespace: DemoMembers.namespace, name: DemoCommand.configName)
+        try await DemoCommand.poll(timeout: .seconds(60), every: .milliseconds(200), failure: "the mesh did not converge on \(expected) shards") {
+            let config = try? await client.get(MeshConfig.resource, namespace: DemoMembers.namespace, name: DemoCommand.configName)
             let status = config?["status"] ?? .null
             let ready = (status["conditions"]?.arrayValue ?? []).first { $0["type"]?.stringValue == "Ready" }?["status"]?.stringValue == "True"
             let shards = (status["shards"]?.arrayValue ?? []).filter { !($0["slots"]?.stringValue ?? "").isEmpty }.count
-            let line = "  mesh: \(shards) shards own slots, epoch \(status["epoch"]?.intValue ?? 0), \(ready ? "converged" : "converging")"
-            if line != last {
-                Console.line(line + " after \(DemoCommand.seconds(start.duration(to: .now)))")
-                last = line
-            }
-            if ready && shards == expected { return }
-            if start.duration(to: .now) > .seconds(60) { throw ValidationError("the mesh did not converge on \(expected) shards within 60 s") }
-            try await Task.sleep(for: .milliseconds(200))
+            return ("  mesh: \(shards) shards own slots, epoch \(status["epoch"]?.intValue ?? 0), \(ready ? "converged" : "converging")",
+                    ready && shards == expected)
         }
     }
 
     /// Waits until every CloneSet has all its pods ready, printing progress.
     func waitForCloneSets(_ client: RESTClient, names: [(namespace: String, name: String)], timeout: Duration) async throws {
-        let start = ContinuousClock.now
-        var lastReady = -1
-        while true {
+        try await DemoCommand.poll(timeout: timeout, every: .milliseconds(300), failure: "the CloneSets were not all ready") {
             let objects = try await client.list(CloneSetController.cloneSets).items
             let ready = objects.filter {
                 $0["status"]?["readyReplicas"]?.intValue == $0["spec"]?["replicas"]?.intValue
                     && $0["status"]?["observedGeneration"]?.intValue == $0["metadata"]?["generation"]?.intValue
             }.count
-            if ready != lastReady {
-                Console.line("  \(ready)/\(names.count) CloneSets ready after \(DemoCommand.seconds(start.duration(to: .now)))")
-                lastReady = ready
+            return ("  \(ready)/\(names.count) CloneSets ready", ready >= names.count)
+        }
+    }
+
+    /// Polls `check` until it says done, printing its progress line (with the time since the
+    /// start) whenever the line changes; after `timeout`, fails naming the last progress.
+    static func poll(timeout: Duration, every interval: Duration, failure: String,
+                     _ check: () async throws -> (progress: String, done: Bool)) async throws {
+        let start = ContinuousClock.now
+        var last: String?
+        while true {
+            let (progress, done) = try await check()
+            if progress != last {
+                Console.line(progress + " after \(seconds(start.duration(to: .now)))")
+                last = progress
             }
-            if ready >= names.count { return }
+            if done { return }
             if start.duration(to: .now) > timeout {
-                throw ValidationError("only \(ready)/\(names.count) CloneSets were ready within \(DemoCommand.seconds(timeout))")
+                throw ValidationError("\(failure) within \(seconds(timeout)) (\(progress.trimmingCharacters(in: .whitespaces)))")
             }
-            try await Task.sleep(for: .milliseconds(300))
+            try await Task.sleep(for: interval)
         }
     }
 

@@ -47,7 +47,7 @@ final class DemoMembers: @unchecked Sendable {
             "spec": ["containers": [["name": "operator", "image": "ctrlmesh:dev", "args": ["sample-operator"]]]],
         ]
         do {
-            _ = try await client.create(CloneSetController.pods, namespace: DemoMembers.namespace, object)
+            _ = try await client.create(GroupVersionResource.pods, namespace: DemoMembers.namespace, object)
         } catch let error as StatusError where error.reason == .alreadyExists {}
         let mesh = ProxyRuntime.Mesh(managers: [.init(host: "127.0.0.1", port: managerPort)], podName: pod,
                                      podNamespace: DemoMembers.namespace, lease: lease)
@@ -74,7 +74,7 @@ final class DemoMembers: @unchecked Sendable {
         _ = await member.proxyTask.value
         await member.proxy.leaveMesh()
         await member.proxy.close()
-        _ = try? await client.delete(CloneSetController.pods, namespace: DemoMembers.namespace, name: member.pod)
+        _ = try? await client.delete(GroupVersionResource.pods, namespace: DemoMembers.namespace, name: member.pod)
     }
 
     func stopAll() async {

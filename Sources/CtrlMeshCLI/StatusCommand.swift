@@ -28,8 +28,7 @@ struct StatusCommand: AsyncParsableCommand {
     func show(_ client: RESTClient) async throws {
         var configs: [JSON] = []
         var reachedAny = false
-        for group in [MeshConfig.group, MeshConfig.kusionGroup] {
-            let resource = GroupVersionResource(group: group, version: "v1alpha1", resource: "shardingconfigs")
+        for resource in [MeshConfig.resource, MeshConfig.kusionResource] {
             do {
                 configs += try await client.list(resource, namespace: namespace).items
                 reachedAny = true

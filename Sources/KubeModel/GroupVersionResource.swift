@@ -63,3 +63,10 @@ public struct GroupVersionKind: Hashable, Sendable {
 
     public var apiVersion: String { GroupVersion(group: group, version: version).description }
 }
+
+extension GroupVersionResource {
+    /// Built-in resources more than one component reads or writes.
+    public static let pods = GroupVersionResource(group: "", version: "v1", resource: "pods")
+    public static let secrets = GroupVersionResource(group: "", version: "v1", resource: "secrets")
+    public static let leases = GroupVersionResource(group: "coordination.k8s.io", version: "v1", resource: "leases")
+}

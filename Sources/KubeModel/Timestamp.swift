@@ -5,6 +5,13 @@ import Foundation
 public enum Timestamp {
     public static func now() -> String { format(Date()) }
 
+    /// A `metav1.MicroTime`: RFC 3339 with microseconds, as Lease times are written.
+    public static func microTime(_ date: Date) -> String {
+        let interval = date.timeIntervalSince1970
+        let seconds = interval.rounded(.down)
+        return format(seconds: Int64(seconds), microseconds: Int32(((interval - seconds) * 1_000_000).rounded(.down)))
+    }
+
     public static func format(_ date: Date) -> String {
         format(seconds: Int64(date.timeIntervalSince1970.rounded(.down)))
     }

@@ -34,7 +34,7 @@ public struct JSONMessageDeserializer<Message: JSONMessage>: MessageDeserializer
 /// proxy's messages and writes the manager's until either side ends.
 public struct MeshControlService: RegistrableRPCService {
     public typealias Handler = @Sendable (_ incoming: RPCAsyncSequence<ProxyMessage, any Error>,
-                                          _ outgoing: RPCWriter<ManagerMessage>, _ peer: String) async throws -> Void
+                                          _ outgoing: RPCWriter<ManagerMessage>) async throws -> Void
     let handle: Handler
 
     public init(handle: @escaping Handler) {
@@ -43,9 +43,9 @@ public struct MeshControlService: RegistrableRPCService {
 
     public func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
         router.registerHandler(forMethod: MeshControl.connect, deserializer: JSONMessageDeserializer<ProxyMessage>(),
-                               serializer: JSONMessageSerializer<ManagerMessage>()) { request, context in
+                               serializer: JSONMessageSerializer<ManagerMessage>()) { request, _ in
             StreamingServerResponse { writer in
-                try await handle(request.messages, writer, context.remotePeer)
+                try await handle(request.messages, writer)
                 return [:]
             }
         }

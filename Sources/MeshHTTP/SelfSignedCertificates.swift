@@ -72,11 +72,12 @@ public struct SelfSignedCertificates: Sendable {
     }
 }
 
-/// IPv4 or IPv6 text to bytes, for certificate subject alternative names.
-struct IPAddressBytes {
-    let bytes: [UInt8]
+/// IPv4 or IPv6 text to bytes (4 or 16), nil for anything else: for certificate subject
+/// alternative names, and to tell an address literal from a host name.
+public struct IPAddressBytes: Sendable {
+    public let bytes: [UInt8]
 
-    init?(_ text: String) {
+    public init?(_ text: String) {
         var v4 = in_addr()
         if inet_pton(AF_INET, text, &v4) == 1 {
             bytes = withUnsafeBytes(of: v4) { Array($0) }

@@ -9,13 +9,12 @@ import Synchronization
 final class ControlSessions: Sendable {
     let client: RESTClient
     let coordinator = Mutex<Coordinator?>(nil)
-    static let pods = GroupVersionResource(group: "", version: "v1", resource: "pods")
 
     init(client: RESTClient) {
         self.client = client
     }
 
-    func handle(_ incoming: RPCAsyncSequence<ProxyMessage, any Error>, _ outgoing: RPCWriter<ManagerMessage>, peer: String) async throws {
+    func handle(_ incoming: RPCAsyncSequence<ProxyMessage, any Error>, _ outgoing: RPCWriter<ManagerMessage>) async throws {
         guard let coordinator = coordinator.withLock({ $0 }) else {
             throw RPCError(code: .unavailable, message: "this mesh manager is not the leader")
         }
@@ -65,10 +64,7 @@ final class ControlSessions: Sendable {
     /// The pod's labels; nil when it does not exist.
     func podLabels(namespace: String, name: String) async throws -> [String: String]? {
         do {
-            let pod = try await client.get(ControlSessions.pods, namespace: namespace, name: name)
-            var labels: [String: String] = [:]
-            for (key, value) in pod["metadata"]?["labels"]?.objectValue ?? JSONObject() { labels[key] = value.stringValue }
-            return labels
+            return try await client.get(.pods, namespace: namespace, name: name).labels
         } catch let error as StatusError where error.reason == .notFound {
             return nil
         } catch {

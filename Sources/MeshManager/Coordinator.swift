@@ -137,20 +137,22 @@ actor Coordinator {
         }
     }
 
-    /// Members whose liveness expired are gone; every planner steps.
+    /// Members whose liveness expired are gone. (Every other change steps where it happens,
+    /// so the clock has nothing else to do.)
     func tick() {
         for id in liveness.expired(at: .now) where sessions[id] == nil {
             memberGone(id, reason: "its lease expired")
         }
-        for key in meshes.keys { step(key) }
     }
 
+    /// The member holds nothing any more: the configs it was in may grant what it held.
     func memberGone(_ id: String, reason: String) {
         liveness.forget(id)
         for key in meshes.keys where meshes[key]!.planner.members[id] != nil {
             logger.info("member \(id) left \(key): \(reason)")
             meshes[key]?.planner.died(id)
             dirty.insert(key)
+            step(key)
         }
     }
 
@@ -235,6 +237,7 @@ actor Coordinator {
         mesh.unassigned[id] = nil
         meshes[key] = mesh
         dirty.insert(key)
+        step(key)
     }
 
     /// The member's proxy no longer enforces the spec it held when it registered (it applied
@@ -260,7 +263,6 @@ actor Coordinator {
         guard let key = current.mesh else { return }
         meshes[key]?.planner.acknowledged(id, epoch: epoch)
         if meshes[key]?.planner.members[id]?.ackedEpoch == epoch { releaseElsewhere(id, except: key) }
-        finishMoves(key)
         dirty.insert(key)
         step(key)
     }

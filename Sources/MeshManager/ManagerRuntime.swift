@@ -49,10 +49,6 @@ public final class ManagerRuntime: Sendable {
         }
     }
 
-    static let shardingConfigs = GroupVersionResource(group: MeshConfig.group, version: "v1alpha1", resource: "shardingconfigs")
-    static let kusionShardingConfigs = GroupVersionResource(group: MeshConfig.kusionGroup, version: "v1alpha1", resource: "shardingconfigs")
-    static let leases = GroupVersionResource(group: "coordination.k8s.io", version: "v1", resource: "leases")
-
     public let options: Options
     let client: RESTClient
     let sessions: ControlSessions
@@ -95,7 +91,7 @@ public final class ManagerRuntime: Sendable {
         }
         let transport = HTTP2ServerTransport.Posix(address: .ipv4(host: options.grpcHost, port: options.grpcPort),
                                                    transportSecurity: security)
-        let service = MeshControlService { incoming, outgoing, peer in try await sessions.handle(incoming, outgoing, peer: peer) }
+        let service = MeshControlService { incoming, outgoing in try await sessions.handle(incoming, outgoing) }
         let grpc = GRPCServer(transport: transport, services: [service])
         let serving = Task {
             do { try await grpc.serve() } catch { logger.error("gRPC server stopped: \(error)") }
@@ -199,11 +195,11 @@ public final class ManagerRuntime: Sendable {
         sessions.coordinator.withLock { $0 = coordinator }
         logger.info("mesh manager \(options.identity) leads; coordinating")
         let (events, sink) = AsyncStream<InformerEvent>.makeStream()
-        var resources = [ManagerRuntime.shardingConfigs, ManagerRuntime.leases]
-        if (try? await client.list(ManagerRuntime.kusionShardingConfigs, options: RESTClient.ListOptions(limit: 1))) != nil {
-            resources.append(ManagerRuntime.kusionShardingConfigs)
-        }
-        let informers = resources.map { Informer(client: client, resource: $0, logger: logger) }
+        // The lease informer also serves the status writer's leader column.
+        let leases = Informer(client: client, resource: .leases, logger: logger)
+        let kusionServed = (try? await client.list(MeshConfig.kusionResource, options: RESTClient.ListOptions(limit: 1))) != nil
+        let informers = [Informer(client: client, resource: MeshConfig.resource, logger: logger), leases]
+            + (kusionServed ? [Informer(client: client, resource: MeshConfig.kusionResource, logger: logger)] : [])
         for informer in informers {
             let resource = informer.resource
             informer.addHandler { delta in sink.yield(InformerEvent(resource: resource, delta: delta)) }
@@ -214,7 +210,7 @@ public final class ManagerRuntime: Sendable {
                 // Configs and leases are all known before the first step, so nothing is planned
                 // from a partial view; the marker after the first lists opens the door to proxies.
                 for informer in informers { await informer.waitForSync() }
-                sink.yield(InformerEvent(resource: ManagerRuntime.leases, delta: nil))
+                sink.yield(InformerEvent(resource: .leases, delta: nil))
                 for await event in events { await event.apply(to: coordinator) }
             }
             group.addTask {
@@ -225,7 +221,7 @@ public final class ManagerRuntime: Sendable {
                 }
             }
             group.addTask {
-                let writer = StatusWriter(client: self.client, logger: self.logger)
+                let writer = StatusWriter(client: self.client, leases: leases.cache, logger: self.logger)
                 while !Task.isCancelled {
                     try? await Task.sleep(for: self.options.statusInterval)
                     await writer.write(await coordinator.takeDirty())

@@ -16,11 +16,9 @@ struct SidecarInjector: Sendable {
         guard let pod = admission["object"], pod["kind"]?.stringValue == "Pod" || admission["kind"]?["kind"]?.stringValue == "Pod",
               let spec = pod["spec"] else { return ["allowed": true] }
         let namespace = admission["namespace"]?.stringValue ?? pod["metadata"]?["namespace"]?.stringValue ?? ""
-        var labels: [String: String] = [:]
-        for (key, value) in pod["metadata"]?["labels"]?.objectValue ?? JSONObject() { labels[key] = value.stringValue }
         let selected: Bool
         do {
-            selected = try await selectedByAConfig(namespace: namespace, labels: labels)
+            selected = try await selectedByAConfig(namespace: namespace, labels: pod.labels)
         } catch {
             // The webhook's failurePolicy decides; say why.
             return ["allowed": false, "status": ["code": 500, "message": .string("cannot list ShardingConfigs in \(namespace): \(error)")]]
@@ -38,7 +36,7 @@ struct SidecarInjector: Sendable {
     }
 
     func selectedByAConfig(namespace: String, labels: [String: String]) async throws -> Bool {
-        for resource in [ManagerRuntime.shardingConfigs, ManagerRuntime.kusionShardingConfigs] {
+        for resource in [MeshConfig.resource, MeshConfig.kusionResource] {
             let list: ObjectList
             do {
                 list = try await client.list(resource, namespace: namespace)

@@ -2,26 +2,28 @@ import KubeClient
 import KubeModel
 import Logging
 import MeshCore
+import OperatorRuntime
 
 /// Writes each changed ShardingConfig's status (a merge patch of the status subresource),
-/// adding each shard's current leader, read from the operator's renamed lock.
+/// adding each shard's current leader, read from the operator's renamed lock in the leader's
+/// Lease informer cache (no request of its own).
 struct StatusWriter {
     let client: RESTClient
+    let leases: ObjectCache
     let logger: Logger
-    static let leases = GroupVersionResource(group: "coordination.k8s.io", version: "v1", resource: "leases")
 
     func write(_ changes: [(key: String, snapshot: MeshSnapshot?, invalid: String?)]) async {
         for change in changes {
             let parts = change.key.split(separator: "/", maxSplits: 2).map(String.init)
             guard parts.count == 3 else { continue }
-            let resource = GroupVersionResource(group: parts[0], version: "v1alpha1", resource: "shardingconfigs")
+            let resource = parts[0] == MeshConfig.kusionGroup ? MeshConfig.kusionResource : MeshConfig.resource
             var status: JSON
             if let invalid = change.invalid {
                 status = ["conditions": [MeshSnapshot.condition("Degraded", true, "InvalidSpec", invalid),
                                          MeshSnapshot.condition("Ready", false, "InvalidSpec", "the spec is invalid")]]
             } else if let snapshot = change.snapshot {
                 status = snapshot.status
-                await addLeaders(&status, namespace: parts[1], key: change.key, lock: snapshot.lock)
+                addLeaders(&status, lock: snapshot.lock)
             } else {
                 continue
             }
@@ -39,13 +41,12 @@ struct StatusWriter {
     }
 
     /// Each shard's leader: the holder of the operator's lock as the proxies renamed it.
-    func addLeaders(_ status: inout JSON, namespace: String, key: String, lock: ShardSpec.LeaderElectionLock?) async {
+    func addLeaders(_ status: inout JSON, lock: ShardSpec.LeaderElectionLock?) {
         guard let lock, lock.resource == "leases", var shards = status["shards"]?.arrayValue else { return }
         for index in shards.indices {
             guard let shard = shards[index]["name"]?.stringValue else { continue }
             let name = LeaderLockRename.shardLockName(lock.name, shard: shard)
-            if let lease = try? await client.get(StatusWriter.leases, namespace: lock.namespace, name: name),
-               let holder = lease["spec"]?["holderIdentity"]?.stringValue, !holder.isEmpty {
+            if let holder = leases.get(namespace: lock.namespace, name: name)?.json["spec"]?["holderIdentity"]?.stringValue, !holder.isEmpty {
                 shards[index].setValue(.string(holder), at: ["leader"])
             }
         }

@@ -20,7 +20,6 @@ public final class WebhookCertificates: Sendable {
         var notValidAfter: Date
     }
 
-    static let secrets = GroupVersionResource(group: "", version: "v1", resource: "secrets")
     public static let secretName = "ctrlmesh-webhook-tls"
     static let notAfterAnnotation = "ctrlmesh.kruise.io/not-valid-after"
 
@@ -74,11 +73,11 @@ public final class WebhookCertificates: Sendable {
         for _ in 0..<5 {
             let secret: JSON
             do {
-                secret = try await client.get(secrets, namespace: namespace, name: secretName)
+                secret = try await client.get(.secrets, namespace: namespace, name: secretName)
             } catch let error as StatusError where error.reason == .notFound {
                 let fresh = try issue(hosts: hosts, validity: validity, previousCA: nil)
                 do {
-                    _ = try await client.create(secrets, namespace: namespace, object(fresh, namespace: namespace, base: nil))
+                    _ = try await client.create(.secrets, namespace: namespace, object(fresh, namespace: namespace, base: nil))
                     logger.info("created the webhook certificate in \(namespace)/\(secretName)")
                     return fresh
                 } catch let error as StatusError where error.reason == .alreadyExists {
@@ -91,7 +90,7 @@ public final class WebhookCertificates: Sendable {
             let outgoingCA = firstCertificate(in: material.caBundlePEM)
             let renewed = try issue(hosts: hosts, validity: validity, previousCA: outgoingCA)
             do {
-                _ = try await client.update(secrets, object(renewed, namespace: namespace, base: secret))
+                _ = try await client.update(.secrets, object(renewed, namespace: namespace, base: secret))
                 logger.info("renewed the webhook certificate in \(namespace)/\(secretName)")
                 return renewed
             } catch let error as StatusError where error.reason == .conflict {

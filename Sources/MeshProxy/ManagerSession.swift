@@ -4,6 +4,7 @@ import KubeModel
 import Logging
 import MeshControl
 import MeshCore
+import MeshHTTP
 import Synchronization
 
 /// The proxy's side of the manager protocol: one session at a time with a manager, opened
@@ -74,8 +75,11 @@ public final class ManagerSession: Sendable {
 
     func session(_ target: Target) async throws {
         // An address literal is not a name: it must not go out as TLS SNI.
-        let resolvable: any ResolvableTarget = target.host.split(separator: ".").count == 4 && target.host.allSatisfy({ $0.isNumber || $0 == "." })
-            ? .ipv4(host: target.host, port: target.port) : .dns(host: target.host, port: target.port)
+        let resolvable: any ResolvableTarget = switch IPAddressBytes(target.host)?.bytes.count {
+        case 4: .ipv4(host: target.host, port: target.port)
+        case 16: .ipv6(host: target.host, port: target.port)
+        default: .dns(host: target.host, port: target.port)
+        }
         try await withGRPCClient(transport: .http2NIOPosix(target: resolvable, transportSecurity: transportSecurity)) { client in
             let (outgoing, writer) = AsyncStream<ProxyMessage>.makeStream()
             defer { writer.finish() }

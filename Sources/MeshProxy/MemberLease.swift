@@ -23,7 +23,6 @@ public final class MemberLease: Sendable {
         }
     }
 
-    static let leases = GroupVersionResource(group: "coordination.k8s.io", version: "v1", resource: "leases")
 
     let client: RESTClient
     public let namespace: String
@@ -87,15 +86,14 @@ public final class MemberLease: Sendable {
     }
 
     func renew() async throws {
-        let now = Date().timeIntervalSince1970
-        let renewTime = Timestamp.format(seconds: Int64(now), microseconds: Int32((now - now.rounded(.down)) * 1_000_000))
+        let renewTime = Timestamp.microTime(Date())
         let seconds = Int(timings.duration.components.seconds)
         do {
-            var lease = try await client.get(MemberLease.leases, namespace: namespace, name: name)
+            var lease = try await client.get(.leases, namespace: namespace, name: name)
             lease.setValue(.string(pod), at: ["spec", "holderIdentity"])
             lease.setValue(.int(seconds), at: ["spec", "leaseDurationSeconds"])
             lease.setValue(.string(renewTime), at: ["spec", "renewTime"])
-            _ = try await client.update(MemberLease.leases, lease)
+            _ = try await client.update(.leases, lease)
         } catch let error as StatusError where error.reason == .notFound {
             let lease: JSON = [
                 "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
@@ -105,7 +103,7 @@ public final class MemberLease: Sendable {
                 "spec": ["holderIdentity": .string(pod), "leaseDurationSeconds": .int(seconds),
                          "acquireTime": .string(renewTime), "renewTime": .string(renewTime)],
             ]
-            _ = try await client.create(MemberLease.leases, namespace: namespace, lease)
+            _ = try await client.create(.leases, namespace: namespace, lease)
         }
     }
 
@@ -115,10 +113,10 @@ public final class MemberLease: Sendable {
     public func release() async {
         validUntil.withLock { $0 = nil }
         do {
-            var lease = try await client.get(MemberLease.leases, namespace: namespace, name: name)
+            var lease = try await client.get(.leases, namespace: namespace, name: name)
             lease.setValue(.string(""), at: ["spec", "holderIdentity"])
-            _ = try await client.update(MemberLease.leases, lease)
-            _ = try await client.delete(MemberLease.leases, namespace: namespace, name: name)
+            _ = try await client.update(.leases, lease)
+            _ = try await client.delete(.leases, namespace: namespace, name: name)
         } catch {
             logger.warning("member lease \(namespace)/\(name): release failed: \(error); the manager waits for expiry")
         }

@@ -16,6 +16,16 @@ import Testing
         }
     }
 
+    /// The slot a hash falls in is the one whose range holds it.
+    @Test func slotOfAHashHoldsIt() async {
+        await propertyCheck(count: 200, input: Gen.uint64()) { seed in
+            var random = FixtureRandom(seed: seed)
+            let slots = 1 << random.int(0...12)
+            let hash = random.next()
+            #expect(SlotAssignment(slots: slots).range(ofSlot: SlotAssignment.slot(of: hash, slots: slots)).contains(hash))
+        }
+    }
+
     @Test func rangesMergeAdjacentSlots() {
         let assignment = SlotAssignment(owners: ["a", "a", "b", "a"])
         #expect(assignment.ranges(of: "a") == [HashRange(start: 0, last: (1 << 63) - 1), HashRange(start: 3 << 62, last: .max)])

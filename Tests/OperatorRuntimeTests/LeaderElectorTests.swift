@@ -56,7 +56,7 @@ import Testing
             #expect(await eventually(timeout: .seconds(3)) { b.isLeader })
             let handover = released.duration(to: timeline.started("b") ?? .now)
             #expect(handover < .milliseconds(1_500), "release handover took \(handover)")
-            var lease = try await cluster.client.get(LeaderElector.leases, namespace: "default", name: "elected")
+            var lease = try await cluster.client.get(GroupVersionResource.leases, namespace: "default", name: "elected")
             #expect(LeaderElectionRecord(lease: lease).holderIdentity == "b")
             #expect(LeaderElectionRecord(lease: lease).leaseTransitions == 1)
 
@@ -70,7 +70,7 @@ import Testing
             let takeover = crashed.duration(to: timeline.started("c") ?? .now)
             #expect(takeover >= .milliseconds(2_400), "took over before the lease could have expired: \(takeover)")
             #expect(takeover < .milliseconds(4_000), "took over later than lease duration + retry: \(takeover)")
-            lease = try await cluster.client.get(LeaderElector.leases, namespace: "default", name: "elected")
+            lease = try await cluster.client.get(GroupVersionResource.leases, namespace: "default", name: "elected")
             #expect(LeaderElectionRecord(lease: lease).holderIdentity == "c")
             #expect(timeline.overlaps.value == 0)
             runC.cancel()
@@ -91,9 +91,9 @@ import Testing
             }
             #expect(await eventually { work.value })
             // Someone else overwrites the Lease: A's next renewal sees another holder and stops.
-            var lease = try await cluster.client.get(LeaderElector.leases, namespace: "default", name: "elected")
+            var lease = try await cluster.client.get(GroupVersionResource.leases, namespace: "default", name: "elected")
             lease.setValue("intruder", at: ["spec", "holderIdentity"])
-            _ = try await cluster.client.update(LeaderElector.leases, lease)
+            _ = try await cluster.client.update(GroupVersionResource.leases, lease)
             let result = await runA.result
             #expect(throws: LeaderElector.LeadershipLost.self) { try result.get() }
             #expect(!a.isLeader)

@@ -71,7 +71,7 @@ import Testing
             var election = LeaderElector.Configuration(namespace: "default", name: "held", identity: "standby")
             election.retryPeriod = .milliseconds(200)
             // Someone else holds the Lease for an hour.
-            _ = try await cluster.client.create(LeaderElector.leases, namespace: "default", [
+            _ = try await cluster.client.create(GroupVersionResource.leases, namespace: "default", [
                 "apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": ["name": "held", "namespace": "default"],
                 "spec": ["holderIdentity": "other", "leaseDurationSeconds": 3600],
             ])
@@ -119,9 +119,9 @@ import Testing
             manager.addController(.init(name: "idle", for: EmbeddedCluster.configMaps, kind: "ConfigMap", workers: 2)) { _ in .done }
             let running = Task { try await manager.run() }
             #expect(await eventually { manager.isLeader && manager.isReady })
-            var lease = try await cluster.client.get(LeaderElector.leases, namespace: "default", name: "lost")
+            var lease = try await cluster.client.get(GroupVersionResource.leases, namespace: "default", name: "lost")
             lease.setValue("intruder", at: ["spec", "holderIdentity"])
-            _ = try await cluster.client.update(LeaderElector.leases, lease)
+            _ = try await cluster.client.update(GroupVersionResource.leases, lease)
             let ended = Task {
                 try await Task.sleep(for: .seconds(5))
                 running.cancel()

@@ -19,6 +19,11 @@ public struct SlotAssignment: Equatable, Sendable {
 
     public var slots: Int { owners.count }
 
+    /// The slot of `slots` (a power of two) whose range holds `hash`.
+    public static func slot(of hash: UInt64, slots: Int) -> Int {
+        slots == 1 ? 0 : Int(hash >> UInt64(64 - slots.trailingZeroBitCount))
+    }
+
     /// The hash range of one slot.
     public func range(ofSlot slot: Int) -> HashRange {
         if slots == 1 { return .all }

@@ -11,6 +11,9 @@ public struct MeshConfigError: Error, Sendable, Equatable, CustomStringConvertib
 extension MeshConfig {
     public static let group = "ctrlmesh.kruise.io"
     public static let kusionGroup = "ctrlmesh.kusionstack.io"
+    /// The ShardingConfig collections of both API groups.
+    public static let resource = GroupVersionResource(group: group, version: "v1alpha1", resource: "shardingconfigs")
+    public static let kusionResource = GroupVersionResource(group: kusionGroup, version: "v1alpha1", resource: "shardingconfigs")
 
     /// Parses and validates a ShardingConfig object of either API group
     /// (`ctrlmesh.kruise.io/v1alpha1`, or KusionStack's `ctrlmesh.kusionstack.io/v1alpha1`).

@@ -1,4 +1,3 @@
-import Foundation
 import KubeModel
 
 /// The leader-election fields of a `coordination.k8s.io/v1` Lease spec, as client-go reads
@@ -34,12 +33,5 @@ public struct LeaderElectionRecord: Equatable, Sendable {
         lease.setValue(acquireTime.isEmpty ? nil : .string(acquireTime), at: ["spec", "acquireTime"])
         lease.setValue(renewTime.isEmpty ? nil : .string(renewTime), at: ["spec", "renewTime"])
         lease.setValue(.int(leaseTransitions), at: ["spec", "leaseTransitions"])
-    }
-
-    /// A MicroTime (`2006-01-02T15:04:05.000000Z`) for a wall-clock instant.
-    public static func microTime(_ date: Date) -> String {
-        let interval = date.timeIntervalSince1970
-        let seconds = interval.rounded(.down)
-        return Timestamp.format(seconds: Int64(seconds), microseconds: Int32(((interval - seconds) * 1_000_000).rounded(.down)))
     }
 }

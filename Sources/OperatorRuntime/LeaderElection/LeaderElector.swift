@@ -29,7 +29,6 @@ public final class LeaderElector: Sendable {
         public let description: String
     }
 
-    static let leases = GroupVersionResource(group: "coordination.k8s.io", version: "v1", resource: "leases")
 
     public let configuration: Configuration
     let client: RESTClient
@@ -142,10 +141,10 @@ public final class LeaderElector: Sendable {
     /// One read of the Lease and, when this candidate may hold it, one write.
     private func tryAcquireOrRenew() async throws -> Attempt {
         let now = origin.duration(to: clock.now).seconds
-        let wallTime = LeaderElectionRecord.microTime(Date())
+        let wallTime = Timestamp.microTime(Date())
         var lease: JSON?
         do {
-            lease = try await client.get(Self.leases, namespace: configuration.namespace, name: configuration.name)
+            lease = try await client.get(GroupVersionResource.leases, namespace: configuration.namespace, name: configuration.name)
         } catch let error as StatusError where error.reason == .notFound {
             lease = nil
         }
@@ -158,12 +157,12 @@ public final class LeaderElector: Sendable {
                 var object: JSON = ["apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
                                     "metadata": ["name": .string(configuration.name), "namespace": .string(configuration.namespace)]]
                 record.apply(to: &object)
-                _ = try await client.create(Self.leases, namespace: configuration.namespace, object)
+                _ = try await client.create(GroupVersionResource.leases, namespace: configuration.namespace, object)
                 election.withLock { $0.wrote(record, now: now) }
             case .update(let record):
                 guard var object = lease else { return .conflict }
                 record.apply(to: &object)
-                _ = try await client.update(Self.leases, object)
+                _ = try await client.update(GroupVersionResource.leases, object)
                 election.withLock { $0.wrote(record, now: now) }
             }
         } catch let error as StatusError where error.reason == .conflict || error.reason == .alreadyExists {
@@ -174,12 +173,12 @@ public final class LeaderElector: Sendable {
 
     /// Gives the Lease up so a waiting candidate takes over without waiting for expiry.
     private func release() async {
-        guard let record = election.withLock({ $0.releaseRecord(wallTime: LeaderElectionRecord.microTime(Date())) }) else { return }
+        guard let record = election.withLock({ $0.releaseRecord(wallTime: Timestamp.microTime(Date())) }) else { return }
         do {
-            var lease = try await client.get(Self.leases, namespace: configuration.namespace, name: configuration.name)
+            var lease = try await client.get(GroupVersionResource.leases, namespace: configuration.namespace, name: configuration.name)
             guard LeaderElectionRecord(lease: lease).holderIdentity == configuration.identity else { return }
             record.apply(to: &lease)
-            _ = try await client.update(Self.leases, lease)
+            _ = try await client.update(GroupVersionResource.leases, lease)
             election.withLock { $0.wrote(record, now: origin.duration(to: clock.now).seconds) }
             logger.info("released the lease", metadata: ["lease": "\(configuration.namespace)/\(configuration.name)"])
         } catch {

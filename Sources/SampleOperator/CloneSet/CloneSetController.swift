@@ -9,7 +9,6 @@ import OperatorRuntime
 /// which replica reconciled the CloneSet last. It knows nothing about sharding.
 public final class CloneSetController: Sendable {
     public static let cloneSets = GroupVersionResource(group: "apps.kruise.io", version: "v1alpha1", resource: "clonesets")
-    public static let pods = GroupVersionResource(group: "", version: "v1", resource: "pods")
     /// The annotation naming the replica that last reconciled the CloneSet.
     public static let reconciledByAnnotation = "sample.ctrlmesh.io/reconciled-by"
 
@@ -26,8 +25,8 @@ public final class CloneSetController: Sendable {
         self.identity = identity
         self.logger = logger
         cloneSetInformer = manager.informers.informer(for: Self.cloneSets)
-        podInformer = manager.informers.informer(for: Self.pods)
-        manager.addController(.init(name: "cloneset", for: Self.cloneSets, kind: "CloneSet", owns: [Self.pods], workers: workers)) {
+        podInformer = manager.informers.informer(for: GroupVersionResource.pods)
+        manager.addController(.init(name: "cloneset", for: Self.cloneSets, kind: "CloneSet", owns: [GroupVersionResource.pods], workers: workers)) {
             [self] request in try await self.reconcile(request)
         }
     }
@@ -88,7 +87,7 @@ public final class CloneSetController: Sendable {
                     let size = min(batch, remaining)
                     let names = try await withThrowingTaskGroup(of: String.self) { group in
                         for _ in 0..<size {
-                            group.addTask { try await self.client.create(Self.pods, namespace: namespace, pod).name ?? "" }
+                            group.addTask { try await self.client.create(GroupVersionResource.pods, namespace: namespace, pod).name ?? "" }
                         }
                         return try await group.reduce(into: [String]()) { $0.append($1) }
                     }
@@ -98,7 +97,7 @@ public final class CloneSetController: Sendable {
                 }
             case .delete(let pod), .recreate(let pod):
                 do {
-                    try await client.delete(Self.pods, namespace: namespace, name: pod.name, uid: pod.uid)
+                    try await client.delete(GroupVersionResource.pods, namespace: namespace, name: pod.name, uid: pod.uid)
                 } catch let error as StatusError where error.reason == .notFound {
                     // Already gone.
                 }
@@ -111,7 +110,7 @@ public final class CloneSetController: Sendable {
                     ],
                     "spec": ["containers": .array(containers.map { ["name": $0["name"] ?? .null, "image": $0["image"] ?? .null] })],
                 ]
-                _ = try await client.patch(Self.pods, namespace: namespace, name: pod.name, type: .strategic, patch)
+                _ = try await client.patch(GroupVersionResource.pods, namespace: namespace, name: pod.name, type: .strategic, patch)
             }
         }
     }

@@ -9,7 +9,6 @@ import OperatorRuntime
 /// After an in-place image change the container is "restarted": its status takes the new
 /// image and its restart count goes up. Built on the operator runtime like any controller.
 public final class NodeSimulator: Sendable {
-    static let pods = GroupVersionResource(group: "", version: "v1", resource: "pods")
     let client: RESTClient
     let podInformer: Informer
     let nodeName: String
@@ -17,8 +16,8 @@ public final class NodeSimulator: Sendable {
     public init(manager: Manager, nodeName: String = "ctrlmesh-node", workers: Int = 4) {
         client = manager.client
         self.nodeName = nodeName
-        podInformer = manager.informers.informer(for: Self.pods)
-        manager.addController(.init(name: "node-simulator", for: Self.pods, kind: "Pod", workers: workers)) { [self] request in
+        podInformer = manager.informers.informer(for: GroupVersionResource.pods)
+        manager.addController(.init(name: "node-simulator", for: GroupVersionResource.pods, kind: "Pod", workers: workers)) { [self] request in
             try await self.reconcile(request)
         }
     }
@@ -28,7 +27,7 @@ public final class NodeSimulator: Sendable {
         let pod = cached.json
         guard pod.deletionTimestamp == nil, let status = Self.desiredStatus(pod, nodeName: nodeName) else { return .done }
         do {
-            _ = try await client.patch(Self.pods, namespace: request.namespace, name: request.name, type: .merge,
+            _ = try await client.patch(GroupVersionResource.pods, namespace: request.namespace, name: request.name, type: .merge,
                                        ["status": status], subresource: "status")
         } catch let error as StatusError where error.reason == .notFound {
             // Deleted meanwhile.

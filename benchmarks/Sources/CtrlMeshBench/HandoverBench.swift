@@ -32,8 +32,6 @@ struct HandoverBench: AsyncParsableCommand {
 
     static let namespace = "ctrlmesh-system"
     static let configMaps = GroupVersionResource(group: "", version: "v1", resource: "configmaps")
-    static let pods = GroupVersionResource(group: "", version: "v1", resource: "pods")
-    static let shardingConfigs = GroupVersionResource(group: MeshConfig.group, version: "v1alpha1", resource: "shardingconfigs")
 
     struct Member {
         let proxy: ProxyRuntime
@@ -64,7 +62,7 @@ struct HandoverBench: AsyncParsableCommand {
             "spec": ["selector": ["matchLabels": ["app": "bench"]], "resources": [["apiGroups": [""], "resources": ["configmaps"]]],
                      "sharding": ["mode": "ObjectHash", "slots": 256]],
         ]
-        _ = try await admin.create(HandoverBench.shardingConfigs, namespace: HandoverBench.namespace, config)
+        _ = try await admin.create(MeshConfig.resource, namespace: HandoverBench.namespace, config)
         let created = ContinuousClock.now
         for i in 0..<objects {
             _ = try server.api.createObject(["apiVersion": "v1", "kind": "ConfigMap",
@@ -98,7 +96,7 @@ struct HandoverBench: AsyncParsableCommand {
             _ = await member.informerTask.value
             await member.client.connection.shutdown()
             await member.proxy.close()
-            _ = try? await admin.delete(HandoverBench.pods, namespace: HandoverBench.namespace, name: "bench-\(ordinal)")
+            _ = try? await admin.delete(.pods, namespace: HandoverBench.namespace, name: "bench-\(ordinal)")
         }
         /// (objects in no cache, objects in two or more caches, whether `required` holds some).
         func coverage(required: Int?) -> (missing: Int, doubled: Int, requiredHolds: Bool) {
@@ -139,7 +137,7 @@ struct HandoverBench: AsyncParsableCommand {
             print("  event \(event + 1): \(joining ? "scale out to \(shards + 1)" : "scale in to \(shards)"), settled in \(seconds(latency)); objects in two caches at once while settling: \(overlap)")
             try await Task.sleep(for: .milliseconds(300))
         }
-        let status = try await admin.get(HandoverBench.shardingConfigs, namespace: HandoverBench.namespace, name: "bench")["status"] ?? .null
+        let status = try await admin.get(MeshConfig.resource, namespace: HandoverBench.namespace, name: "bench")["status"] ?? .null
         let sorted = latencies.sorted()
         let p50 = sorted[sorted.count / 2]
         let p99 = sorted[min(sorted.count - 1, Int((Double(sorted.count) * 0.99).rounded(.up)) - 1)]
