@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 PYTHON ?= python3
 
-.PHONY: test deps build swift-test interop bench bench-proxy bench-operator bench-manager demo
+.PHONY: test deps build swift-test interop bench bench-proxy bench-operator bench-manager bench-policies demo
 
 test: deps build swift-test interop
 
@@ -54,6 +54,13 @@ bench-manager:
 	swift build -c release --product ctrlmesh
 	swift build -c release --product ctrlmesh-bench
 	$(PYTHON) benchmarks/manager_bench.py --ctrlmesh .build/release/ctrlmesh --bench .build/release/ctrlmesh-bench
+
+# What 50 loaded, non-matching fault and breaker rules add to the proxy's passthrough.
+bench-policies:
+	@command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk)
+	swift build -c release --product ctrlmesh
+	swift build -c release --product ctrlmesh-bench
+	$(PYTHON) benchmarks/policy_bench.py --ctrlmesh .build/release/ctrlmesh --bench .build/release/ctrlmesh-bench
 
 demo:
 	swift run -c release ctrlmesh demo

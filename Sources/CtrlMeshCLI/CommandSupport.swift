@@ -38,3 +38,9 @@ extension MutualTLSFiles {
         return MutualTLSFiles(certificate: certificate, privateKey: privateKey, trustedCA: trustedCA)
     }
 }
+
+/// A command that ran and failed (not a usage mistake): one `Error:` line, no usage text.
+struct CommandFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

@@ -87,6 +87,8 @@ struct DemoCommand: AsyncParsableCommand {
         }
         _ = try? server.api.createObject(try YAMLDocument.parse(CloneSetCRD.yaml))
         _ = try? server.api.createObject(try YAMLDocument.parse(ShardingConfigCRD.yaml))
+        _ = try? server.api.createObject(try YAMLDocument.parse(PolicyCRDs.faultInjection))
+        _ = try? server.api.createObject(try YAMLDocument.parse(PolicyCRDs.circuitBreaker))
 
         // The manager, with its webhooks registered: ShardingConfigs are validated, and the
         // operator pods get the proxy sidecar in their spec (here the proxies run in-process).

@@ -1,3 +1,4 @@
+import KubeModel
 import Synchronization
 
 /// Client-side request rate limit (client-go's `QPS` and `Burst`): each request waits for a
@@ -16,13 +17,5 @@ public final class RateLimiter: Sendable {
         let now = origin.duration(to: clock.now).seconds
         let delay = bucket.withLock { $0.reserve(now: now) }
         if delay > 0 { try await Task.sleep(for: .seconds(delay)) }
-    }
-}
-
-extension Duration {
-    /// The duration in seconds as a Double.
-    public var seconds: Double {
-        let (s, attoseconds) = components
-        return Double(s) + Double(attoseconds) / 1e18
     }
 }

@@ -69,4 +69,5 @@ extension GroupVersionResource {
     public static let pods = GroupVersionResource(group: "", version: "v1", resource: "pods")
     public static let secrets = GroupVersionResource(group: "", version: "v1", resource: "secrets")
     public static let leases = GroupVersionResource(group: "coordination.k8s.io", version: "v1", resource: "leases")
+    public static let events = GroupVersionResource(group: "", version: "v1", resource: "events")
 }

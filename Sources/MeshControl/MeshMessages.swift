@@ -11,6 +11,11 @@ public enum ProxyMessage: Sendable, Equatable {
     /// Told it is unassigned, the proxy dropped its spec: it enforces nothing.
     case fenced
     case heartbeat
+    /// Take a token from an operator-wide bucket (a CircuitBreaker rule with scope Operator);
+    /// answered by `grant` with the same id.
+    case acquire(id: UInt64, policy: String, rule: String)
+    /// What the proxy did under each policy it applies, sent when it changed.
+    case report([PolicyReport])
 }
 
 /// What the manager sends a proxy.
@@ -20,6 +25,11 @@ public enum ManagerMessage: Sendable, Equatable {
     /// The manager cannot place the proxy (no ShardingConfig selects its pod): fence.
     case unassigned(reason: String)
     case heartbeat
+    /// Every FaultInjection and CircuitBreaker that selects the proxy's pod, as objects; it
+    /// replaces the previous set.
+    case policies([JSON])
+    /// The answer to `acquire`: granted (nil), or refused with the seconds until a token.
+    case grant(id: UInt64, retryAfter: Double?)
 }
 
 public struct MeshMessageError: Error, Sendable, CustomStringConvertible {
@@ -43,6 +53,9 @@ extension ProxyMessage: JSONMessage {
         case .ack(let epoch): return ["ack": ["epoch": .number(String(epoch))]]
         case .fenced: return ["fenced": [:]]
         case .heartbeat: return ["heartbeat": [:]]
+        case .acquire(let id, let policy, let rule):
+            return ["acquire": ["id": .number(String(id)), "policy": .string(policy), "rule": .string(rule)]]
+        case .report(let reports): return ["report": .array(reports.map(\.json))]
         }
     }
 
@@ -60,6 +73,13 @@ extension ProxyMessage: JSONMessage {
             self = .fenced
         } else if json["heartbeat"] != nil {
             self = .heartbeat
+        } else if let body = json["acquire"] {
+            guard let id = body["id"]?.intValue, let policy = body["policy"]?.stringValue, let rule = body["rule"]?.stringValue else {
+                throw MeshMessageError("acquire: id, policy and rule are required")
+            }
+            self = .acquire(id: UInt64(bitPattern: id), policy: policy, rule: rule)
+        } else if let body = json["report"] {
+            self = .report((body.arrayValue ?? []).compactMap(PolicyReport.init(json:)))
         } else {
             throw MeshMessageError("unknown proxy message \(json.jsonString)")
         }
@@ -72,6 +92,11 @@ extension ManagerMessage: JSONMessage {
         case .spec(let spec): return ["spec": spec.json]
         case .unassigned(let reason): return ["unassigned": ["reason": .string(reason)]]
         case .heartbeat: return ["heartbeat": [:]]
+        case .policies(let objects): return ["policies": .array(objects)]
+        case .grant(let id, let retryAfter):
+            var body: JSON = ["id": .number(String(id))]
+            if let retryAfter { body.setValue(.number(String(retryAfter)), at: ["retryAfter"]) }
+            return ["grant": body]
         }
     }
 
@@ -82,6 +107,11 @@ extension ManagerMessage: JSONMessage {
             self = .unassigned(reason: body["reason"]?.stringValue ?? "")
         } else if json["heartbeat"] != nil {
             self = .heartbeat
+        } else if let body = json["policies"] {
+            self = .policies(body.arrayValue ?? [])
+        } else if let body = json["grant"] {
+            guard let id = body["id"]?.intValue else { throw MeshMessageError("grant: id is required") }
+            self = .grant(id: UInt64(bitPattern: id), retryAfter: body["retryAfter"]?.doubleValue)
         } else {
             throw MeshMessageError("unknown manager message \(json.jsonString)")
         }

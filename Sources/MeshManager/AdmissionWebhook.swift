@@ -7,8 +7,9 @@ import NIOHTTP1
 
 /// The manager's admission webhooks (AdmissionReview v1 over HTTPS):
 /// `/validate-shardingconfig` rejects a ShardingConfig of either API group that the manager
-/// could not use, with every problem named by its field path; `/inject` adds the proxy
-/// sidecar to selected operator pods (`SidecarInjector`).
+/// could not use, with every problem named by its field path; `/validate-policy` does the same
+/// for FaultInjections and CircuitBreakers; `/inject` adds the proxy sidecar to selected
+/// operator pods (`SidecarInjector`).
 struct AdmissionWebhook: HTTPResponder {
     let logger: Logger
     var injector: SidecarInjector?
@@ -28,7 +29,8 @@ struct AdmissionWebhook: HTTPResponder {
         }
         var response: JSON
         switch request.path {
-        case "/validate-shardingconfig": response = AdmissionWebhook.validate(admission)
+        case "/validate-shardingconfig": response = AdmissionWebhook.validateShardingConfig(admission)
+        case "/validate-policy": response = AdmissionWebhook.validatePolicy(admission)
         case "/inject":
             guard let injector else { return await writer.respond(status: .notFound, headers: [:], body: []) }
             response = await injector.review(admission)
@@ -40,16 +42,27 @@ struct AdmissionWebhook: HTTPResponder {
         await writer.respond(status: .ok, headers: ["content-type": "application/json"], body: body.serialized())
     }
 
-    static func validate(_ admission: JSON) -> JSON {
+    static func validateShardingConfig(_ admission: JSON) -> JSON {
+        validate(admission) { object throws(FieldErrors) in _ = try MeshConfig(object: object) }
+    }
+
+    static func validatePolicy(_ admission: JSON) -> JSON {
+        validate(admission) { object throws(FieldErrors) in _ = try PolicyDocument(object: object) }
+    }
+
+    /// Allows the object when `parse` accepts it; otherwise a 422 Invalid naming every problem,
+    /// in the API server's wording (`Kind.group "name" is invalid: …`).
+    static func validate(_ admission: JSON, parse: (JSON) throws(FieldErrors) -> Void) -> JSON {
         guard let object = admission["object"], !object.isNull else { return ["allowed": true] }
         do {
-            _ = try MeshConfig(object: object)
+            try parse(object)
             return ["allowed": true]
         } catch {
             let name = object["metadata"]?["name"]?.stringValue ?? ""
+            let kind = object["kind"]?.stringValue ?? ""
             return ["allowed": false,
                     "status": ["apiVersion": "v1", "kind": "Status", "status": "Failure", "code": 422, "reason": "Invalid",
-                               "message": .string("ShardingConfig.\(object["apiVersion"]?.stringValue?.split(separator: "/").first ?? "") \"\(name)\" is invalid: \(error.description)")]]
+                               "message": .string("\(kind).\(object["apiVersion"]?.stringValue?.split(separator: "/").first ?? "") \"\(name)\" is invalid: \(error.description)")]]
         }
     }
 }

@@ -6,16 +6,23 @@ import Synchronization
 
 /// Serves proxy sessions on the gRPC stream for whichever coordinator currently leads. A
 /// manager that does not lead answers `unavailable`, and the proxy tries the next address.
+/// The coordinator (shard specs) and the policy book (fault and breaker policies) both send
+/// on a session; their messages are merged onto the one stream.
 final class ControlSessions: Sendable {
+    struct Leader: Sendable {
+        let coordinator: Coordinator
+        let policies: PolicyBook
+    }
+
     let client: RESTClient
-    let coordinator = Mutex<Coordinator?>(nil)
+    let leader = Mutex<Leader?>(nil)
 
     init(client: RESTClient) {
         self.client = client
     }
 
     func handle(_ incoming: RPCAsyncSequence<ProxyMessage, any Error>, _ outgoing: RPCWriter<ManagerMessage>) async throws {
-        guard let coordinator = coordinator.withLock({ $0 }) else {
+        guard let leader = leader.withLock({ $0 }) else {
             throw RPCError(code: .unavailable, message: "this mesh manager is not the leader")
         }
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -33,14 +40,29 @@ final class ControlSessions: Sendable {
                 throw RPCError(code: .invalidArgument, message: "a session starts with register")
             }
             let labels = try await podLabels(namespace: namespace, name: pod)
+            let coordinator = leader.coordinator
             guard let (session, outbound) = await coordinator.open(pod: pod, namespace: namespace, labels: labels, applied: applied) else {
                 throw RPCError(code: .unavailable, message: "this mesh manager is starting or stopping")
             }
             let member = Coordinator.memberID(namespace: namespace, pod: pod)
+            let (merged, mergedWriter) = AsyncStream<ManagerMessage>.makeStream()
             group.addTask {
-                for await message in outbound { try await outgoing.write(message) }
+                for await message in outbound { mergedWriter.yield(message) }
                 // The coordinator closed the session (superseded, re-planned, or no longer leading).
+                mergedWriter.finish()
+            }
+            group.addTask {
+                for await message in merged { try await outgoing.write(message) }
                 inboxWriter.finish()
+            }
+            if let labels {
+                await leader.policies.joined(session: session, pod: pod, namespace: namespace, labels: labels, send: mergedWriter)
+            }
+            func close() async {
+                await coordinator.closed(member: member, session: session)
+                await leader.policies.left(session: session)
+                mergedWriter.finish()
+                group.cancelAll()
             }
             do {
                 while let message = try await messages.next() {
@@ -48,16 +70,17 @@ final class ControlSessions: Sendable {
                     case .ack(let epoch): await coordinator.acknowledged(member: member, session: session, epoch: epoch)
                     case .fenced: await coordinator.fenced(member: member, session: session)
                     case .heartbeat: await coordinator.heartbeat(member: member, session: session)
+                    case .acquire(let id, let policy, let rule):
+                        mergedWriter.yield(.grant(id: id, retryAfter: await leader.policies.acquire(policy: policy, rule: rule)))
+                    case .report(let reports): await leader.policies.reported(session: session, reports: reports)
                     case .register: throw RPCError(code: .invalidArgument, message: "register is sent once per session")
                     }
                 }
             } catch {
-                await coordinator.closed(member: member, session: session)
-                group.cancelAll()
+                await close()
                 throw error
             }
-            await coordinator.closed(member: member, session: session)
-            group.cancelAll()
+            await close()
         }
     }
 

@@ -192,14 +192,20 @@ public final class ManagerRuntime: Sendable {
     /// members; status is written as it changes.
     func coordinate() async throws {
         let coordinator = Coordinator(logger: logger, skew: options.memberSkew)
-        sessions.coordinator.withLock { $0 = coordinator }
+        let policies = PolicyBook(logger: logger)
+        sessions.leader.withLock { $0 = ControlSessions.Leader(coordinator: coordinator, policies: policies) }
         logger.info("mesh manager \(options.identity) leads; coordinating")
         let (events, sink) = AsyncStream<InformerEvent>.makeStream()
         // The lease informer also serves the status writer's leader column.
         let leases = Informer(client: client, resource: .leases, logger: logger)
         let kusionServed = (try? await client.list(MeshConfig.kusionResource, options: RESTClient.ListOptions(limit: 1))) != nil
+        var policyResources: [GroupVersionResource] = []
+        for resource in PolicyDocument.resources where (try? await client.list(resource, options: RESTClient.ListOptions(limit: 1))) != nil {
+            policyResources.append(resource)
+        }
         let informers = [Informer(client: client, resource: MeshConfig.resource, logger: logger), leases]
             + (kusionServed ? [Informer(client: client, resource: MeshConfig.kusionResource, logger: logger)] : [])
+            + policyResources.map { Informer(client: client, resource: $0, logger: logger) }
         for informer in informers {
             let resource = informer.resource
             informer.addHandler { delta in sink.yield(InformerEvent(resource: resource, delta: delta)) }
@@ -211,7 +217,7 @@ public final class ManagerRuntime: Sendable {
                 // from a partial view; the marker after the first lists opens the door to proxies.
                 for informer in informers { await informer.waitForSync() }
                 sink.yield(InformerEvent(resource: .leases, delta: nil))
-                for await event in events { await event.apply(to: coordinator) }
+                for await event in events { await event.apply(to: coordinator, policies: policies) }
             }
             group.addTask {
                 for informer in informers { await informer.waitForSync() }
@@ -222,16 +228,19 @@ public final class ManagerRuntime: Sendable {
             }
             group.addTask {
                 let writer = StatusWriter(client: self.client, leases: leases.cache, logger: self.logger)
+                let policyWriter = PolicyStatusWriter(client: self.client, identity: self.options.identity, logger: self.logger)
                 while !Task.isCancelled {
                     try? await Task.sleep(for: self.options.statusInterval)
                     await writer.write(await coordinator.takeDirty())
+                    await policyWriter.write(await policies.takeDirty())
                 }
             }
             await group.waitForAll()
         }
         // No new session reaches this coordinator, and the ones it has end.
-        sessions.coordinator.withLock { $0 = nil }
+        sessions.leader.withLock { $0 = nil }
         await coordinator.shutdown()
+        await policies.shutdown()
     }
 
     public func close() async {
@@ -247,14 +256,21 @@ struct ManagerError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// One informer delta, routed to the coordinator in arrival order; a nil delta marks the end
-/// of the first lists.
+/// One informer delta, routed to the coordinator (or, for fault and breaker policies, the
+/// policy book) in arrival order; a nil delta marks the end of the first lists.
 struct InformerEvent: Sendable {
     let resource: GroupVersionResource
     let delta: CacheDelta?
 
-    func apply(to coordinator: Coordinator) async {
+    func apply(to coordinator: Coordinator, policies: PolicyBook) async {
         guard let delta else { return await coordinator.startAccepting() }
+        if PolicyDocument.resources.contains(resource) {
+            switch delta {
+            case .added(let object), .updated(_, let object): await policies.upserted(resource: resource, object: object.json)
+            case .deleted(let object): await policies.deleted(resource: resource, object: object.json)
+            }
+            return
+        }
         switch delta {
         case .added(let object), .updated(_, let object): await upserted(object, coordinator)
         case .deleted(let object):

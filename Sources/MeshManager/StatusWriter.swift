@@ -27,16 +27,7 @@ struct StatusWriter {
             } else {
                 continue
             }
-            do {
-                _ = try await client.patch(resource, namespace: parts[1], name: parts[2], type: .merge, ["status": status],
-                                           subresource: "status")
-            } catch let error as StatusError where error.reason == .notFound {
-                continue
-            } catch is CancellationError {
-                return
-            } catch {
-                logger.warning("cannot write the status of ShardingConfig \(change.key): \(error)")
-            }
+            guard await client.writeStatus(status, of: resource, namespace: parts[1], name: parts[2], logger: logger) else { return }
         }
     }
 

@@ -4,8 +4,8 @@ import KubeModel
 import MeshCore
 
 /// Creates or updates the manager's webhook configurations, pointing at `url` and trusting
-/// the CA this replica generated: a ValidatingWebhookConfiguration for ShardingConfigs of both
-/// API groups (failurePolicy Fail), and a MutatingWebhookConfiguration injecting the proxy
+/// the CA this replica generated: a ValidatingWebhookConfiguration for ShardingConfigs,
+/// FaultInjections and CircuitBreakers of both API groups (failurePolicy Fail), and a MutatingWebhookConfiguration injecting the proxy
 /// into Pods (failurePolicy Ignore: an unreachable manager must not stop pods being created;
 /// such a pod runs without the proxy, which leaves the mesh's keys alone).
 public enum WebhookRegistration {
@@ -24,6 +24,12 @@ public enum WebhookRegistration {
                 "clientConfig": ["url": .string("\(url)/validate-shardingconfig"), "caBundle": caBundle],
                 "rules": [["apiGroups": [.string(MeshConfig.group), .string(MeshConfig.kusionGroup)], "apiVersions": ["v1alpha1"],
                            "operations": ["CREATE", "UPDATE"], "resources": ["shardingconfigs"]]],
+                "failurePolicy": "Fail", "sideEffects": "None", "admissionReviewVersions": ["v1"], "timeoutSeconds": 5,
+            ], [
+                "name": "policies.ctrlmesh.kruise.io",
+                "clientConfig": ["url": .string("\(url)/validate-policy"), "caBundle": caBundle],
+                "rules": [["apiGroups": [.string(MeshConfig.group), .string(MeshConfig.kusionGroup)], "apiVersions": ["v1alpha1"],
+                           "operations": ["CREATE", "UPDATE"], "resources": ["faultinjections", "circuitbreakers"]]],
                 "failurePolicy": "Fail", "sideEffects": "None", "admissionReviewVersions": ["v1"], "timeoutSeconds": 5,
             ]],
         ]

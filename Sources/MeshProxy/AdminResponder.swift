@@ -8,6 +8,7 @@ import NIOHTTP1
 struct AdminResponder: HTTPResponder {
     let state: ShardState
     let metrics: ProxyMetrics
+    let policies: PolicyFilter
     let specSource: SpecFileSource?
     let session: ManagerSession?
 
@@ -16,7 +17,7 @@ struct AdminResponder: HTTPResponder {
         case "/metrics":
             let spec = state.spec
             let text = metrics.exposition(shard: spec?.shard, epoch: spec?.epoch, appliedEpoch: state.appliedEpoch,
-                                          openStreams: state.openStreams)
+                                          openStreams: state.openStreams) + policies.exposition()
             await writer.respond(status: .ok, headers: ["content-type": "text/plain; version=0.0.4"], body: Array(text.utf8))
         case "/healthz", "/livez":
             await writer.respond(status: .ok, headers: ["content-type": "text/plain"], body: Array("ok".utf8))

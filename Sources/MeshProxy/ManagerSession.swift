@@ -27,17 +27,19 @@ public final class ManagerSession: Sendable {
     /// mTLS to the manager (nil: plaintext).
     let tls: MutualTLSFiles?
     let state: ShardState
+    let policies: PolicyFilter
     let lease: MemberLease
     let heartbeat: Duration
     let logger: Logger
     let current = Mutex<String>("not connected")
 
-    public init(targets: [Target], tls: MutualTLSFiles? = nil, state: ShardState, lease: MemberLease, heartbeat: Duration = .seconds(2),
-                logger: Logger) {
+    public init(targets: [Target], tls: MutualTLSFiles? = nil, state: ShardState, policies: PolicyFilter, lease: MemberLease,
+                heartbeat: Duration = .seconds(2), logger: Logger) {
         precondition(!targets.isEmpty)
         self.targets = targets
         self.tls = tls
         self.state = state
+        self.policies = policies
         self.lease = lease
         self.heartbeat = heartbeat
         self.logger = logger
@@ -82,7 +84,10 @@ public final class ManagerSession: Sendable {
         }
         try await withGRPCClient(transport: .http2NIOPosix(target: resolvable, transportSecurity: transportSecurity)) { client in
             let (outgoing, writer) = AsyncStream<ProxyMessage>.makeStream()
-            defer { writer.finish() }
+            defer {
+                writer.finish()
+                policies.detach()
+            }
             writer.yield(.register(pod: lease.pod, namespace: lease.namespace, applied: state.spec))
             let request = StreamingClientRequest<ProxyMessage> { stream in
                 for await message in outgoing { try await stream.write(message) }
@@ -92,6 +97,7 @@ public final class ManagerSession: Sendable {
                                                     deserializer: JSONMessageDeserializer<ManagerMessage>(),
                                                     options: .defaults) { response in
                 self.current.withLock { $0 = "connected to \(target)" }
+                self.policies.attach(writer)
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask {
                         for try await message in response.messages { try await self.handle(message, reply: writer) }
@@ -101,6 +107,13 @@ public final class ManagerSession: Sendable {
                         while true {
                             try await Task.sleep(for: self.heartbeat)
                             writer.yield(.heartbeat)
+                        }
+                    }
+                    group.addTask {
+                        // Policy counters and breaker states, as they change.
+                        while true {
+                            if let reports = self.policies.changedReports() { writer.yield(.report(reports)) }
+                            try await Task.sleep(for: .milliseconds(250))
                         }
                     }
                     group.addTask {
@@ -142,6 +155,10 @@ public final class ManagerSession: Sendable {
             current.withLock { $0 = "connected; unassigned: \(reason)" }
         case .heartbeat:
             break
+        case .policies(let objects):
+            policies.load(objects)
+        case .grant(let id, let retryAfter):
+            policies.granted(id, retryAfter: retryAfter)
         }
     }
 }

@@ -82,12 +82,14 @@ public final class ProxyRuntime: Sendable {
         let upstream = APIConnection(config: config)
         let namespaceLabels = NamespaceLabelCache()
         let specSource = options.specFile.map(SpecFileSource.init(path:))
+        let policies = PolicyFilter(logger: logger)
         let session = options.mesh.map { mesh in
             let lease = MemberLease(client: RESTClient(connection: upstream, qps: nil), namespace: mesh.podNamespace,
                                     pod: mesh.podName, timings: mesh.lease, logger: logger)
-            return ManagerSession(targets: mesh.managers, tls: mesh.tls, state: state, lease: lease, logger: logger)
+            return ManagerSession(targets: mesh.managers, tls: mesh.tls, state: state, policies: policies, lease: lease, logger: logger)
         }
-        let proxy = ShardProxy(upstream: upstream, state: state, namespaceLabels: namespaceLabels, metrics: metrics, logger: logger)
+        let proxy = ShardProxy(upstream: upstream, state: state, namespaceLabels: namespaceLabels, metrics: metrics, policies: policies,
+                               logger: logger)
         let server: HTTPServer
         do {
             server = try await HTTPServer.start(.init(host: options.host, port: options.port, tls: options.tls, respondOnEventLoop: true),
@@ -100,7 +102,8 @@ public final class ProxyRuntime: Sendable {
         if let adminPort = options.adminPort {
             do {
                 admin = try await HTTPServer.start(.init(host: options.adminHost ?? "127.0.0.1", port: adminPort),
-                                                   responder: AdminResponder(state: state, metrics: metrics, specSource: specSource, session: session))
+                                                   responder: AdminResponder(state: state, metrics: metrics, policies: policies, specSource: specSource,
+                                                                             session: session))
             } catch {
                 await server.close()
                 await upstream.shutdown()

@@ -44,21 +44,20 @@ extension ShardProxy {
 
     func refuse(_ error: StatusError, writer: ResponseWriter) async {
         if error.code == 403 { metrics.add(.refused) }
-        await writer.respond(status: HTTPResponseStatus(statusCode: error.code), headers: ["content-type": "application/json"],
-                             body: error.statusObject.serialized())
+        await respondStatus(error, writer: writer)
     }
 
     func upstreamFailed(_ error: any Error, writer: ResponseWriter) async {
         if error is CancellationError { return }
         metrics.add(.upstreamErrors)
         logger.warning("upstream request failed: \(error)")
-        let status = StatusError(code: 503, reason: .serviceUnavailable, message: "the proxy could not reach the API server: \(error)")
-        await writer.respond(status: .serviceUnavailable, headers: ["content-type": "application/json"], body: status.statusObject.serialized())
+        await respondStatus(StatusError(code: 503, reason: .serviceUnavailable, message: "the proxy could not reach the API server: \(error)"), writer: writer)
     }
 
     /// Forwards a request unchanged and streams the response back unchanged. A stream whose
     /// resource becomes sharded mid-way is cut off (the client retries and gets its slice).
-    func relay(_ request: ServerRequest, writer: ResponseWriter, ticket: ShardState.StreamTicket? = nil) async {
+    func relay(_ request: ServerRequest, writer: ResponseWriter, ticket: ShardState.StreamTicket? = nil,
+               policyChanges: AsyncStream<Void>? = nil) async {
         let response: HTTPClientResponse
         do {
             response = try await upstream.send(method: request.method, target: request.uri,
@@ -78,17 +77,18 @@ extension ShardProxy {
                 return writer.abort()
             }
         }
-        let end = await pump(response, headHeaders: headers, writer: writer, ticket: ticket, filter: nil)
+        let end = await pump(response, headHeaders: headers, writer: writer, ticket: ticket, filter: nil,
+                             faults: WatchFaults(policyChanges: policyChanges))
         switch end {
-        case .finished: try? await writer.end()
-        case .revoked, .failed, .upstreamGone: writer.abort()
+        case .finished, .policyChanged: try? await writer.end()
+        case .revoked, .faulted, .failed, .upstreamGone: writer.abort()
         case .clientGone: break
         }
     }
 
     /// Forwards a list or watch and filters its body to the shard.
     func relayFiltered(_ request: ServerRequest, target: String, headers: HTTPHeaders, writer: ResponseWriter,
-                       ticket: ShardState.StreamTicket, makeFilter: (BodyFilter.Format) -> BodyFilter) async {
+                       ticket: ShardState.StreamTicket, faults: WatchFaults = WatchFaults(), makeFilter: (BodyFilter.Format) -> BodyFilter) async {
         let response: HTTPClientResponse
         do {
             response = try await upstream.send(method: request.method, target: target, headers: headers)
@@ -112,7 +112,8 @@ extension ShardProxy {
         // `ShardState` makes a watch from its resourceVersion 410: cutting it off instead
         // would send the client into its error backoff rather than straight to a relist.
         let end = await pump(response, headHeaders: ShardProxy.downstreamHeaders(response.headers, keepLength: false),
-                             writer: writer, ticket: filter.isWatch ? ticket : nil, filter: filter)
+                             writer: writer, ticket: filter.isWatch ? ticket : nil, filter: filter,
+                             faults: filter.isWatch ? faults : WatchFaults())
         switch end {
         case .finished(let summary):
             if let summary {
@@ -130,6 +131,13 @@ extension ShardProxy {
         case .revoked:  // only watches are revoked mid-stream
             metrics.add(.watchesExpired)
             try? await writer.writeBody(ShardProxy.errorEvent(ShardProxy.sliceChanged, protobuf: format == .protobuf))
+            try? await writer.end()
+        case .policyChanged:
+            try? await writer.end()
+        case .faulted:
+            if faults.fault?.expire == true {
+                try? await writer.writeBody(ShardProxy.errorEvent(ShardProxy.injectedExpiry, protobuf: format == .protobuf))
+            }
             try? await writer.end()
         case .failed(let error):
             metrics.add(.filterErrors)
@@ -153,7 +161,10 @@ extension ShardProxy {
     func relayResponse(_ response: HTTPClientResponse, writer: ResponseWriter, ticket: ShardState.StreamTicket?) async {
         let end = await pump(response, headHeaders: ShardProxy.downstreamHeaders(response.headers, keepLength: true),
                              writer: writer, ticket: ticket, filter: nil)
-        if case .finished = end { try? await writer.end() } else { writer.abort() }
+        switch end {
+        case .finished, .policyChanged: try? await writer.end()
+        default: writer.abort()
+        }
     }
 
     struct FilterSummary: Sendable {
@@ -166,15 +177,32 @@ extension ShardProxy {
     enum PumpEnd: Sendable {
         case finished(FilterSummary?)
         case revoked
+        /// A watch fault ended the stream.
+        case faulted
+        /// The watch-fault rules changed: the watch ends cleanly, to be reopened under them.
+        case policyChanged
         case failed(FilterError)
         case upstreamGone
         case clientGone
     }
 
-    /// Writes the head, then copies (or filters) the body until it ends, the client goes,
-    /// or a spec change revokes the stream.
+    /// What ends a watch besides its own course: the fault a policy gave it, and a change of
+    /// the watch-fault rules.
+    struct WatchFaults: Sendable {
+        var fault: WatchFault?
+        var policyChanges: AsyncStream<Void>?
+    }
+
+    /// What a watch ended by an `expire` fault gets.
+    static let injectedExpiry = StatusError.expired("the watch was ended by an injected fault; relist")
+
+    /// Writes the head, then copies (or filters) the body until it ends, the client goes, a
+    /// spec change revokes the stream, or a watch fault ends it: after `closeAfterEvents`
+    /// delivered events (counted per chunk, so the chunk holding the last one is delivered
+    /// whole) or `closeAfter`, with each chunk of events held back `eventDelay`.
     func pump(_ response: HTTPClientResponse, headHeaders: HTTPHeaders, writer: ResponseWriter,
-              ticket: ShardState.StreamTicket?, filter initial: BodyFilter?) async -> PumpEnd {
+              ticket: ShardState.StreamTicket?, filter initial: BodyFilter?, faults: WatchFaults = WatchFaults()) async -> PumpEnd {
+        let watchFault = faults.fault
         do {
             try await writer.writeHead(status: response.status, headers: headHeaders)
         } catch {
@@ -197,8 +225,10 @@ extension ShardProxy {
                             }
                             filter = active
                             if ticket?.revoked == true { return .revoked }
+                            if !out.isEmpty, let delay = watchFault?.eventDelay { try await Task.sleep(for: delay) }
                             if !out.isEmpty { try await writer.writeBody(writer.allocator.buffer(bytes: out)) }
                             if active.isWatch { state.noteDelivered(resourceVersion: active.lastDeliveredResourceVersion) }
+                            if let limit = watchFault?.closeAfterEvents, active.counts.kept >= limit { return .faulted }
                         } else {
                             try await writer.writeBody(chunk)
                         }
@@ -224,6 +254,18 @@ extension ShardProxy {
                 group.addTask {
                     for await _ in ticket.revocations { return .revoked }
                     return ticket.revoked ? .revoked : nil
+                }
+            }
+            if let changes = faults.policyChanges {
+                group.addTask {
+                    for await _ in changes {}
+                    return Task.isCancelled ? nil : .policyChanged
+                }
+            }
+            if let closeAfter = watchFault?.closeAfter {
+                group.addTask {
+                    do { try await Task.sleep(for: closeAfter) } catch { return nil }
+                    return .faulted
                 }
             }
             var result: PumpEnd = .clientGone

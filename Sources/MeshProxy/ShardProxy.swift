@@ -7,22 +7,25 @@ import MeshHTTP
 import NIOCore
 import NIOHTTP1
 
-/// The sidecar's request path: classify the request once, let `ShardFence` decide, then
-/// forward, filter or refuse. Non-resource requests (discovery, health, OpenAPI) and
-/// resources the spec does not shard pass through unchanged.
+/// The sidecar's request path: classify the request once, let `ShardFence` decide, pass the
+/// fault and breaker policies, then forward, filter or refuse. Non-resource requests
+/// (discovery, health, OpenAPI) and resources the spec does not shard pass through unchanged
+/// (policies still apply to them).
 public final class ShardProxy: HTTPResponder {
     let upstream: APIConnection
     let state: ShardState
     let namespaceLabels: NamespaceLabelCache
     let metrics: ProxyMetrics
+    let policies: PolicyFilter
     let logger: Logger
 
     public init(upstream: APIConnection, state: ShardState, namespaceLabels: NamespaceLabelCache, metrics: ProxyMetrics,
-                logger: Logger = Logger(label: "ctrlmesh.proxy")) {
+                policies: PolicyFilter, logger: Logger = Logger(label: "ctrlmesh.proxy")) {
         self.upstream = upstream
         self.state = state
         self.namespaceLabels = namespaceLabels
         self.metrics = metrics
+        self.policies = policies
         self.logger = logger
     }
 
@@ -32,13 +35,33 @@ public final class ShardProxy: HTTPResponder {
             return await refuse(StatusError.tooLarge(limit: 3 * 1024 * 1024), writer: writer)
         }
         let query = QueryParameters(request.rawQuery)
-        guard let info = RequestInfo.parse(method: request.method.rawValue, path: request.path, query: query) else {
+        let info = RequestInfo.parse(method: request.method.rawValue, path: request.path, query: query)
+        if policies.isActive {
+            let facts = policyFacts(request, info: info)
+            // Fencing comes first: a request refused for its shard consumes no token and
+            // counts toward no fault.
+            if policies.concerns(facts), !ShardProxy.fenceRefuses(info, spec: state.spec, namespaceLabels: namespaceLabels.lookup) {
+                guard let admission = await passPolicies(request, facts: facts, writer: writer) else { return }
+                defer { policies.finish(admission) }
+                return await route(request, info: info, query: query, watchFault: admission.watch, writer: writer)
+            }
+        }
+        await route(request, info: info, query: query, watchFault: nil, writer: writer)
+    }
+
+    static func fenceRefuses(_ info: RequestInfo?, spec: ShardSpec?, namespaceLabels: (String) -> [String: String]?) -> Bool {
+        guard let info, case .refuse = ShardFence.decide(info, spec: spec, namespaceLabels: namespaceLabels) else { return false }
+        return true
+    }
+
+    func route(_ request: ServerRequest, info: RequestInfo?, query: QueryParameters, watchFault: WatchFault?, writer: ResponseWriter) async {
+        guard let info else {
             metrics.add(.passedThrough)
             return await forward(request, writer: writer)
         }
         switch info.verb {
         case .list, .watch:
-            await serveStream(request, info: info, query: query, writer: writer)
+            await serveStream(request, info: info, query: query, watchFault: watchFault, writer: writer)
         default:
             await serveSingle(request, info: info, writer: writer)
         }
@@ -46,10 +69,24 @@ public final class ShardProxy: HTTPResponder {
 
     // MARK: Lists and watches
 
-    func serveStream(_ request: ServerRequest, info: RequestInfo, query: QueryParameters, writer: ResponseWriter) async {
+    func serveStream(_ request: ServerRequest, info: RequestInfo, query: QueryParameters, watchFault: WatchFault? = nil,
+                     writer: ResponseWriter) async {
         let gr = info.groupResource
         let ticket = state.registerStream(gr, abort: { writer.abort() })
         defer { state.deregister(ticket) }
+        var faults = WatchFaults(fault: watchFault)
+        if info.verb == .watch {
+            let (id, changes) = policies.watchOpened()
+            faults.policyChanges = changes
+            defer { policies.watchClosed(id) }
+            return await serveStream(request, info: info, query: query, ticket: ticket, faults: faults, writer: writer)
+        }
+        await serveStream(request, info: info, query: query, ticket: ticket, faults: faults, writer: writer)
+    }
+
+    func serveStream(_ request: ServerRequest, info: RequestInfo, query: QueryParameters, ticket: ShardState.StreamTicket,
+                     faults: WatchFaults, writer: ResponseWriter) async {
+        let gr = info.groupResource
         let labels = namespaceLabels.lookup
         let decision = ShardFence.decide(info, spec: ticket.spec, namespaceLabels: labels)
         let mode: ShardSpec.KeyMode
@@ -57,7 +94,17 @@ public final class ShardProxy: HTTPResponder {
         case .filterList(let m), .filterWatch(let m): mode = m
         default:
             metrics.add(.passedThrough)
-            return await relay(request, writer: writer, ticket: ticket)
+            if faults.fault != nil, info.verb == .watch {
+                // Faulting a stream needs its events: relay it through a filter that keeps all.
+                let bookmarks = query.bool("allowWatchBookmarks")
+                var headers = ShardProxy.upstreamHeaders(request.headers)
+                headers.remove(name: "accept-encoding")
+                return await relayFiltered(request, target: request.uri, headers: headers, writer: writer, ticket: ticket,
+                                           faults: faults) { format in
+                    BodyFilter.watch(format, bookmarks: bookmarks, keep: { _ in true })
+                }
+            }
+            return await relay(request, writer: writer, ticket: ticket, policyChanges: faults.policyChanges)
         }
         if info.verb == .watch, query["sendInitialEvents"] != "true", state.watchNeedsRelist(gr, resourceVersion: query["resourceVersion"]) {
             // The client's view predates a change of this shard's slice: make it relist.
@@ -89,7 +136,7 @@ public final class ShardProxy: HTTPResponder {
         }
         let bookmarks = query.bool("allowWatchBookmarks")
         let fields = ShardFence.fieldsJudged(gr: gr, mode: mode, spec: spec)
-        await relayFiltered(request, target: target, headers: headers, writer: writer, ticket: ticket) { format in
+        await relayFiltered(request, target: target, headers: headers, writer: writer, ticket: ticket, faults: faults) { format in
             info.verb == .watch ? BodyFilter.watch(format, bookmarks: bookmarks, keep: keep) : BodyFilter.list(format, fields: fields, trustsServerShardInfo: sentShardSelector, keep: keep)
         }
     }

@@ -31,7 +31,7 @@ import Testing
     @Test func kusionStackManifestsMapOntoTheModel() throws {
         let auto = try Fixtures.documents("Tests/fixtures/kusionstack/shardingconfig-auto.yaml")[0]
         // The sample asks for a canary subset, which is refused by name rather than ignored.
-        #expect(throws: MeshConfigError.self) { try MeshConfig(object: auto) }
+        #expect(throws: FieldErrors.self) { try MeshConfig(object: auto) }
         var withoutCanary = auto
         withoutCanary.setValue(nil, at: ["spec", "root", "canary"])
         let root = try MeshConfig(object: withoutCanary)
@@ -46,7 +46,7 @@ import Testing
         #expect(sets.map(\.namespaces) == [["namespace-a", "namespace-b"]])
         #expect(config.placement(podName: "anything", labels: [:]) == .shard("sharding-demo"))
         demo.setValue(nil, at: ["spec", "limits"])
-        #expect(throws: MeshConfigError.self) { try MeshConfig(object: demo) }
+        #expect(throws: FieldErrors.self) { try MeshConfig(object: demo) }
     }
 
     @Test(arguments: [
@@ -94,11 +94,11 @@ import Testing
 
     @Test func theValidatingWebhookAnswersWithAStatus() throws {
         let bad = try YAMLDocument.parse("{apiVersion: ctrlmesh.kruise.io/v1alpha1, kind: ShardingConfig, metadata: {name: op}, spec: {sharding: {shards: 0}}}")
-        let response = AdmissionWebhook.validate(["object": bad])
+        let response = AdmissionWebhook.validateShardingConfig(["object": bad])
         #expect(response["allowed"] == false)
         #expect(response["status"]?["code"] == 422 && response["status"]?["reason"] == "Invalid")
         #expect(response["status"]?["message"]?.stringValue?.hasPrefix("ShardingConfig.ctrlmesh.kruise.io \"op\" is invalid: ") == true)
         let good = try Fixtures.documents("manifests/samples/cloneset-operator-sharded.yaml").first { $0["kind"] == "ShardingConfig" }
-        #expect(AdmissionWebhook.validate(["object": try #require(good)])["allowed"] == true)
+        #expect(AdmissionWebhook.validateShardingConfig(["object": try #require(good)])["allowed"] == true)
     }
 }

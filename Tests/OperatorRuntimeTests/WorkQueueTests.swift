@@ -1,4 +1,5 @@
 import KubeClient
+import KubeModel
 @testable import OperatorRuntime
 import PropertyBased
 import Synchronization

@@ -51,8 +51,11 @@ def test_kubectl_applies_every_shipped_manifest(direct_server):
 def test_the_validating_webhook_rejects_unusable_configs_with_their_field_paths(direct_server):
     s = direct_server
     s.kubectl("apply", "-f", SHARDING_CRD)
-    s.kubectl("apply", "-f", os.path.join(KUSION, "ctrlmesh.kusionstack.io_shardingconfigs.yaml"))
-    for ns in (NAMESPACE, "operator-demo"):
+    for crd in ("faultinjections", "circuitbreakers"):
+        s.kubectl("apply", "-f", os.path.join(MANIFESTS, "crds", f"ctrlmesh.kruise.io_{crd}.yaml"))
+    for crd in ("shardingconfigs", "faultinjections", "circuitbreakers"):
+        s.kubectl("apply", "-f", os.path.join(KUSION, f"ctrlmesh.kusionstack.io_{crd}.yaml"))
+    for ns in (NAMESPACE, "operator-demo", "kusionstack-system"):
         s.kubectl("create", "namespace", ns)
     manager = webhook_manager(s)
     try:
@@ -70,6 +73,16 @@ def test_the_validating_webhook_rejects_unusable_configs_with_their_field_paths(
         s.kubectl("apply", "-f", os.path.join(KUSION, "shardingconfig-demo.yaml"))
         canary = s.kubectl("apply", "-f", os.path.join(KUSION, "shardingconfig-auto.yaml"), check=False)
         assert canary.returncode != 0 and "spec.root.canary: Forbidden: canary subsets are not supported yet" in canary.stderr
+        # Fault and breaker policies go through the same webhook: KusionStack's demos pass, a
+        # broken breaker is refused with its field paths.
+        for demo in ("faultinjection-demo.yaml", "circuitbreaker-demo.yaml"):
+            s.kubectl("apply", "-f", os.path.join(KUSION, demo))
+        s.kubectl("apply", "-f", os.path.join(MANIFESTS, "samples", "policies.yaml"))
+        broken = s.kubectl("apply", "-f", "-", check=False, input=json.dumps({
+            "apiVersion": "ctrlmesh.kruise.io/v1alpha1", "kind": "CircuitBreaker", "metadata": {"name": "broken", "namespace": NAMESPACE},
+            "spec": {"selector": {"matchLabels": {"app": "x"}},
+                     "rateLimitings": [{"name": "deletes", "resourceRules": [{"resources": ["pods"]}], "bucket": {"limit": 0, "interval": "1m"}}]}}))
+        assert broken.returncode != 0 and "spec.rateLimitings[0].bucket.limit: Invalid value: 0: must be at least 1" in broken.stderr, broken.stderr
     finally:
         manager.stop()
 

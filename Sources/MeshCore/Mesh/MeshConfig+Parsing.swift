@@ -1,13 +1,5 @@
 import KubeModel
 
-/// Every problem found in one ShardingConfig, each as `path: message` in the style of the API
-/// server's field errors.
-public struct MeshConfigError: Error, Sendable, Equatable, CustomStringConvertible {
-    public let problems: [String]
-    public init(_ problems: [String]) { self.problems = problems }
-    public var description: String { problems.joined(separator: "; ") }
-}
-
 extension MeshConfig {
     public static let group = "ctrlmesh.kruise.io"
     public static let kusionGroup = "ctrlmesh.kusionstack.io"
@@ -17,11 +9,11 @@ extension MeshConfig {
 
     /// Parses and validates a ShardingConfig object of either API group
     /// (`ctrlmesh.kruise.io/v1alpha1`, or KusionStack's `ctrlmesh.kusionstack.io/v1alpha1`).
-    public init(object: JSON) throws(MeshConfigError) {
+    public init(object: JSON) throws(FieldErrors) {
         let apiVersion = object["apiVersion"]?.stringValue ?? ""
         let group = apiVersion.split(separator: "/").first.map(String.init) ?? ""
         guard object["kind"]?.stringValue == "ShardingConfig", group == MeshConfig.group || group == MeshConfig.kusionGroup else {
-            throw MeshConfigError(["kind: expected a ShardingConfig of \(MeshConfig.group) or \(MeshConfig.kusionGroup), got \(apiVersion) \(object["kind"]?.stringValue ?? "")"])
+            throw FieldErrors(["kind: expected a ShardingConfig of \(MeshConfig.group) or \(MeshConfig.kusionGroup), got \(apiVersion) \(object["kind"]?.stringValue ?? "")"])
         }
         var reader = FieldReader()
         let name = object["metadata"]?["name"]?.stringValue ?? ""
@@ -32,7 +24,7 @@ extension MeshConfig {
             ? MeshConfig.kusion(spec, name: name, namespace: namespace, reader: &reader)
             : MeshConfig.native(spec, name: name, namespace: namespace, reader: &reader)
         if let parsed { reader.validate(parsed) }
-        guard reader.problems.isEmpty, let parsed else { throw MeshConfigError(reader.problems) }
+        guard reader.problems.isEmpty, let parsed else { throw FieldErrors(reader.problems) }
         self = parsed
     }
 
@@ -67,7 +59,7 @@ extension MeshConfig {
                     set.selectors = [reader.selector(selector, "\(path).namespaceSelector", required: false)]
                 }
                 if let regex = item["namespaceRegex"]?.stringValue {
-                    do { set.regexes = [try NamespacePattern(regex)] } catch {
+                    do { set.regexes = [try RegexPattern(regex)] } catch {
                         reader.fail("\(path).namespaceRegex", "Invalid value: \"\(regex)\": not a valid regular expression")
                     }
                 }
@@ -139,45 +131,7 @@ extension MeshConfig {
     }
 }
 
-/// Collects field errors while reading a config.
-struct FieldReader {
-    var problems: [String] = []
-
-    mutating func fail(_ path: String, _ message: String) { problems.append("\(path): \(message)") }
-
-    mutating func strings(_ value: JSON?, _ path: String) -> [String] {
-        guard let value, !value.isNull else { return [] }
-        guard let array = value.arrayValue, array.allSatisfy({ $0.stringValue != nil }) else {
-            fail(path, "Invalid value: must be a list of strings")
-            return []
-        }
-        return array.compactMap(\.stringValue)
-    }
-
-    mutating func int(_ value: JSON?, _ path: String) -> Int? {
-        guard let value, !value.isNull else { return nil }
-        guard let number = value.intValue else {
-            fail(path, "Invalid value: must be an integer")
-            return nil
-        }
-        return Int(number)
-    }
-
-    mutating func selector(_ value: JSON?, _ path: String, required: Bool) -> LabelSelector {
-        guard let value, !value.isNull else {
-            if required { fail(path, "Required value: select the operator's pods") }
-            return .nothing
-        }
-        do {
-            let selector = try LabelSelector(object: value)
-            if required, selector.isEverything { fail(path, "Invalid value: an empty selector would select every pod") }
-            return selector
-        } catch {
-            fail(path, "Invalid value: \(error)")
-            return .nothing
-        }
-    }
-
+extension FieldReader {
     mutating func resourceRules(_ value: JSON?, _ path: String, key: ShardSpec.KeyMode) -> [ShardSpec.ResourceRule] {
         var rules: [ShardSpec.ResourceRule] = []
         for (i, item) in (value?.arrayValue ?? []).enumerated() {

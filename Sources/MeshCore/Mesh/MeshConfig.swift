@@ -18,9 +18,9 @@ public struct MeshConfig: Sendable, Equatable {
         public var name: String
         public var namespaces: [String]
         public var selectors: [LabelSelector]
-        public var regexes: [NamespacePattern]
+        public var regexes: [RegexPattern]
 
-        public init(name: String, namespaces: [String] = [], selectors: [LabelSelector] = [], regexes: [NamespacePattern] = []) {
+        public init(name: String, namespaces: [String] = [], selectors: [LabelSelector] = [], regexes: [RegexPattern] = []) {
             self.name = name
             self.namespaces = namespaces
             self.selectors = selectors

@@ -54,7 +54,7 @@ extension ShardSpec {
         }
         for text in try ShardSpec.strings(ownedJSON["namespaceRegexes"], "owned.namespaceRegexes") {
             do {
-                owned.namespacePatterns.append(try NamespacePattern(text))
+                owned.namespacePatterns.append(try RegexPattern(text))
             } catch {
                 throw ShardSpecError("shard spec: owned.namespaceRegexes: \"\(text)\" is not a valid regular expression")
             }

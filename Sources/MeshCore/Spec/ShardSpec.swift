@@ -34,12 +34,12 @@ public struct ShardSpec: Sendable, Equatable {
     public struct OwnedKeys: Sendable, Equatable {
         public var namespaces: Set<String>
         public var namespaceSelectors: [LabelSelector]
-        public var namespacePatterns: [NamespacePattern]
+        public var namespacePatterns: [RegexPattern]
         public var namespaceHashRanges: [HashRange]
         public var objectHashRanges: [HashRange]
 
         public init(namespaces: Set<String> = [], namespaceSelectors: [LabelSelector] = [],
-                    namespacePatterns: [NamespacePattern] = [], namespaceHashRanges: [HashRange] = [],
+                    namespacePatterns: [RegexPattern] = [], namespaceHashRanges: [HashRange] = [],
                     objectHashRanges: [HashRange] = []) {
             self.namespaces = namespaces
             self.namespaceSelectors = namespaceSelectors
@@ -88,9 +88,9 @@ public struct ShardSpec: Sendable, Equatable {
     }
 }
 
-/// A namespace regular expression, matched anywhere in the name (as Go's `MatchString`)
-/// unless anchored.
-public struct NamespacePattern: Sendable, Equatable, CustomStringConvertible {
+/// A regular expression (namespace sets, rule paths and hosts), matched anywhere in the text
+/// (as Go's `MatchString`) unless anchored.
+public struct RegexPattern: Sendable, Equatable, CustomStringConvertible {
     public let pattern: String
     nonisolated(unsafe) let regex: Regex<AnyRegexOutput>
 
@@ -99,11 +99,11 @@ public struct NamespacePattern: Sendable, Equatable, CustomStringConvertible {
         self.regex = try Regex(pattern)
     }
 
-    public func matches(_ namespace: String) -> Bool {
-        (try? regex.firstMatch(in: namespace)) != nil
+    public func matches(_ text: String) -> Bool {
+        (try? regex.firstMatch(in: text)) != nil
     }
 
     public var description: String { pattern }
 
-    public static func == (a: NamespacePattern, b: NamespacePattern) -> Bool { a.pattern == b.pattern }
+    public static func == (a: RegexPattern, b: RegexPattern) -> Bool { a.pattern == b.pattern }
 }

@@ -1,5 +1,6 @@
 import DequeModule
 import KubeClient
+import KubeModel
 import Synchronization
 
 /// A de-duplicating, rate-limited work queue for reconcile keys. Workers `get` a key, work on

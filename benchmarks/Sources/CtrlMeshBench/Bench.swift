@@ -4,6 +4,6 @@ import ArgumentParser
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ctrlmesh-bench",
-        subcommands: [APIServerBench.self, InformerMemoryBench.self, HandoverBench.self],
+        subcommands: [APIServerBench.self, InformerMemoryBench.self, HandoverBench.self, PolicyMatchBench.self],
         defaultSubcommand: APIServerBench.self)
 }
