@@ -219,6 +219,8 @@ public final class ManagerRuntime: Sendable {
                 sink.yield(InformerEvent(resource: .leases, delta: nil))
                 for await event in events { await event.apply(to: coordinator, policies: policies) }
             }
+            let unserved = PolicyDocument.resources.filter { !policyResources.contains($0) }
+            group.addTask { await self.watchPolicyKindsInstalledLater(unserved, sink: sink) }
             group.addTask {
                 for informer in informers { await informer.waitForSync() }
                 while !Task.isCancelled {
@@ -241,6 +243,25 @@ public final class ManagerRuntime: Sendable {
         sessions.leader.withLock { $0 = nil }
         await coordinator.shutdown()
         await policies.shutdown()
+    }
+
+    /// Policy CRDs installed after this replica began leading: probed every 5 s, and watched
+    /// from when they are served (their objects reach the policy book like the others).
+    func watchPolicyKindsInstalledLater(_ unserved: [GroupVersionResource], sink: AsyncStream<InformerEvent>.Continuation) async {
+        var unserved = unserved
+        await withTaskGroup(of: Void.self) { group in
+            while !unserved.isEmpty, !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(5))
+                for resource in unserved where (try? await client.list(resource, options: RESTClient.ListOptions(limit: 1))) != nil {
+                    unserved.removeAll { $0 == resource }
+                    let informer = Informer(client: client, resource: resource, logger: logger)
+                    informer.addHandler { delta in sink.yield(InformerEvent(resource: resource, delta: delta)) }
+                    logger.info("watching \(resource.resource).\(resource.group), served since this manager began leading")
+                    group.addTask { await informer.run() }
+                }
+            }
+            await group.waitForAll()
+        }
     }
 
     public func close() async {

@@ -63,12 +63,16 @@ actor PolicyBook {
     var invalid: [String: (resource: GroupVersionResource, namespace: String, name: String, reason: String)] = [:]
     var members: [Int: Member] = [:]
     var reports: [Pod: [String: PolicyReport]] = [:]
+    /// When each pod's last session ended: its row is dropped after `forgetAfter`.
+    var disconnected: [Pod: ContinuousClock.Instant] = [:]
+    let forgetAfter: Duration
     var buckets: [String: (rule: LimitRule.Bucket, bucket: TokenBucket)] = [:]
     var dirty: Set<String> = []
     var transitions: [Transition] = []
 
-    init(logger: Logger) {
+    init(logger: Logger, forgetAfter: Duration = .seconds(600)) {
         self.logger = logger
+        self.forgetAfter = forgetAfter
     }
 
     var now: Double { (ContinuousClock.now - origin).seconds }
@@ -85,8 +89,13 @@ actor PolicyBook {
             var metadata: JSON = ["name": .string(name), "namespace": .string(namespace)]
             if let annotations = object["metadata"]?["annotations"] { metadata.setValue(annotations, at: ["annotations"]) }
             sent.setValue(metadata, at: ["metadata"])
-            invalid[key] = nil
-            if let old = entries[key], old.object == sent { return }
+            let wasInvalid = invalid.removeValue(forKey: key) != nil
+            if let old = entries[key], old.object == sent {
+                // Status-only updates change nothing; an edit back to the version in force
+                // clears the InvalidSpec condition.
+                if wasInvalid { dirty.insert(key) }
+                return
+            }
             entries[key] = Entry(document: document, object: sent, generation: object["metadata"]?["generation"]?.intValue)
             // Each operator-wide bucket starts empty when the rule is first seen, and afresh
             // when it changes.
@@ -124,6 +133,7 @@ actor PolicyBook {
         // The same pod with other labels is another row.
         for known in reports.keys where known.name == pod && known.namespace == namespace && known != record { reports[known] = nil }
         if reports[record] == nil { reports[record] = [:] }
+        disconnected[record] = nil
         members[session] = Member(pod: record, send: send)
         push(session)
         dirty.formUnion(selecting(record))
@@ -131,7 +141,19 @@ actor PolicyBook {
 
     func left(session: Int) {
         guard let member = members.removeValue(forKey: session) else { return }
+        if !members.values.contains(where: { $0.pod == member.pod }) { disconnected[member.pod] = .now }
         dirty.formUnion(selecting(member.pod))
+    }
+
+    /// Drops the rows of pods gone longer than `forgetAfter` (a pod that is deleted leaves no
+    /// other trace here), so status lists only pods that may still be running.
+    func forgetGonePods() {
+        let cutoff = ContinuousClock.now - forgetAfter
+        for (pod, since) in disconnected where since <= cutoff {
+            disconnected[pod] = nil
+            reports[pod] = nil
+            dirty.formUnion(selecting(pod))
+        }
     }
 
     func selecting(_ pod: Pod) -> [String] {
@@ -185,6 +207,7 @@ actor PolicyBook {
     // MARK: Status
 
     func takeDirty() -> (updates: [StatusUpdate], transitions: [Transition]) {
+        forgetGonePods()
         let keys = dirty
         dirty = []
         let changes = transitions
@@ -194,8 +217,8 @@ actor PolicyBook {
             if let bad = invalid[key] {
                 updates.append(StatusUpdate(resource: bad.resource, namespace: bad.namespace, name: bad.name, status: [
                     "lastUpdatedTime": .string(Timestamp.now()),
-                    "conditions": [["type": "Ready", "status": "False", "reason": "InvalidSpec", "message": .string(bad.reason),
-                                    "lastTransitionTime": .string(Timestamp.now())]],
+                    "conditions": [["type": "Ready", "status": "False", "reason": "InvalidSpec",
+                                    "message": .string("\(bad.reason); the last valid version stays in force")]],
                 ]))
                 continue
             }
@@ -234,8 +257,10 @@ actor PolicyBook {
             }
             targets.append(target)
         }
+        // The list replaces an InvalidSpec condition a merge patch would otherwise keep.
         var status: JSON = ["currentSpecHash": .string(entry.document.specHash), "lastUpdatedTime": .string(Timestamp.now()),
-                            "targetStatus": .array(targets)]
+                            "targetStatus": .array(targets),
+                            "conditions": [["type": "Ready", "status": "True", "reason": "Valid", "message": "sent to the pods it selects"]]]
         if let generation = entry.generation { status.setValue(.int64(generation), at: ["observedGeneration"]) }
         return status
     }
@@ -252,5 +277,6 @@ actor PolicyBook {
     func shutdown() {
         members = [:]
         reports = [:]
+        disconnected = [:]
     }
 }

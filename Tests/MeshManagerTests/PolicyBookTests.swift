@@ -6,14 +6,16 @@ import MeshCore
 import Testing
 
 @Suite struct PolicyBookTests {
-    static let breaker: JSON = [
-        "apiVersion": "ctrlmesh.kruise.io/v1alpha1", "kind": "CircuitBreaker",
-        "metadata": ["name": "risk", "namespace": "ops", "generation": 3, "managedFields": [["manager": "kubectl"]]],
-        "spec": ["selector": ["matchLabels": ["app": "op"]],
-                 "rateLimitings": [["name": "deletes", "resourceRules": [["verbs": ["delete"], "apiGroups": [""], "resources": ["pods"]]],
-                                    "bucket": ["limit": 1000, "burst": 1, "interval": "1s"]]]],
-        "status": ["currentSpecHash": "old"],
-    ]
+    static let breaker = breaker(interval: "1s")
+
+    static func breaker(limit: Int = 1000, interval: String) -> JSON {
+        ["apiVersion": "ctrlmesh.kruise.io/v1alpha1", "kind": "CircuitBreaker",
+         "metadata": ["name": "risk", "namespace": "ops", "generation": 3, "managedFields": [["manager": "kubectl"]]],
+         "spec": ["selector": ["matchLabels": ["app": "op"]],
+                  "rateLimitings": [["name": "deletes", "resourceRules": [["verbs": ["delete"], "apiGroups": [""], "resources": ["pods"]]],
+                                     "bucket": ["limit": .int(limit), "burst": 1, "interval": .string(interval)]]]],
+         "status": ["currentSpecHash": "old"]]
+    }
     static let resource = PolicyDocument.resource(group: MeshConfig.group, kind: .circuitBreaker)
     static let key = "ctrlmesh.kruise.io/CircuitBreaker/ops/risk"
 
@@ -77,10 +79,21 @@ import Testing
         #expect(target["limitingSnapshots"] == [["name": "deletes", "state": "Opened", "lastTransitionTime": "2026-11-22T10:00:00Z"]])
         #expect(target["rules"] == [["name": "deletes", "matched": 9, "limited": 2]])
         #expect(transitions.map(\.state) == ["Opened"] && transitions.first?.pod == "op-0")
-        // The pod disconnects: its row stays, marked.
+        // The pod disconnects: its row stays, marked, until the pod has been gone `forgetAfter`.
         await book.left(session: 1)
         let later = await book.takeDirty().updates.first?.status["targetStatus"]?.arrayValue?.first
         #expect(later?["message"] == "disconnected; last report shown")
+    }
+
+    @Test func podsGoneLongEnoughLeaveTheStatus() async throws {
+        let book = PolicyBook(logger: Logger(label: "test"), forgetAfter: .milliseconds(50))
+        await book.upserted(resource: PolicyBookTests.resource, object: PolicyBookTests.breaker)
+        let (_, send) = PolicyBookTests.session()
+        await book.joined(session: 1, pod: "op-0", namespace: "ops", labels: ["app": "op"], send: send)
+        await book.left(session: 1)
+        #expect(await book.takeDirty().updates.first?.status["targetStatus"]?.arrayValue?.count == 1)
+        try await Task.sleep(for: .milliseconds(60))
+        #expect(await book.takeDirty().updates.first?.status["targetStatus"]?.arrayValue?.count == 0)
     }
 
     @Test func invalidPoliciesGetAnInvalidSpecCondition() async {
@@ -91,5 +104,31 @@ import Testing
         let update = await book.takeDirty().updates.first
         #expect(update?.status["conditions"]?.arrayValue?.first?["reason"] == "InvalidSpec")
         #expect(update?.status["conditions"]?.arrayValue?.first?["message"]?.stringValue?.contains("spec: Required value") == true)
+        // Fixed again: Ready, with the InvalidSpec condition replaced.
+        await book.upserted(resource: PolicyBookTests.resource, object: PolicyBookTests.breaker)
+        let fixed = await book.takeDirty().updates.first
+        #expect(fixed?.status["conditions"]?.arrayValue?.first?["reason"] == "Valid")
+    }
+
+    /// An invalid edit keeps the last valid version in force, and going back to it clears the
+    /// condition even though nothing is sent again.
+    @Test func anInvalidEditKeepsTheLastValidVersion() async {
+        let book = PolicyBook(logger: Logger(label: "test"))
+        let slow = PolicyBookTests.breaker(limit: 1, interval: "1h")
+        await book.upserted(resource: PolicyBookTests.resource, object: slow)
+        let (sent, send) = PolicyBookTests.session()
+        await book.joined(session: 1, pod: "op-0", namespace: "ops", labels: ["app": "op"], send: send)
+        _ = await book.takeDirty()
+        var bad = slow
+        bad.setValue(.array([]), at: ["spec", "rateLimitings"])
+        await book.upserted(resource: PolicyBookTests.resource, object: bad)
+        #expect(await book.takeDirty().updates.first?.status["conditions"]?.arrayValue?.first?["reason"] == "InvalidSpec")
+        #expect(await book.acquire(policy: PolicyBookTests.key, rule: "deletes") != nil)  // still limited
+        await book.upserted(resource: PolicyBookTests.resource, object: slow)
+        #expect(await book.takeDirty().updates.first?.status["conditions"]?.arrayValue?.first?["reason"] == "Valid")
+        send.finish()
+        var messages = 0
+        for await _ in sent { messages += 1 }
+        #expect(messages == 1)  // the policies, once
     }
 }

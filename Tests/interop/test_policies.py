@@ -365,3 +365,21 @@ def test_a_kusionstack_circuit_breaker_means_the_same(mesh):
     wait_until(lambda: (lambda c: (c["matched"], c.get("limited")) == (3, 1))(
         rule_counters(policy(s, kind, "breaker-demo").get("status", {}), "cloneset-operator-0", "deletePod")),
         what="the limited delete reported")
+
+
+def test_policy_crds_installed_after_the_manager_leads_are_watched(direct_server, workdir):
+    s = direct_server
+    mesh = Mesh(s, workdir, managers=1)
+    try:
+        mesh.add(0)
+        mesh.wait_converged(1)
+        proxy, _ = mesh.members[0]
+        s.kubectl("apply", "-f", POLICY_CRDS[0])
+        s.kubectl("apply", "-f", "-", input=fault_injection("late", [
+            {"name": "no-version", "match": {"httpMatch": [{"method": "GET", "path": {"glob": "/version*"}}]}, "abort": {"httpStatus": 503}}]))
+        applied(s, "faultinjection", "late", ["cloneset-operator-0"])
+        with pytest.raises(ApiException) as unavailable:
+            client.VersionApi(config.new_client_from_config(config_file=proxy.kubeconfig)).get_code()
+        assert unavailable.value.status == 503
+    finally:
+        mesh.stop()
