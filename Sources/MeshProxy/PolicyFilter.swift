@@ -20,7 +20,8 @@ public final class PolicyFilter: Sendable {
 
     let engine = Mutex(PolicyEngine())
     /// The engine as last loaded, for the read-only question whether a request concerns any
-    /// rule: asked outside the engine's lock, so requests no rule is about never contend.
+    /// rule: a copy taken under a short lock and matched outside it, so requests no rule is
+    /// about never wait for admissions and report-taking on the engine's lock.
     let rules = Mutex(PolicyEngine())
     /// Set while any rule is loaded, so requests skip the lock when there is none.
     let active = Atomic<Bool>(false)

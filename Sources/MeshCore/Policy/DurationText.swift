@@ -21,20 +21,4 @@ public enum DurationText {
 
     /// Nanoseconds per unit.
     static let units: [String: Double] = ["ns": 1, "us": 1e3, "µs": 1e3, "ms": 1e6, "s": 1e9, "m": 60e9, "h": 3600e9]
-
-    /// The shortest Go-style text for a duration (`1m30s`, `250ms`).
-    public static func format(_ duration: Duration) -> String {
-        let (seconds, attoseconds) = duration.components
-        if attoseconds == 0 {
-            if seconds == 0 { return "0s" }
-            var out = ""
-            var s = seconds
-            if s >= 3600 { out += "\(s / 3600)h"; s %= 3600 }
-            if s >= 60 { out += "\(s / 60)m"; s %= 60 }
-            if s > 0 { out += "\(s)s" }
-            return out
-        }
-        let milliseconds = Double(seconds) * 1000 + Double(attoseconds) / 1e15
-        return milliseconds == milliseconds.rounded() ? "\(Int(milliseconds))ms" : "\(milliseconds)ms"
-    }
 }

@@ -31,8 +31,6 @@ public struct PolicyEngine: Sendable {
         public var held: [LimitHandle] = []
         /// Operator-wide buckets the manager must grant a token from before the request goes.
         public var shared: [LimitHandle] = []
-
-        public init() {}
     }
 
     struct FaultSlot {

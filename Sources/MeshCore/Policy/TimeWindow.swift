@@ -65,9 +65,9 @@ public struct TimeWindow: Sendable, Equatable {
     }
 }
 
-/// The UTC calendar day of an instant (proleptic Gregorian, from days since the epoch).
+/// The UTC calendar day of an instant (proleptic Gregorian, from days since the epoch): the
+/// fields time windows read.
 struct CivilDay: Equatable {
-    var year: Int
     var month: Int
     var day: Int
     /// 0 = Sunday.
@@ -88,6 +88,5 @@ struct CivilDay: Equatable {
         let mp = (5 * dayOfYear + 2) / 153
         day = dayOfYear - (153 * mp + 2) / 5 + 1
         month = mp < 10 ? mp + 3 : mp - 9
-        year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
     }
 }
