@@ -383,3 +383,54 @@ def test_policy_crds_installed_after_the_manager_leads_are_watched(direct_server
         assert unavailable.value.status == 503
     finally:
         mesh.stop()
+
+
+def test_waiting_limits_and_in_flight_bounds(mesh):
+    """`overLimit: Wait` holds a request until its token comes (within maxWait), and refuses at
+    once when the wait would be longer; `maxInFlight` refuses a request while the bound is held."""
+    s = mesh.server
+    s.kubectl("create", "namespace", "wait")
+    mesh.add(0)
+    mesh.wait_converged(1)
+    proxy, _ = mesh.members[0]
+    s.kubectl("apply", "-f", "-", input=circuit_breaker("pace", limits=[
+        {"name": "paced-creates", "scope": "Pod", "match": {"resources": [{"verbs": ["create"], "resources": ["configmaps"], "names": ["paced-*"]}]},
+         "bucket": {"limit": 1, "burst": 1, "interval": "2s"}, "overLimit": {"action": "Wait", "maxWait": "10s", "maxQueued": 10}},
+        {"name": "rare-creates", "scope": "Pod", "match": {"resources": [{"verbs": ["create"], "resources": ["configmaps"], "names": ["rare-*"]}]},
+         "bucket": {"limit": 1, "burst": 1, "interval": "1h"}, "overLimit": {"action": "Wait", "maxWait": "1s"}},
+        {"name": "one-read", "scope": "Pod", "maxInFlight": 1,
+         "match": {"resources": [{"verbs": ["get"], "resources": ["configmaps"], "names": ["held"]}]}},
+    ]))
+    s.kubectl("apply", "-f", "-", input=fault_injection("slow-read", [
+        {"name": "hold-reads", "match": {"resources": [{"verbs": ["get"], "resources": ["configmaps"], "names": ["held"]}]},
+         "delay": {"fixedDelay": "1500ms"}}]))
+    applied(s, "circuitbreaker", "pace", ["cloneset-operator-0"])
+    applied(s, "faultinjection", "slow-read", ["cloneset-operator-0"])
+    core = client.CoreV1Api(config.new_client_from_config(config_file=proxy.kubeconfig))
+
+    started = time.time()
+    for i in range(3):  # POSTs: the client does not retry them, so any 429 would raise
+        core.create_namespaced_config_map("wait", client.V1ConfigMap(metadata=client.V1ObjectMeta(name=f"paced-{i}")))
+    assert time.time() - started > 3.5  # tokens at 0 s, 2 s and 4 s
+    core.create_namespaced_config_map("wait", client.V1ConfigMap(metadata=client.V1ObjectMeta(name="rare-0")))
+    started = time.time()
+    with pytest.raises(ApiException) as refused:
+        core.create_namespaced_config_map("wait", client.V1ConfigMap(metadata=client.V1ObjectMeta(name="rare-1")))
+    assert refused.value.status == 429 and time.time() - started < 1
+
+    s.kubectl("create", "configmap", "held", "-n", "wait")
+    results = []
+    readers = [threading.Thread(target=lambda: results.append(core.read_namespaced_config_map("held", "wait").metadata.name))
+               for _ in range(2)]
+    for reader in readers:
+        reader.start()
+        time.sleep(0.3)
+    for reader in readers:
+        reader.join(timeout=30)
+    # Both reads succeed: the second was refused while the first held the slot, and the client
+    # retried it after Retry-After.
+    assert results == ["held", "held"]
+    status = wait_until(lambda: (lambda st: st if rule_counters(st, "cloneset-operator-0", "one-read").get("limited") else None)(
+        policy(s, "circuitbreaker", "pace").get("status", {})), what="the in-flight refusal reported")
+    assert rule_counters(status, "cloneset-operator-0", "paced-creates").get("limited", 0) >= 2
+    assert rule_counters(status, "cloneset-operator-0", "rare-creates")["limited"] == 1
