@@ -198,9 +198,9 @@ public final class ManagerRuntime: Sendable {
         let (events, sink) = AsyncStream<InformerEvent>.makeStream()
         // The lease informer also serves the status writer's leader column.
         let leases = Informer(client: client, resource: .leases, logger: logger)
-        let kusionServed = (try? await client.list(MeshConfig.kusionResource, options: RESTClient.ListOptions(limit: 1))) != nil
+        let kusionServed = await serves(MeshConfig.kusionResource)
         var policyResources: [GroupVersionResource] = []
-        for resource in PolicyDocument.resources where (try? await client.list(resource, options: RESTClient.ListOptions(limit: 1))) != nil {
+        for resource in PolicyDocument.resources where await serves(resource) {
             policyResources.append(resource)
         }
         let informers = [Informer(client: client, resource: MeshConfig.resource, logger: logger), leases]
@@ -245,6 +245,11 @@ public final class ManagerRuntime: Sendable {
         await policies.shutdown()
     }
 
+    /// Whether the API server serves a collection (its CRD is installed and established).
+    func serves(_ resource: GroupVersionResource) async -> Bool {
+        (try? await client.list(resource, options: RESTClient.ListOptions(limit: 1))) != nil
+    }
+
     /// Policy CRDs installed after this replica began leading: probed every 5 s, and watched
     /// from when they are served (their objects reach the policy book like the others).
     func watchPolicyKindsInstalledLater(_ unserved: [GroupVersionResource], sink: AsyncStream<InformerEvent>.Continuation) async {
@@ -252,7 +257,7 @@ public final class ManagerRuntime: Sendable {
         await withTaskGroup(of: Void.self) { group in
             while !unserved.isEmpty, !Task.isCancelled {
                 try? await Task.sleep(for: .seconds(5))
-                for resource in unserved where (try? await client.list(resource, options: RESTClient.ListOptions(limit: 1))) != nil {
+                for resource in unserved where await serves(resource) {
                     unserved.removeAll { $0 == resource }
                     let informer = Informer(client: client, resource: resource, logger: logger)
                     informer.addHandler { delta in sink.yield(InformerEvent(resource: resource, delta: delta)) }

@@ -82,7 +82,7 @@ actor PolicyBook {
     func upserted(resource: GroupVersionResource, object: JSON) {
         let namespace = object.namespace ?? ""
         let name = object.name ?? ""
-        let key = "\(resource.group)/\(object.kind ?? "")/\(namespace)/\(name)"
+        let key = PolicyDocument.key(group: resource.group, kind: object.kind ?? "", namespace: namespace, name: name)
         do {
             let document = try PolicyDocument(object: object)
             var sent: JSON = ["apiVersion": object["apiVersion"] ?? .null, "kind": object["kind"] ?? .null, "spec": object["spec"] ?? .null]
@@ -102,7 +102,7 @@ actor PolicyBook {
             let now = self.now
             for rule in document.limits where rule.scope == .wholeOperator {
                 guard let spec = rule.bucket else { continue }
-                let bucketKey = "\(key)#\(rule.name)"
+                let bucketKey = PolicyBook.bucketKey(policy: key, rule: rule.name)
                 if buckets[bucketKey]?.rule != spec {
                     buckets[bucketKey] = (spec, TokenBucket(rate: spec.ratePerSecond, burst: spec.burst, now: now, empty: true))
                 }
@@ -118,10 +118,10 @@ actor PolicyBook {
     }
 
     func deleted(resource: GroupVersionResource, object: JSON) {
-        let key = "\(resource.group)/\(object.kind ?? "")/\(object.namespace ?? "")/\(object.name ?? "")"
+        let key = PolicyDocument.key(group: resource.group, kind: object.kind ?? "", namespace: object.namespace ?? "", name: object.name ?? "")
         invalid[key] = nil
         guard entries.removeValue(forKey: key) != nil else { return }
-        for bucketKey in buckets.keys where bucketKey.hasPrefix(key + "#") { buckets[bucketKey] = nil }
+        for bucketKey in buckets.keys where bucketKey.hasPrefix(PolicyBook.bucketKey(policy: key, rule: "")) { buckets[bucketKey] = nil }
         for pod in reports.keys { reports[pod]?[key] = nil }
         pushAll()
     }
@@ -177,13 +177,15 @@ actor PolicyBook {
 
     /// A token from an operator-wide bucket: nil when granted, else seconds until one is.
     func acquire(policy: String, rule name: String) -> Double? {
-        let key = "\(policy)#\(name)"
+        let key = PolicyBook.bucketKey(policy: policy, rule: name)
         // A rule deleted or changed to another scope since the proxy loaded it limits nothing.
         guard var state = buckets[key], entries[policy] != nil else { return nil }
         let wait = state.bucket.take(now: now)
         buckets[key] = state
         return wait > 0 ? wait : nil
     }
+
+    static func bucketKey(policy: String, rule: String) -> String { "\(policy)#\(rule)" }
 
     func reported(session: Int, reports: [PolicyReport]) {
         guard let member = members[session] else { return }

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import BINARY, wait_until
 from kube_http import Client
-from mesh_process import MANIFESTS, NAMESPACE, Mesh
+from mesh_process import MANIFESTS, NAMESPACE, Mesh, fnv1a64
 from operator_process import CLONESET_CRD, node_sim
 from test_mesh import all_settled
 from test_operator import cloneset
@@ -34,11 +34,7 @@ M64 = (1 << 64) - 1
 def draws(seed, rule, fault, n):
     """The first n percentage draws of a seeded rule (docs/policies.md): SplitMix64 seeded with
     seed XOR FNV-1a64("rule/fault"), the top 53 bits scaled to [0, 100)."""
-    state = seed
-    h = 0xcbf29ce484222325
-    for byte in f"{rule}/{fault}".encode():
-        h = ((h ^ byte) * 0x100000001b3) & M64
-    state ^= h
+    state = seed ^ fnv1a64(f"{rule}/{fault}")
     out = []
     for _ in range(n):
         state = (state + 0x9E3779B97F4A7C15) & M64

@@ -44,7 +44,12 @@ public struct PolicyDocument: Sendable, Equatable {
     public var resource: GroupVersionResource { PolicyDocument.resource(group: group, kind: kind) }
 
     /// `group/Kind/namespace/name`: unique across kinds and groups.
-    public var key: String { "\(group)/\(kind.rawValue)/\(namespace)/\(name)" }
+    public var key: String { PolicyDocument.key(group: group, kind: kind.rawValue, namespace: namespace, name: name) }
+
+    /// The key of a policy object, valid or not (the manager reports invalid ones by it too).
+    public static func key(group: String, kind: String, namespace: String, name: String) -> String {
+        "\(group)/\(kind)/\(namespace)/\(name)"
+    }
 
     public init(object: JSON) throws(FieldErrors) {
         let apiVersion = object["apiVersion"]?.stringValue ?? ""

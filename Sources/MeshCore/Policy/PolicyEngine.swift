@@ -150,11 +150,8 @@ public struct PolicyEngine: Sendable {
         }
         for index in limits.indices where limits[index].rule.match.matches(facts) {
             if let verdict = limit(index, now: now, wall: wall, admission: &admission) {
-                release(admission.held)
-                admission.held = []
-                admission.shared = []
                 admission.verdict = verdict
-                return admission
+                return dropSlots(admission)
             }
         }
         for index in faults.indices where faults[index].rule.match.matches(facts) {
@@ -179,12 +176,16 @@ public struct PolicyEngine: Sendable {
                 admission.watch = watch
             }
         }
-        if admission.verdict != .proceed {
-            release(admission.held)
-            admission.held = []
-            admission.shared = []
-        }
-        return admission
+        return admission.verdict == .proceed ? admission : dropSlots(admission)
+    }
+
+    /// A refused request holds no in-flight slot and asks for no token.
+    mutating func dropSlots(_ admission: Admission) -> Admission {
+        release(admission.held)
+        var dropped = admission
+        dropped.held = []
+        dropped.shared = []
+        return dropped
     }
 
     /// Deny rules refuse what they match; allow rules, where any covers the method, refuse
@@ -258,11 +259,14 @@ public struct PolicyEngine: Sendable {
         return .overLimit(handle, retryAfter: retryAfter, rule.overLimit)
     }
 
+    /// The limit slot an admission took its handle from; nil once the rule changed or went.
+    func slot(of handle: LimitHandle) -> Int? {
+        limits.firstIndex { $0.policy == handle.policy && $0.rule.name == handle.rule && $0.generation == handle.generation }
+    }
+
     /// The manager refused a token of an operator-wide bucket.
     public mutating func sharedOverLimit(_ handle: LimitHandle, retryAfter: Double, now: Double, wall: Double) -> Admission.Verdict? {
-        guard let index = limits.firstIndex(where: { $0.policy == handle.policy && $0.rule.name == handle.rule && $0.generation == handle.generation }) else {
-            return nil
-        }
+        guard let index = slot(of: handle) else { return nil }
         return overLimit(index, handle: handle, retryAfter: retryAfter, now: now, wall: wall)
     }
 
@@ -273,15 +277,13 @@ public struct PolicyEngine: Sendable {
 
     mutating func release(_ handles: [LimitHandle]) {
         for handle in handles {
-            if let index = limits.firstIndex(where: { $0.policy == handle.policy && $0.rule.name == handle.rule && $0.generation == handle.generation }) {
-                limits[index].inFlight -= 1
-            }
+            if let index = slot(of: handle) { limits[index].inFlight -= 1 }
         }
     }
 
     /// The 429 an over-limit request gets.
     public func overLimitStatus(_ handle: LimitHandle, retryAfter: Double) -> StatusError {
-        let described = limits.first { $0.policy == handle.policy && $0.rule.name == handle.rule }?.describedAs ?? handle.policy
+        let described = slot(of: handle).map { limits[$0].describedAs } ?? handle.policy
         var status = StatusError(code: 429, reason: .tooManyRequests,
                                  message: "the request is over the limit of rule \(handle.rule) of \(described)")
         status.retryAfterSeconds = max(1, Int(retryAfter.rounded(.up)))

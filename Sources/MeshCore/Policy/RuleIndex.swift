@@ -20,9 +20,9 @@ struct RuleIndex: Sendable {
     var byMethod: [String: Candidates] = [:]
     /// Rules with an HTTP match for any method.
     var anyMethod = Candidates()
-    /// Whether some allow-list rule exists: then every request with a method it covers
-    /// concerns the engine, matched or not.
-    var allowMethods: [[String]] = []
+    /// The allow-list rules: every request with a method one of them covers concerns the
+    /// engine, matched or not.
+    var allowRules: [InterceptRule] = []
 
     init() {}
 
@@ -31,7 +31,7 @@ struct RuleIndex: Sendable {
         for (i, match) in limits.enumerated() { add(match, .limit, i) }
         for (i, rule) in intercepts.enumerated() {
             add(rule.match, .intercept, i)
-            if rule.kind == .allow { allowMethods.append(rule.methods) }
+            if rule.kind == .allow { allowRules.append(rule) }
         }
     }
 
@@ -74,6 +74,6 @@ struct RuleIndex: Sendable {
     }
 
     func allowListCovers(method: String) -> Bool {
-        allowMethods.contains { methods in methods.isEmpty || methods.contains("*") || methods.contains { $0.uppercased() == method } }
+        allowRules.contains { $0.covers(method: method) }
     }
 }
