@@ -3,6 +3,7 @@ import Foundation
 import KubeClient
 import Logging
 import MeshControl
+import MeshCore
 import OperatorRuntime
 import ServiceLifecycle
 
@@ -16,6 +17,37 @@ extension ClientConfig {
             throw ValidationError(error.description)
         }
     }
+}
+
+extension RESTClient {
+    /// Runs a command's requests with a client for `--kubeconfig`, closed however they end.
+    static func withCommandClient(kubeconfig: String?, _ body: (RESTClient) async throws -> Void) async throws {
+        let client = RESTClient(config: try ClientConfig.forCommand(kubeconfig: kubeconfig), qps: nil)
+        do {
+            try await body(client)
+        } catch {
+            await client.connection.shutdown()
+            throw error
+        }
+        await client.connection.shutdown()
+    }
+}
+
+/// The arguments naming one mesh object (a ShardingConfig, a CircuitBreaker) and where it is.
+struct MeshObjectOptions: ParsableArguments {
+    @Argument(help: "Its name.")
+    var name: String
+
+    @Option(name: .shortAndLong, help: "Its namespace.")
+    var namespace = "default"
+
+    @Flag(help: "A KusionStack object (ctrlmesh.kusionstack.io).")
+    var kusionstack = false
+
+    @Option(help: "Kubeconfig of the API server.")
+    var kubeconfig: String?
+
+    var group: String { kusionstack ? MeshConfig.kusionGroup : MeshConfig.group }
 }
 
 extension Manager {

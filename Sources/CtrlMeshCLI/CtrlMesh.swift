@@ -8,7 +8,8 @@ struct CtrlMesh: AsyncParsableCommand {
         commandName: "ctrlmesh",
         abstract: "ControllerMesh: a sharded operator runtime for Kubernetes.",
         subcommands: [APIServerCommand.self, ProxyCommand.self, ManagerCommand.self, SampleOperatorCommand.self, NodeSimCommand.self,
-                      DemoCommand.self, StatusCommand.self, InjectCommand.self, BreakerCommand.self])
+                      DemoCommand.self, StatusCommand.self, InjectCommand.self, BreakerCommand.self,
+                      RolloutCommand.self])
 }
 
 @main

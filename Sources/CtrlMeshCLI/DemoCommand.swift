@@ -16,8 +16,9 @@ struct DemoCommand: AsyncParsableCommand {
         abstract: "Run the whole mesh on one machine: the embedded API server, the mesh manager, and the sample CloneSet operator as sharded pods behind their proxies.",
         discussion: """
             Seeds CloneSets across namespaces, waits until every one is ready, adds a shard and removes it again \
-            while CloneSets change, then audits the run: exit status 0 when no key was ever written by two shards \
-            at overlapping epochs and every CloneSet was last reconciled by its owner, 1 otherwise.
+            while CloneSets change, rolls a canary operator pod out to 10% then 50% of the slots, then audits the \
+            run: exit status 0 when no key was ever written by two shards at overlapping epochs and every CloneSet \
+            was last reconciled by its owner, 1 otherwise.
             """)
 
     @Option(help: "Operator shards to start with.")
@@ -130,6 +131,20 @@ struct DemoCommand: AsyncParsableCommand {
         try await waitForCloneSets(client, names: names, timeout: .seconds(Int64(120 + clonesets / 5)))
         try await waitForOwners(client)
 
+        // A canary of a new operator version: one pod labelled version=v2, given 10% of the
+        // slots, then 50%, by the same handovers, while CloneSets keep changing.
+        Console.line("ctrlmesh demo: rolling out a canary (starting \(DemoCommand.canaryPod), version v2): 10%, then 50% of the slots")
+        _ = try await client.patch(MeshConfig.resource, namespace: DemoMembers.namespace, name: DemoCommand.configName, type: .merge,
+                                   ["spec": ["canary": DemoCommand.canary]])
+        let canaryChurn = Task { try await self.churn(client, names: names) }
+        try await members.start(DemoCommand.canaryOrdinal, pod: DemoCommand.canaryPod, labels: ["version": "v2"])
+        try await waitForRollout(client)
+        canaryChurn.cancel()
+        _ = await canaryChurn.result
+        try await waitForMesh(client, shards: shards + 1)
+        try await waitForCloneSets(client, names: names, timeout: .seconds(Int64(120 + clonesets / 5)))
+        try await waitForOwners(client)
+
         let config = try await client.get(MeshConfig.resource, namespace: DemoMembers.namespace, name: DemoCommand.configName)
         let cloneSets = try await client.list(CloneSetController.cloneSets).items
         let audit = DemoAudit(writes: server.api.writeAudit.all, config: config, cloneSets: cloneSets)
@@ -157,6 +172,7 @@ struct DemoCommand: AsyncParsableCommand {
 
                 The mesh keeps running. Try it:
                   ctrlmesh status --kubeconfig \(kubeconfigOut)
+                  ctrlmesh rollout status \(DemoCommand.configName) -n \(DemoMembers.namespace) --kubeconfig \(kubeconfigOut)   # the canary
                   kubectl --kubeconfig \(kubeconfigOut) get shardingconfigs -A
                   kubectl --kubeconfig \(kubeconfigOut) get leases -n \(DemoMembers.namespace)      # member leases and each shard's renamed lock
                   kubectl --kubeconfig \(kubeconfigOut) get pod \(DemoMembers.podName(0)) -n \(DemoMembers.namespace) -o yaml   # the injected proxy sidecar
@@ -177,6 +193,16 @@ struct DemoCommand: AsyncParsableCommand {
     }
 
     static func namespaceName(_ index: Int) -> String { String(format: "demo-%02d", index) }
+
+    static let canaryPod = "\(DemoMembers.appLabel)-v2-0"
+    /// Where the canary is kept among the members: past any ordinal the demo starts.
+    static let canaryOrdinal = 1000
+    static let canary: JSON = [
+        "selector": ["matchLabels": ["version": "v2"]],
+        "steps": [["percent": 10], ["percent": 50]],
+        "pause": "2s",
+        "analysis": ["maxErrorPercent": 20, "minRequests": 20, "window": "30s"],
+    ]
 
     static func shardingConfig(_ replicasPerShard: Int) -> JSON {
         [
@@ -247,6 +273,21 @@ struct DemoCommand: AsyncParsableCommand {
             let shards = (status["shards"]?.arrayValue ?? []).filter { !($0["slots"]?.stringValue ?? "").isEmpty }.count
             return ("  mesh: \(shards) shards own slots, epoch \(status["epoch"]?.intValue ?? 0), \(ready ? "converged" : "converging")",
                     ready && shards == expected)
+        }
+    }
+
+    /// Waits until the canary rollout completes, showing each step; fails when it rolls back.
+    func waitForRollout(_ client: RESTClient) async throws {
+        try await DemoCommand.poll(timeout: .seconds(90), every: .milliseconds(200), failure: "the canary rollout did not complete") {
+            let config = try await client.get(MeshConfig.resource, namespace: DemoMembers.namespace, name: DemoCommand.configName)
+            let rollout = config["status"]?["rollout"] ?? .null
+            guard let phase = rollout["phase"]?.stringValue else { return ("  rollout: not started yet", false) }
+            if phase == CanaryRollout.Phase.rolledBack.rawValue || phase == CanaryRollout.Phase.aborted.rawValue {
+                throw ValidationError("the canary rollout ended \(phase): \(rollout["message"]?.stringValue ?? "")")
+            }
+            let owned = rollout["ownedSlots"]?.intValue ?? 0
+            return ("  rollout: \(phase), \(rollout["message"]?.stringValue ?? ""); the canary owns \(owned) slots",
+                    phase == CanaryRollout.Phase.completed.rawValue)
         }
     }
 

@@ -37,13 +37,15 @@ final class DemoMembers: @unchecked Sendable {
 
     static func podName(_ ordinal: Int) -> String { "\(appLabel)-\(ordinal)" }
 
-    /// Starts the operator pod with this StatefulSet ordinal.
-    func start(_ ordinal: Int) async throws {
-        let pod = DemoMembers.podName(ordinal)
+    /// Starts the operator pod with this StatefulSet ordinal, or the pod named `pod` with more
+    /// labels (a canary of a new version), kept under `ordinal`.
+    func start(_ ordinal: Int, pod named: String? = nil, labels extra: [String: String] = [:]) async throws {
+        let pod = named ?? DemoMembers.podName(ordinal)
+        var labels: JSON = ["app": .string(DemoMembers.appLabel), "statefulset.kubernetes.io/pod-name": .string(pod)]
+        for (key, value) in extra { labels.setValue(.string(value), at: [key]) }
         let object: JSON = [
             "apiVersion": "v1", "kind": "Pod",
-            "metadata": ["name": .string(pod), "namespace": .string(DemoMembers.namespace),
-                         "labels": ["app": .string(DemoMembers.appLabel), "statefulset.kubernetes.io/pod-name": .string(pod)]],
+            "metadata": ["name": .string(pod), "namespace": .string(DemoMembers.namespace), "labels": labels],
             "spec": ["containers": [["name": "operator", "image": "ctrlmesh:dev", "args": ["sample-operator"]]]],
         ]
         do {

@@ -48,6 +48,9 @@ enum MeshTable {
         if let degraded = condition("Degraded"), degraded["status"]?.stringValue == "True" {
             lines.append("  Degraded: \(degraded["reason"]?.stringValue ?? ""): \(degraded["message"]?.stringValue ?? "")")
         }
+        if let rollout = status["rollout"], let phase = rollout["phase"]?.stringValue {
+            lines.append("  rollout: \(phase), \(rollout["message"]?.stringValue ?? "") (ctrlmesh rollout status for more)")
+        }
         return lines.joined(separator: "\n")
     }
 }

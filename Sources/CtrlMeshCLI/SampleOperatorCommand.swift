@@ -44,9 +44,13 @@ struct SampleOperatorCommand: AsyncParsableCommand {
     @Option(help: "Lease duration, renew deadline and retry period in seconds.")
     var leaseTimings = "15,10,2"
 
+    @Option(name: .customLong("pod-label"), help: "KEY=VALUE stamped on every pod it creates, besides the template's labels (repeatable; the API server judges the value).")
+    var podLabels: [String] = []
+
     func validate() throws {
         if workers < 1 { throw ValidationError("--workers must be at least 1") }
         if qps <= 0 { throw ValidationError("--qps must be positive") }
+        if podLabels.contains(where: { !$0.contains("=") }) { throw ValidationError("--pod-label must be KEY=VALUE") }
         guard leaderElectionLease.split(separator: "/").count == 2 else {
             throw ValidationError("--leader-election-lease must be NAMESPACE/NAME")
         }
@@ -75,7 +79,11 @@ struct SampleOperatorCommand: AsyncParsableCommand {
         let client = RESTClient(config: config, qps: qps, burst: Int(qps * 2))
         let logger = Logger(label: "ctrlmesh.sample-operator")
         let manager = Manager(client: client, options: options, logger: logger)
-        _ = CloneSetController(manager: manager, identity: identity, workers: workers)
+        let labels = Dictionary(podLabels.map { label in
+            let parts = label.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            return (parts[0], parts[1])
+        }, uniquingKeysWith: { $1 })
+        _ = CloneSetController(manager: manager, identity: identity, workers: workers, podLabels: labels)
         if simulateNodes { _ = NodeSimulator(manager: manager) }
 
         var line = "ctrlmesh sample-operator \(identity) started against \(config.server)"

@@ -15,14 +15,7 @@ struct StatusCommand: AsyncParsableCommand {
     var namespace: String?
 
     func run() async throws {
-        let client = RESTClient(config: try ClientConfig.forCommand(kubeconfig: kubeconfig), qps: nil)
-        do {
-            try await show(client)
-        } catch {
-            await client.connection.shutdown()
-            throw error
-        }
-        await client.connection.shutdown()
+        try await RESTClient.withCommandClient(kubeconfig: kubeconfig) { try await show($0) }
     }
 
     func show(_ client: RESTClient) async throws {

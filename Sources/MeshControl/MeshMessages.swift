@@ -16,6 +16,9 @@ public enum ProxyMessage: Sendable, Equatable {
     case acquire(id: UInt64, policy: String, rule: String)
     /// What the proxy did under each policy it applies, sent when it changed.
     case report([PolicyReport])
+    /// Single-object calls on sharded resources answered since the last such message, and how
+    /// many of them failed: what a canary rollout is judged by.
+    case traffic(requests: Int, errors: Int)
 }
 
 /// What the manager sends a proxy.
@@ -56,6 +59,7 @@ extension ProxyMessage: JSONMessage {
         case .acquire(let id, let policy, let rule):
             return ["acquire": ["id": .number(String(id)), "policy": .string(policy), "rule": .string(rule)]]
         case .report(let reports): return ["report": .array(reports.map(\.json))]
+        case .traffic(let requests, let errors): return ["traffic": ["requests": .int(requests), "errors": .int(errors)]]
         }
     }
 
@@ -80,6 +84,11 @@ extension ProxyMessage: JSONMessage {
             self = .acquire(id: UInt64(bitPattern: id), policy: policy, rule: rule)
         } else if let body = json["report"] {
             self = .report((body.arrayValue ?? []).compactMap(PolicyReport.init(json:)))
+        } else if let body = json["traffic"] {
+            guard let requests = body["requests"]?.intValue, let errors = body["errors"]?.intValue, requests >= 0, errors >= 0 else {
+                throw MeshMessageError("traffic: requests and errors are required")
+            }
+            self = .traffic(requests: Int(requests), errors: Int(errors))
         } else {
             throw MeshMessageError("unknown proxy message \(json.jsonString)")
         }

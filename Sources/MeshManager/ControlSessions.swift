@@ -73,6 +73,8 @@ final class ControlSessions: Sendable {
                     case .acquire(let id, let policy, let rule):
                         mergedWriter.yield(.grant(id: id, retryAfter: await leader.policies.acquire(policy: policy, rule: rule)))
                     case .report(let reports): await leader.policies.reported(session: session, reports: reports)
+                    case .traffic(let requests, let errors):
+                        await coordinator.traffic(member: member, session: session, requests: requests, errors: errors)
                     case .register: throw RPCError(code: .invalidArgument, message: "register is sent once per session")
                     }
                 }

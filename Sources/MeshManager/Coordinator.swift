@@ -25,6 +25,12 @@ actor Coordinator {
         var handoverTimes: [Duration] = []
         var handoverCount = 0
         var unassigned: [String: String] = [:]
+        /// The canary rollout, when the config has a canary.
+        var rollout: CanaryRollout?
+        /// The canary's API calls, as its proxies report them.
+        var canaryErrors = ErrorWindow()
+        /// The last rollout request (pause, resume, abort) acted on, by its id.
+        var handledRequest: String?
     }
 
     let logger: Logger
@@ -69,18 +75,33 @@ actor Coordinator {
             return
         }
         invalid[key] = nil
-        let planner: HandoverPlanner
+        let request = RolloutRequest(annotations: object["metadata"]?["annotations"])
+        var mesh: Mesh
         if let existing = meshes[key] {
-            guard existing.config != config else { return }
+            guard existing.config != config else { return handle(request, in: key) }
             let keepTarget = existing.config.unitCount == config.unitCount && existing.config.mode == config.mode
-            planner = Coordinator.planner(for: config, target: keepTarget ? existing.planner.target : nil, epoch: existing.planner.epoch)
+            mesh = Mesh(config: config, planner: Coordinator.planner(for: config, target: keepTarget ? existing.planner.target : nil,
+                                                                     epoch: existing.planner.epoch))
             logger.info("ShardingConfig \(key) changed: re-planning")
+            mesh.handledRequest = existing.handledRequest
+            // The same canary keeps its rollout and what it was judged on; a new one starts over.
+            if let canary = config.canary {
+                let same = existing.config.canary == canary
+                mesh.rollout = same ? existing.rollout : CanaryRollout(canary: canary)
+                if same { mesh.canaryErrors = existing.canaryErrors }
+            }
         } else {
             let status = PersistedAssignment(status: object["status"], config: config)
-            planner = Coordinator.planner(for: config, target: status.target, epoch: status.epoch)
+            mesh = Mesh(config: config, planner: Coordinator.planner(for: config, target: status.target, epoch: status.epoch))
             logger.info("ShardingConfig \(key): \(config.unitCount) units, adopting \(status.target == nil ? "no" : "the persisted") assignment at epoch \(status.epoch)")
+            let persisted = PersistedRollout(status: object["status"])
+            mesh.handledRequest = persisted.handledRequest
+            if let canary = config.canary {
+                mesh.rollout = persisted.rollout(for: canary)
+            }
         }
-        meshes[key] = Mesh(config: config, planner: planner)
+        mesh.planner.canaryUnits = config.canaryUnits(step: mesh.rollout?.shareStep)
+        meshes[key] = mesh
         // Every member of the namespace may enforce a spec of this config (an earlier version of
         // it, or its earlier incarnation) until it reports: they count as unreported, and their
         // sessions are closed so that they report afresh against the config as it is now.
@@ -94,6 +115,7 @@ actor Coordinator {
         }
         dirty.insert(key)
         step(key)
+        handle(request, in: key)
     }
 
     static func planner(for config: MeshConfig, target: [String?]?, epoch: UInt64) -> HandoverPlanner {
@@ -103,7 +125,8 @@ actor Coordinator {
                                    epoch: epoch, revision: config.specRevision)
         case .objectHash, .namespaceHash:
             return HandoverPlanner(unitCount: config.unitCount, targeting: .balanced, spareShard: config.spareShardName,
-                                   target: target, epoch: epoch, revision: config.specRevision)
+                                   canaryShard: config.canary == nil ? nil : config.canaryShardName, target: target, epoch: epoch,
+                                   revision: config.specRevision)
         }
     }
 
@@ -137,12 +160,13 @@ actor Coordinator {
         }
     }
 
-    /// Members whose liveness expired are gone. (Every other change steps where it happens,
-    /// so the clock has nothing else to do.)
+    /// Members whose liveness expired are gone, and canary rollouts take their timed steps.
+    /// (Every other change steps where it happens.)
     func tick() {
         for id in liveness.expired(at: .now) where sessions[id] == nil {
             memberGone(id, reason: "its lease expired")
         }
+        for key in meshes.keys where meshes[key]?.rollout != nil { advanceRollout(key) }
     }
 
     /// The member holds nothing any more: the configs it was in may grant what it held.

@@ -63,12 +63,31 @@ struct MeshSnapshot: Sendable {
         let degradedReason = !unplaced.isEmpty ? "UnplacedPods" : noMembers ? "NoMembers" : "AsExpected"
         conditions.append(MeshSnapshot.condition("Degraded", !unplaced.isEmpty || noMembers, degradedReason,
                                                  unplaced.map { "\($0.key): \($0.value)" }.joined(separator: "; ")))
+        var rolloutJSON: JSON?
         let durations = mesh.handoverTimes.sorted()
         var handovers: JSON = ["total": .int(mesh.handoverCount)]
         if !durations.isEmpty {
             handovers.setValue(.int(MeshSnapshot.milliseconds(durations[durations.count / 2])), at: ["p50Milliseconds"])
             handovers.setValue(.int(MeshSnapshot.milliseconds(durations[min(durations.count - 1, durations.count * 99 / 100)])),
                                at: ["p99Milliseconds"])
+        }
+        if let rollout = mesh.rollout, let canary = config.canary {
+            let held = config.canaryUnits(step: rollout.shareStep)
+            let owned = planner.units(of: config.canaryShardName)
+            var entry: JSON = [
+                "phase": .string(rollout.phase.rawValue), "step": .int(rollout.step + 1), "steps": .int(canary.steps.count),
+                "message": .string(rollout.message), "canaryShard": .string(config.canaryShardName),
+                "targetSlots": .int(held.count), "ownedSlots": .int(owned.count),
+                "sharePercent": .number(CanaryRollout.format(Double(owned.count) * 100 / Double(config.slots))),
+            ]
+            if let analysis = canary.analysis {
+                var window = mesh.canaryErrors
+                let errors = window.totals(over: analysis.window, at: .now)
+                entry.setValue(["requests": .int(errors.requests), "errors": .int(errors.errors),
+                                "percent": .number(CanaryRollout.format(errors.percent))], at: ["analysis"])
+            }
+            if let request = mesh.handledRequest { entry.setValue(.string(request), at: ["handledRequest"]) }
+            rolloutJSON = entry
         }
         status = [
             "epoch": .number(String(planner.epoch)),
@@ -78,6 +97,7 @@ struct MeshSnapshot: Sendable {
             "handovers": handovers,
             "conditions": .array(conditions),
         ]
+        status.setValue(rolloutJSON ?? .null, at: ["rollout"])  // null clears a removed canary's rollout
         lock = config.leaderElection
     }
 

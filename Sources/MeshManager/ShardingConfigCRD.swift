@@ -26,6 +26,7 @@ public enum ShardingConfigCRD {
         - {name: Mode, type: string, jsonPath: .spec.sharding.mode}
         - {name: Epoch, type: integer, jsonPath: .status.epoch}
         - {name: Ready, type: string, jsonPath: ".status.conditions[?(@.type=='Ready')].status"}
+        - {name: Rollout, type: string, jsonPath: .status.rollout.phase}
         - {name: Age, type: date, jsonPath: .metadata.creationTimestamp}
         schema:
           openAPIV3Schema:
@@ -111,6 +112,39 @@ public enum ShardingConfigCRD {
                       namespace: {type: string}
                       name: {type: string}
                       resource: {type: string, enum: [leases, configmaps, endpoints], default: leases}
+                  canary:
+                    description: >-
+                      Pods of a new operator version that form one extra shard (hash modes), given a share of the
+                      hash space that grows step by step; each change of it is a safe handover.
+                    type: object
+                    required: [selector, steps]
+                    properties:
+                      selector:
+                        description: The canary pods among those spec.selector selects.
+                        type: object
+                        x-kubernetes-preserve-unknown-fields: true
+                      steps:
+                        description: >-
+                          Each step keeps the share before it, adds the hash slots of its namespaces (NamespaceHash mode),
+                          then the lowest free slots until the canary holds percent of them.
+                        type: array
+                        minItems: 1
+                        items:
+                          type: object
+                          properties:
+                            namespaces: {type: array, items: {type: string}}
+                            percent: {type: integer, minimum: 0, maximum: 100}
+                      pause:
+                        description: How long each step holds once converged before the next, a duration such as 30s.
+                        type: string
+                      analysis:
+                        description: Roll back when the canary's own API calls fail too often.
+                        type: object
+                        required: [maxErrorPercent]
+                        properties:
+                          maxErrorPercent: {type: number, minimum: 0, maximum: 100}
+                          minRequests: {type: integer, minimum: 1, default: 20}
+                          window: {type: string, default: 1m}
               status:
                 type: object
                 properties:
@@ -144,6 +178,25 @@ public enum ShardingConfigCRD {
                       properties:
                         pod: {type: string}
                         reason: {type: string}
+                  rollout:
+                    type: object
+                    nullable: true
+                    properties:
+                      phase: {type: string, enum: [Progressing, Paused, Completed, RolledBack, Aborted]}
+                      step: {type: integer}
+                      steps: {type: integer}
+                      message: {type: string}
+                      canaryShard: {type: string}
+                      targetSlots: {type: integer}
+                      ownedSlots: {type: integer}
+                      sharePercent: {type: number}
+                      handledRequest: {type: string}
+                      analysis:
+                        type: object
+                        properties:
+                          requests: {type: integer}
+                          errors: {type: integer}
+                          percent: {type: number}
                   handovers:
                     type: object
                     properties:

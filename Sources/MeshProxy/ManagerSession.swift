@@ -28,18 +28,20 @@ public final class ManagerSession: Sendable {
     let tls: MutualTLSFiles?
     let state: ShardState
     let policies: PolicyFilter
+    let metrics: ProxyMetrics
     let lease: MemberLease
     let heartbeat: Duration
     let logger: Logger
     let current = Mutex<String>("not connected")
 
-    public init(targets: [Target], tls: MutualTLSFiles? = nil, state: ShardState, policies: PolicyFilter, lease: MemberLease,
-                heartbeat: Duration = .seconds(2), logger: Logger) {
+    public init(targets: [Target], tls: MutualTLSFiles? = nil, state: ShardState, policies: PolicyFilter, metrics: ProxyMetrics,
+                lease: MemberLease, heartbeat: Duration = .seconds(2), logger: Logger) {
         precondition(!targets.isEmpty)
         self.targets = targets
         self.tls = tls
         self.state = state
         self.policies = policies
+        self.metrics = metrics
         self.lease = lease
         self.heartbeat = heartbeat
         self.logger = logger
@@ -110,9 +112,14 @@ public final class ManagerSession: Sendable {
                         }
                     }
                     group.addTask {
-                        // Policy counters and breaker states, as they change.
+                        // Policy counters and breaker states, as they change; the sharded calls
+                        // answered since the last report (this session's only).
+                        var sent = self.metrics.shardedCallCounts()
                         while true {
                             if let reports = self.policies.changedReports() { writer.yield(.report(reports)) }
+                            let now = self.metrics.shardedCallCounts()
+                            if now != sent { writer.yield(.traffic(requests: now.calls - sent.calls, errors: now.errors - sent.errors)) }
+                            sent = now
                             try await Task.sleep(for: .milliseconds(250))
                         }
                     }

@@ -1,3 +1,4 @@
+import MeshCore
 import Synchronization
 
 /// Counters the proxy exposes in the Prometheus text format on its admin listener.
@@ -16,6 +17,8 @@ public final class ProxyMetrics: Sendable {
         case lockRenames = "ctrlmesh_proxy_leader_lock_renames_total"
         case upstreamErrors = "ctrlmesh_proxy_upstream_errors_total"
         case filterErrors = "ctrlmesh_proxy_filter_errors_total"
+        case shardedCalls = "ctrlmesh_proxy_sharded_calls_total"
+        case shardedCallErrors = "ctrlmesh_proxy_sharded_call_errors_total"
 
         var help: String {
             switch self {
@@ -32,13 +35,30 @@ public final class ProxyMetrics: Sendable {
             case .lockRenames: "Requests for the leader-election lock renamed to the shard's lock."
             case .upstreamErrors: "Requests that failed to reach the API server."
             case .filterErrors: "Responses ended because their body could not be filtered."
+            case .shardedCalls: "Single-object calls on sharded resources the API server answered (or failed to)."
+            case .shardedCallErrors: "Of those, the ones answered 400, 403, 422 or 5xx, or not at all: what a canary is judged by."
             }
         }
     }
 
     let values = Mutex([Counter: Int]())
 
+    /// Set while a single-object call on a sharded resource is relayed: its answer is tallied.
+    @TaskLocal static var tallyingShardedCall = false
+
     public init() {}
+
+    /// The sharded calls and their errors, read together so a report never has more errors than calls.
+    func shardedCallCounts() -> (calls: Int, errors: Int) {
+        values.withLock { ($0[.shardedCalls] ?? 0, $0[.shardedCallErrors] ?? 0) }
+    }
+
+    /// The API server's answer to a call, tallied when it is a sharded call (nil: no answer).
+    func tally(status: Int?) {
+        guard ProxyMetrics.tallyingShardedCall else { return }
+        add(.shardedCalls)
+        if status.map(CanaryRollout.Errors.countsAsError(status:)) ?? true { add(.shardedCallErrors) }
+    }
 
     public func add(_ counter: Counter, _ amount: Int = 1) {
         guard amount != 0 else { return }

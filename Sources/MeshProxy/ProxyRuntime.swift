@@ -86,7 +86,8 @@ public final class ProxyRuntime: Sendable {
         let session = options.mesh.map { mesh in
             let lease = MemberLease(client: RESTClient(connection: upstream, qps: nil), namespace: mesh.podNamespace,
                                     pod: mesh.podName, timings: mesh.lease, logger: logger)
-            return ManagerSession(targets: mesh.managers, tls: mesh.tls, state: state, policies: policies, lease: lease, logger: logger)
+            return ManagerSession(targets: mesh.managers, tls: mesh.tls, state: state, policies: policies, metrics: metrics, lease: lease,
+                                  logger: logger)
         }
         let proxy = ShardProxy(upstream: upstream, state: state, namespaceLabels: namespaceLabels, metrics: metrics, policies: policies,
                                logger: logger)

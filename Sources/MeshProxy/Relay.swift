@@ -50,6 +50,7 @@ extension ShardProxy {
     func upstreamFailed(_ error: any Error, writer: ResponseWriter) async {
         if error is CancellationError { return }
         metrics.add(.upstreamErrors)
+        metrics.tally(status: nil)
         logger.warning("upstream request failed: \(error)")
         await respondStatus(StatusError(code: 503, reason: .serviceUnavailable, message: "the proxy could not reach the API server: \(error)"), writer: writer)
     }
@@ -66,6 +67,7 @@ extension ShardProxy {
         } catch {
             return await upstreamFailed(error, writer: writer)
         }
+        metrics.tally(status: Int(response.status.code))
         let headers = ShardProxy.downstreamHeaders(response.headers, keepLength: true)
         if ticket == nil, request.method != .HEAD, let length = response.headers.first(name: "content-length").flatMap(Int.init),
            length <= ShardProxy.smallResponseBytes {

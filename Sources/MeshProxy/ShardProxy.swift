@@ -187,8 +187,19 @@ public final class ShardProxy: HTTPResponder {
                 return await relayRenamedLock(request, info: info, lock: lock, shard: spec.shard, writer: writer)
             }
         }
+        let decision = ShardFence.decide(info, spec: spec, namespaceLabels: labels)
+        // The answers to calls on sharded resources are what a canary is judged by.
+        let sharded = spec?.keyMode(of: info.groupResource) != nil
+        await ProxyMetrics.$tallyingShardedCall.withValue(sharded) {
+            await serveDecided(request, info: info, decision: decision, spec: spec, writer: writer)
+        }
+    }
+
+    func serveDecided(_ request: ServerRequest, info: RequestInfo, decision: FenceDecision, spec: ShardSpec?,
+                      writer: ResponseWriter) async {
         let gr = info.groupResource
-        switch ShardFence.decide(info, spec: spec, namespaceLabels: labels) {
+        let labels = namespaceLabels.lookup
+        switch decision {
         case .passThrough:
             metrics.add(.passedThrough)
             await forward(request, writer: writer)
@@ -237,6 +248,7 @@ public final class ShardProxy: HTTPResponder {
         } catch {
             return await upstreamFailed(error, writer: writer)
         }
+        metrics.tally(status: Int(response.status.code))
         if response.status == .ok {
             let contentType = response.headers.first(name: "content-type")
             guard let identity = ShardProxy.identity(of: Array(body.readableBytesView), contentType: contentType) else {

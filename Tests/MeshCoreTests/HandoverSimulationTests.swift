@@ -30,12 +30,24 @@ import Testing
         var nextSession = 0
         var random: FixtureRandom
         let units = 16
-        let shardNames = ["s0", "s1", "s2", "s3"]
+        let shardNames: [String]
+        /// Whether a canary shard takes part, its share moved by a rollout at random.
+        let canary: Bool
         var serial = 0
 
-        init(seed: UInt64) {
+        init(seed: UInt64, canary: Bool = false) {
             random = FixtureRandom(seed: seed)
-            planner = HandoverPlanner(unitCount: units, targeting: .balanced, spareShard: "spare")
+            self.canary = canary
+            shardNames = ["s0", "s1", "s2", "s3"] + (canary ? ["canary"] : [])
+            planner = HandoverPlanner(unitCount: units, targeting: .balanced, spareShard: "spare", canaryShard: canary ? "canary" : nil)
+        }
+
+        /// A rollout step, a rollback, or a restart: the canary's share becomes a random
+        /// prefix of the units (empty a quarter of the time).
+        mutating func moveCanaryShare() -> String {
+            let count = random.chance(25) ? 0 : random.int(1...units)
+            planner.canaryUnits = Set(0..<count)
+            return "canary share \(count)"
         }
 
         /// At most one shard among running, unfenced proxies enforces each unit.
@@ -133,8 +145,10 @@ import Testing
         /// members whose leases it sees.
         mutating func failOverManager() {
             for id in proxies.keys { disconnect(id) }
-            var next = HandoverPlanner(unitCount: units, targeting: .balanced, spareShard: "spare", target: planner.target,
-                                       epoch: random.chance(50) ? planner.epoch : 0)
+            var next = HandoverPlanner(unitCount: units, targeting: .balanced, spareShard: "spare", canaryShard: planner.canaryShard,
+                                       target: planner.target, epoch: random.chance(50) ? planner.epoch : 0)
+            // The new manager reads the rollout's step from status: the same share.
+            next.canaryUnits = planner.canaryUnits
             // Sometimes the new manager knows each member's shard, sometimes not.
             let knowsShards = random.chance(50)
             for (id, p) in proxies where p.leaseLive { next.memberAlive(id, shard: knowsShards ? p.shard : nil) }
@@ -163,6 +177,7 @@ import Testing
         mutating func randomEvent() -> String {
             let roll = random.int(0...99)
             guard let id = randomProxy() else { addProxy(); return "add" }
+            if canary, random.chance(5) { return moveCanaryShare() }
             switch roll {
             case 0..<25: step(); return "step"
             case 25..<45: deliverSpec(id); return "spec→\(id)"
@@ -209,8 +224,17 @@ import Testing
     }
 
     @Test func atMostOneWriterAlwaysAndOneOwnerAfterFailuresStop() async {
+        await HandoverSimulationTests.simulate(canary: false)
+    }
+
+    /// The same, while a canary rollout moves the canary's share up and back down at random.
+    @Test func aCanaryShareMovingAtRandomNeverOverlapsEither() async {
+        await HandoverSimulationTests.simulate(canary: true)
+    }
+
+    static func simulate(canary: Bool) async {
         await propertyCheck(count: 300, input: Gen.uint64()) { seed in
-            var world = World(seed: seed)
+            var world = World(seed: seed, canary: canary)
             for _ in 0..<world.random.int(1...4) { world.addProxy() }
             for _ in 0..<world.random.int(50...400) {
                 let event = world.randomEvent()
@@ -226,6 +250,11 @@ import Testing
             for unit in 0..<world.units {
                 let owners = Set(world.proxies.values.compactMap { p in p.applied.flatMap { $0.units.contains(unit) ? $0.shard : nil } })
                 #expect(owners.count == 1, "seed \(seed): unit \(unit) owned by \(owners.sorted())")
+            }
+            // A live canary beside stable shards owns its share, no more and no less.
+            let shards = Set(world.proxies.values.map(\.shard)).subtracting(["spare"])
+            if canary, shards.contains("canary"), shards.count > 1 {
+                #expect(world.planner.units(of: "canary") == world.planner.canaryUnits, "seed \(seed): the canary owns other than its share")
             }
         }
     }

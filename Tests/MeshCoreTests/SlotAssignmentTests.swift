@@ -59,6 +59,32 @@ import Testing
         }
     }
 
+    /// Pinned slots go to their shard; the rest balance over the shards as if the pinned ones
+    /// did not exist, and growing the pinned set moves no slot but the newly pinned ones and
+    /// the few that rebalance the stable shards.
+    @Test func pinnedSlotsGoToTheirShardAndTheRestBalance() async {
+        await propertyCheck(count: 300, input: Gen.uint64()) { seed in
+            var random = FixtureRandom(seed: seed)
+            let slots = 1 << random.int(0...8)
+            let shards = Set((0..<random.int(1...5)).map { "s\($0)" })
+            let start = SlotAssignment(slots: slots).rebalanced(for: shards)
+            let pinnedCount = random.int(0...slots)
+            let pinned = Dictionary(uniqueKeysWithValues: (0..<pinnedCount).map { ($0, "canary") })
+            let after = start.rebalanced(for: shards, pinned: pinned)
+            for slot in 0..<slots {
+                if slot < pinnedCount { #expect(after.owners[slot] == "canary") } else { #expect(after.owners[slot].map(shards.contains) == true) }
+            }
+            let counts = shards.map { shard in after.owners.filter { $0 == shard }.count }
+            #expect(counts.max()! - counts.min()! <= 1)
+            let stableMoves = start.moves(to: after).filter { $0.to != "canary" }.count
+            #expect(stableMoves <= pinnedCount, "seed \(seed): \(stableMoves) stable moves for \(pinnedCount) pinned slots")
+            #expect(after.rebalanced(for: shards, pinned: pinned) == after, "a balanced assignment plans nothing")
+            // Unpinned again: the canary's slots go back and the balance is restored.
+            let back = after.rebalanced(for: shards)
+            #expect(back.owners.allSatisfy { $0.map(shards.contains) == true })
+        }
+    }
+
     @Test func addingAShardTakesAFairShareFromEachOther() {
         let three = SlotAssignment(slots: 256).rebalanced(for: ["a", "b", "c"])
         let four = three.rebalanced(for: ["a", "b", "c", "d"])

@@ -228,3 +228,89 @@ import Testing
         #expect(adopted["shards"] == status["shards"] || adopted["shards"]?.arrayValue?.map { $0["targetSlots"] } == status["shards"]?.arrayValue?.map { $0["targetSlots"] })
     }
 }
+
+/// Canary rollouts driven through the coordinator: steps, errors from the canary's proxy,
+/// and a person's requests by annotation.
+@Suite struct CoordinatorRolloutTests {
+    static func config(request: String? = nil) -> JSON {
+        var object = CoordinatorTests.config()
+        object.setValue(["selector": ["matchLabels": ["version": "v2"]], "steps": [["percent": 25], ["percent": 100]], "pause": "0s",
+                         "analysis": ["maxErrorPercent": 20, "minRequests": 5, "window": "1m"]], at: ["spec", "canary"])
+        if let request { object.setValue(["ctrlmesh.kruise.io/rollout-request": .string(request)], at: ["metadata", "annotations"]) }
+        return object
+    }
+
+    struct Member {
+        let id: String
+        let session: Int
+        let inbox: CoordinatorTests.Inbox
+    }
+
+    /// Delivers every spec, acknowledges it and ticks, until `done` holds of the mesh.
+    func settle(_ coordinator: Coordinator, _ members: [Member], _ what: String, until done: (Coordinator.Mesh) -> Bool) async {
+        for _ in 0..<40 {
+            for member in members {
+                for case .spec(let spec) in await member.inbox.take() {
+                    await coordinator.acknowledged(member: member.id, session: member.session, epoch: spec.epoch)
+                }
+            }
+            await coordinator.tick()
+            if let mesh = await coordinator.meshes[CoordinatorTests.key], done(mesh) { return }
+        }
+        Issue.record("never \(what): \(String(describing: await coordinator.meshes[CoordinatorTests.key]?.rollout))")
+    }
+
+    func start(request: String? = nil) async -> (Coordinator, [Member]) {
+        let tests = CoordinatorTests()
+        let coordinator = await tests.accepting()
+        await coordinator.configUpserted(key: CoordinatorTests.key, object: CoordinatorRolloutTests.config(request: request))
+        let (s0, inbox0) = await tests.open(coordinator, "op-0")
+        let (s1, inbox1) = await tests.open(coordinator, "op-v2", labels: ["app": "op", "version": "v2"])
+        return (coordinator, [Member(id: "ns/op-0", session: s0, inbox: inbox0), Member(id: "ns/op-v2", session: s1, inbox: inbox1)])
+    }
+
+    static func owns(_ mesh: Coordinator.Mesh, canary: Int, stable: Int) -> Bool {
+        mesh.planner.converged && mesh.planner.units(of: "op-canary").count == canary && mesh.planner.units(of: "op-0").count == stable
+    }
+
+    @Test func aHealthyCanaryTakesEveryStepToCompletion() async {
+        let (coordinator, members) = await start()
+        await settle(coordinator, members, "completed") { $0.rollout?.phase == .completed && Self.owns($0, canary: 16, stable: 0) }
+        let status = await coordinator.takeDirty().first?.snapshot?.status["rollout"]
+        #expect(status?["phase"] == "Completed" && status?["ownedSlots"] == 16 && status?["step"] == 2)
+    }
+
+    @Test func aFailingCanaryRollsBackAndAResumeStartsOver() async {
+        // Paused before the first step converges: the canary holds 25% of the 16 slots.
+        let (coordinator, members) = await start(request: "pause/1")
+        await settle(coordinator, members, "paused at 4 slots") { $0.rollout?.phase == .paused && Self.owns($0, canary: 4, stable: 12) }
+        // Calls from a stable pod are not the canary's.
+        await coordinator.traffic(member: "ns/op-0", session: members[0].session, requests: 50, errors: 50)
+        await coordinator.tick()
+        #expect(await coordinator.meshes[CoordinatorTests.key]?.rollout?.phase == .paused)
+        await coordinator.traffic(member: "ns/op-v2", session: members[1].session, requests: 10, errors: 4)
+        await settle(coordinator, members, "rolled back") { $0.rollout?.phase == .rolledBack && Self.owns($0, canary: 0, stable: 16) }
+        let rollout = await coordinator.meshes[CoordinatorTests.key]?.rollout
+        #expect(rollout?.message.contains("4 of 10 canary API calls failed (40% > 20%)") == true)
+        // The same request again is not acted on twice; a new one is, and starts over.
+        await coordinator.configUpserted(key: CoordinatorTests.key, object: CoordinatorRolloutTests.config(request: "pause/1"))
+        #expect(await coordinator.meshes[CoordinatorTests.key]?.rollout?.phase == .rolledBack)
+        await coordinator.configUpserted(key: CoordinatorTests.key, object: CoordinatorRolloutTests.config(request: "resume/2"))
+        let resumed = await coordinator.meshes[CoordinatorTests.key]?.rollout
+        #expect(resumed?.phase == .progressing && resumed?.step == 0)
+        await settle(coordinator, members, "completed") { $0.rollout?.phase == .completed && Self.owns($0, canary: 16, stable: 0) }
+        // Abort after completion hands everything back.
+        await coordinator.configUpserted(key: CoordinatorTests.key, object: CoordinatorRolloutTests.config(request: "abort/3"))
+        await settle(coordinator, members, "aborted") { $0.rollout?.phase == .aborted && Self.owns($0, canary: 0, stable: 16) }
+    }
+
+    @Test func aNewLeaderAdoptsTheRecordedRollout() async {
+        var object = CoordinatorRolloutTests.config(request: "pause/7")
+        object.setValue(["phase": "Paused", "step": 2, "handledRequest": "pause/7"], at: ["status", "rollout"])
+        let coordinator = await CoordinatorTests().accepting()
+        await coordinator.configUpserted(key: CoordinatorTests.key, object: object)
+        let rollout = await coordinator.meshes[CoordinatorTests.key]?.rollout
+        #expect(rollout?.phase == .paused && rollout?.step == 1, "status counts steps from 1")
+        #expect(await coordinator.meshes[CoordinatorTests.key]?.planner.canaryUnits.count == 16)
+    }
+}

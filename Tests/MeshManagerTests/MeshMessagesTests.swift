@@ -21,7 +21,7 @@ import Testing
         let up: [ProxyMessage] = [.register(pod: "op-3", namespace: "ns", applied: MeshMessagesTests.spec),
                                   .register(pod: "op-3", namespace: "ns", applied: nil), .ack(epoch: 7), .fenced, .heartbeat,
                                   .acquire(id: 9, policy: "ctrlmesh.kruise.io/CircuitBreaker/ns/cb", rule: "deletes"),
-                                  .report([PolicyReport(key: "k", specHash: "ab12", rules: [MeshMessagesTests.rule])])]
+                                  .report([PolicyReport(key: "k", specHash: "ab12", rules: [MeshMessagesTests.rule])]), .traffic(requests: 40, errors: 3)]
         for message in up {
             let bytes: [UInt8] = try JSONMessageSerializer<ProxyMessage>().serialize(message)
             #expect(try JSONMessageDeserializer<ProxyMessage>().deserialize(bytes) == message)

@@ -20,6 +20,11 @@ import Testing
         #expect(config.placement(podName: "cloneset-operator-5", labels: [:]) == .shard("cloneset-operator-2"))
         #expect(config.placement(podName: "cloneset-operator-6", labels: [:]) == .spare)
 
+        let canary = try MeshConfig(object: try #require(try Fixtures.documents("manifests/samples/cloneset-operator-canary.yaml").first))
+        #expect(canary.canary?.steps.map(\.percent) == [0, 10, 50, 100] && canary.canary?.pause == .seconds(30))
+        #expect(canary.placement(podName: "cloneset-operator-v2-0", labels: ["app": "cloneset-operator", "version": "v2"])
+                == .shard("cloneset-operator-canary"))
+
         let sets = try MeshConfig(object: try #require(try Fixtures.documents("manifests/samples/shardingconfig-namespaces.yaml").first))
         guard case .namespaceSets(let list) = sets.mode else { Issue.record("not namespace sets"); return }
         #expect(list.map(\.name) == ["team-a", "team-b", "gold"])
@@ -30,12 +35,22 @@ import Testing
     /// KusionStack's manifests are accepted with the same meaning (docs/manager.md).
     @Test func kusionStackManifestsMapOntoTheModel() throws {
         let auto = try Fixtures.documents("Tests/fixtures/kusionstack/shardingconfig-auto.yaml")[0]
-        // The sample asks for a canary subset, which is refused by name rather than ignored.
-        #expect(throws: FieldErrors.self) { try MeshConfig(object: auto) }
-        var withoutCanary = auto
-        withoutCanary.setValue(nil, at: ["spec", "root", "canary"])
-        let root = try MeshConfig(object: withoutCanary)
+        let root = try MeshConfig(object: auto)
         #expect(root.mode == .namespaceHash && root.maxShards == 2 && root.replicasPerShard == 2)
+        // Its canary: the first replica owns ns-canary's slot from the start; the stable shards
+        // number the other ordinals from zero.
+        #expect(root.canary == MeshConfig.Canary(pods: .firstOrdinals(1), steps: [.init(namespaces: ["ns-canary"])]))
+        #expect(root.placement(podName: "operator-demo-0", labels: [:]) == .shard("sharding-root-canary"))
+        #expect(root.placement(podName: "operator-demo-1", labels: [:]) == .shard("sharding-root-0"))
+        #expect(root.placement(podName: "operator-demo-4", labels: [:]) == .shard("sharding-root-1"))
+        #expect(root.placement(podName: "operator-demo-5", labels: [:]) == .spare)
+        #expect(root.canaryUnits(step: 0) == [SlotAssignment.slot(of: FNV1a64.hash("ns-canary"), slots: root.slots)])
+        var buckets = auto
+        buckets.setValue(["replicas": 1, "inShardHash": ["0", "31"]], at: ["spec", "root", "canary"])
+        // Bucket b of 32 is the b-th 32nd of the hash space: 8 of 256 slots each.
+        #expect(try MeshConfig(object: buckets).canaryUnits(step: 0) == Set(0..<8).union(248..<256))
+        buckets.setValue(["replicas": 1, "inShardHash": ["32"]], at: ["spec", "root", "canary"])
+        #expect(throws: FieldErrors.self) { try MeshConfig(object: buckets) }
         #expect(root.resources == [ShardSpec.ResourceRule(apiGroups: ["*"], resources: ["pods", "services"], key: .namespace)])
         #expect(root.leaderElection?.name == "operator-leader" && root.leaderElection?.namespace == "operator-demo")
 
@@ -61,6 +76,16 @@ import Testing
         ("sharding: {mode: NamespaceSets, namespaceSets: [{name: a, namespaceRegex: \"([\"}]}", "namespaceRegex: Invalid value"),
         ("sharding: {mode: NamespaceSets}", "spec.sharding.namespaceSets: Required value"),
         ("leaderElection: {namespace: x}", "spec.leaderElection.name: Required value"),
+        ("canary: {selector: {matchLabels: {v: '2'}}, steps: [{namespaces: [a]}]}", "spec.canary.steps: Forbidden: namespace steps need NamespaceHash"),
+        ("canary: {selector: {matchLabels: {v: '2'}}, steps: []}", "spec.canary.steps: Required value"),
+        ("canary: {selector: {matchLabels: {v: '2'}}, steps: [{percent: 101}]}", "spec.canary.steps[0].percent: Invalid value: 101"),
+        ("canary: {selector: {matchLabels: {v: '2'}}, steps: [{}]}", "spec.canary.steps[0]: Required value"),
+        ("canary: {steps: [{percent: 5}]}", "spec.canary.selector: Required value"),
+        ("canary: {selector: {matchLabels: {v: '2'}}, steps: [{percent: 5}], pause: soon}", "spec.canary.pause: Invalid value"),
+        ("canary: {selector: {matchLabels: {v: '2'}}, steps: [{percent: 5}], analysis: {minRequests: 3}}",
+         "spec.canary.analysis.maxErrorPercent: Required value"),
+        ("sharding: {mode: NamespaceSets, namespaceSets: [{name: a, namespaces: [x]}]}\n  canary: {selector: {matchLabels: {v: '2'}}, steps: [{percent: 5}]}",
+         "spec.canary: Forbidden: a canary takes hash slots"),
     ])
     func invalidConfigsAreRejectedWithTheirFieldPath(extra: String, message: String) throws {
         let text = """

@@ -40,10 +40,10 @@ def sharding_config(replicas_per_shard=1, slots=64, shards=None):
                  "leaderElection": {"namespace": NAMESPACE, "name": "cloneset-operator"}}})
 
 
-def pod_manifest(name):
+def pod_manifest(name, labels=None):
     return json.dumps({"apiVersion": "v1", "kind": "Pod",
                        "metadata": {"name": name, "namespace": NAMESPACE,
-                                    "labels": {"app": "cloneset-operator", "statefulset.kubernetes.io/pod-name": name}},
+                                    "labels": {"app": "cloneset-operator", "statefulset.kubernetes.io/pod-name": name, **(labels or {})}},
                        "spec": {"containers": [{"name": "operator", "image": "ctrlmesh:dev"}]}})
 
 
@@ -68,14 +68,14 @@ class MeshProxy:
 class Mesh:
     """The managers and the operator pods; `members` by StatefulSet ordinal."""
 
-    def __init__(self, server, workdir, managers=2, replicas_per_shard=1, slots=64, manager_extra=()):
+    def __init__(self, server, workdir, managers=2, replicas_per_shard=1, slots=64, manager_extra=(), config=None):
         self.server, self.workdir, self.manager_extra = server, workdir, list(manager_extra)
         server.kubectl("apply", "-f", SHARDING_CRD)
         server.kubectl("create", "namespace", NAMESPACE)
         self.manager_ports = [free_port() for _ in range(managers)]
         self.managers = [self.start_manager(i) for i in range(managers)]
-        server.kubectl("apply", "-f", "-", input=sharding_config(replicas_per_shard, slots))
-        self.members = {}
+        server.kubectl("apply", "-f", "-", input=config or sharding_config(replicas_per_shard, slots))
+        self.members, self.pods = {}, {}
 
     def start_manager(self, index):
         return Process(["manager", "--kubeconfig", self.server.kubeconfig, "--listen", f"127.0.0.1:{self.manager_ports[index]}",
@@ -86,21 +86,26 @@ class Mesh:
     def manager_addresses(self):
         return [f"127.0.0.1:{p}" for p in self.manager_ports]
 
-    def add(self, ordinal):
-        pod = f"cloneset-operator-{ordinal}"
-        self.server.kubectl("apply", "-f", "-", input=pod_manifest(pod))
+    def add(self, ordinal, pod=None, labels=None, operator_extra=()):
+        """An operator pod: StatefulSet pod `cloneset-operator-<ordinal>`, or `pod` with extra labels
+        (a canary), its proxy and the operator behind it; `members` keys it by `ordinal`."""
+        pod = pod or f"cloneset-operator-{ordinal}"
+        self.server.kubectl("apply", "-f", "-", input=pod_manifest(pod, labels))
         proxy = MeshProxy(self.workdir, self.server.kubeconfig, pod, self.manager_addresses)
-        op = operator(proxy.kubeconfig, pod, leader_elect=True, lease=f"{NAMESPACE}/cloneset-operator", timings="3,2,0.5")
+        op = operator(proxy.kubeconfig, pod, leader_elect=True, lease=f"{NAMESPACE}/cloneset-operator", timings="3,2,0.5",
+                      extra=operator_extra)
         self.members[ordinal] = (proxy, op)
+        self.pods[ordinal] = pod
 
     def remove(self, ordinal, sig=15):
         """SIGTERM: the operator releases its lock, the proxy fences and releases its lease.
         SIGKILL: both just die, as a node failure would have it."""
         proxy, op = self.members.pop(ordinal)
+        pod = self.pods.pop(ordinal)
         op.stop(sig=sig)
         proxy.process.stop(sig=sig)
         if sig != 9:
-            self.server.kubectl("delete", "pod", f"cloneset-operator-{ordinal}", "-n", NAMESPACE)
+            self.server.kubectl("delete", "pod", pod, "-n", NAMESPACE)
 
     def config(self):
         return json.loads(self.server.kubectl("get", "shardingconfig", CONFIG, "-n", NAMESPACE, "-o", "json").stdout)

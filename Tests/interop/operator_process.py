@@ -74,9 +74,9 @@ class Process:
 
 
 def operator(kubeconfig, identity, leader_elect=False, lease="default/ctrlmesh-sample-operator", timings="3,2,0.5",
-             simulate_nodes=False, workers=4):
+             simulate_nodes=False, workers=4, extra=()):
     args = ["sample-operator", "--kubeconfig", kubeconfig, "--identity", identity, "--workers", str(workers),
-            "--health-listen", f"127.0.0.1:{free_port()}"]
+            "--health-listen", f"127.0.0.1:{free_port()}", *extra]
     if leader_elect:
         args += ["--leader-elect", "--leader-election-lease", lease, "--lease-timings", timings]
     if simulate_nodes:

@@ -38,9 +38,10 @@ def test_kubectl_applies_every_shipped_manifest(direct_server):
     applied = s.kubectl("apply", "-f", os.path.join(MANIFESTS, "manager"), "-f", os.path.join(MANIFESTS, "samples")).stdout
     for line in ("deployment.apps/ctrlmesh-manager", "service/ctrlmesh-manager", "clusterrole.rbac.authorization.k8s.io/ctrlmesh-proxy",
                  "shardingconfig.ctrlmesh.kruise.io/cloneset-operator", "statefulset.apps/cloneset-operator",
-                 "shardingconfig.ctrlmesh.kruise.io/team-operator"):
+                 "shardingconfig.ctrlmesh.kruise.io/team-operator", "statefulset.apps/cloneset-operator-v2"):
         assert line in applied, applied
     table = s.kubectl("get", "shardingconfigs", "-n", NAMESPACE).stdout
+    # kubectl applies the directory in name order: the sharded sample's config follows the canary sample's.
     assert "cloneset-operator" in table and "ObjectHash" in table and "NamespaceSets" in table
     # KusionStack's CRD and its shard sample apply too (the manager reads that group when present).
     s.kubectl("apply", "-f", os.path.join(KUSION, "ctrlmesh.kusionstack.io_shardingconfigs.yaml"))
@@ -69,10 +70,15 @@ def test_the_validating_webhook_rejects_unusable_configs_with_their_field_paths(
         assert "spec.sharding.shards: Invalid value: 0: must be at least 1" in refused.stderr, refused.stderr
         assert "spec.sharding.slots: Invalid value: 100" in refused.stderr
         s.kubectl("apply", "-f", "-", input=sharding_config())
-        # KusionStack: the shard config is accepted; the root asks for a canary, refused by name.
+        # A canary whose namespace steps cannot mean anything in ObjectHash mode is refused.
+        canary = json.loads(sharding_config())
+        canary["spec"]["canary"] = {"selector": {"matchLabels": {"version": "v2"}}, "steps": [{"namespaces": ["a"]}]}
+        refused = s.kubectl("apply", "-f", "-", input=json.dumps(canary), check=False)
+        assert refused.returncode != 0 and "spec.canary.steps: Forbidden: namespace steps need NamespaceHash mode" in refused.stderr, \
+            refused.stderr
+        # KusionStack: the shard config and the root config with its canary are accepted.
         s.kubectl("apply", "-f", os.path.join(KUSION, "shardingconfig-demo.yaml"))
-        canary = s.kubectl("apply", "-f", os.path.join(KUSION, "shardingconfig-auto.yaml"), check=False)
-        assert canary.returncode != 0 and "spec.root.canary: Forbidden: canary subsets are not supported yet" in canary.stderr
+        s.kubectl("apply", "-f", os.path.join(KUSION, "shardingconfig-auto.yaml"))
         # Fault and breaker policies go through the same webhook: KusionStack's demos pass, a
         # broken breaker is refused with its field paths.
         for demo in ("faultinjection-demo.yaml", "circuitbreaker-demo.yaml"):

@@ -51,29 +51,31 @@ public struct SlotAssignment: Equatable, Sendable {
         owners.reduce(into: [:]) { counts, owner in if let owner { counts[owner, default: 0] += 1 } }
     }
 
-    /// The assignment for `shards`: every slot owned, each shard holding ⌊slots/n⌋ or
-    /// ⌈slots/n⌉ slots, and as few slots as possible changing owner. Slots keep their owner
-    /// while it remains and is within its quota; the rest go to the shards below quota.
-    /// Deterministic: quotas go by sorted shard name, free slots in slot order.
-    public func rebalanced(for shards: Set<String>) -> SlotAssignment {
-        guard !shards.isEmpty else { return SlotAssignment(slots: slots) }
+    /// The assignment for `shards`: every slot not pinned owned, each shard holding ⌊free/n⌋
+    /// or ⌈free/n⌉ of the free slots, and as few slots as possible changing owner. Slots keep
+    /// their owner while it remains and is within its quota; the rest go to the shards below
+    /// quota. `pinned` slots go to the shard named for them (a canary's share) whatever the
+    /// balance. Deterministic: quotas go by sorted shard name, free slots in slot order.
+    public func rebalanced(for shards: Set<String>, pinned: [Int: String] = [:]) -> SlotAssignment {
+        var result = owners.indices.map { pinned[$0] }
+        let open = owners.indices.filter { pinned[$0] == nil }
+        guard !shards.isEmpty, !open.isEmpty else { return SlotAssignment(owners: result) }
         let names = shards.sorted()
-        let base = slots / names.count
-        let extra = slots % names.count
+        let base = open.count / names.count
+        let extra = open.count % names.count
         // The shards that already hold the most keep the larger quotas, so fewer slots move.
-        let held = counts()
+        let held = open.reduce(into: [String: Int]()) { counts, slot in if let owner = owners[slot] { counts[owner, default: 0] += 1 } }
         let byHolding = names.sorted { (held[$0] ?? 0, $1) > (held[$1] ?? 0, $0) }
         var quota: [String: Int] = [:]
         for (i, name) in byHolding.enumerated() { quota[name] = base + (i < extra ? 1 : 0) }
 
-        var result = owners
         var kept: [String: Int] = [:]
         var free: [Int] = []
-        for slot in result.indices {
-            if let owner = result[slot], let limit = quota[owner], kept[owner, default: 0] < limit {
+        for slot in open {
+            if let owner = owners[slot], let limit = quota[owner], kept[owner, default: 0] < limit {
                 kept[owner, default: 0] += 1
+                result[slot] = owner
             } else {
-                result[slot] = nil
                 free.append(slot)
             }
         }

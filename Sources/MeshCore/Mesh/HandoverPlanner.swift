@@ -64,6 +64,11 @@ public struct HandoverPlanner: Sendable {
     public let revision: String
     /// Shards that own nothing (spare pods).
     public let spareShard: String?
+    /// The canary pods' shard: while it is live it owns exactly `canaryUnits` and takes no
+    /// part in balancing (when it is the only live shard, it owns everything).
+    public let canaryShard: String?
+    /// The canary's share of the units, set by the rollout.
+    public var canaryUnits: Set<Int> = []
     /// The shard each unit should end up in.
     public private(set) var target: [String?]
     public private(set) var members: [String: Member] = [:]
@@ -76,13 +81,14 @@ public struct HandoverPlanner: Sendable {
     var minted: UInt64 = 0
 
     /// A planner starting from a persisted target (a new manager adopts its predecessor's).
-    public init(unitCount: Int, targeting: Targeting, spareShard: String? = nil, target: [String?]? = nil, epoch: UInt64 = 0,
-                revision: String = "") {
+    public init(unitCount: Int, targeting: Targeting, spareShard: String? = nil, canaryShard: String? = nil, target: [String?]? = nil,
+                epoch: UInt64 = 0, revision: String = "") {
         precondition(unitCount > 0)
         self.unitCount = unitCount
         self.revision = revision
         self.targeting = targeting
         self.spareShard = spareShard
+        self.canaryShard = canaryShard
         self.epoch = epoch
         if case .fixed(let names) = targeting {
             self.target = (0..<unitCount).map { $0 < names.count ? names[$0] : nil }
@@ -157,9 +163,14 @@ public struct HandoverPlanner: Sendable {
     /// now and returns the sends that bring connected members up to date.
     public mutating func step() -> [Send] {
         if case .balanced = targeting, members.values.allSatisfy(\.reported) {
-            let live = liveShards
+            var live = liveShards
+            var pinned: [Int: String] = [:]
+            if let canaryShard, live.remove(canaryShard) != nil {
+                let units = live.isEmpty ? Set(0..<unitCount) : canaryUnits
+                for unit in units where unit < unitCount { pinned[unit] = canaryShard }
+            }
             // With no member at all the last target stands: the shards may come back.
-            if !live.isEmpty { target = SlotAssignment(owners: target).rebalanced(for: live).owners }
+            if !live.isEmpty || !pinned.isEmpty { target = SlotAssignment(owners: target).rebalanced(for: live, pinned: pinned).owners }
         }
         let blockers = holders()
         var shards = liveShards

@@ -40,6 +40,11 @@ extension MeshConfig {
     ///         slots: 256               # hash modes
     ///         namespaceSets: [{name, namespaces, namespaceSelector, namespaceRegex}]
     ///       leaderElection: {namespace, name, resource}
+    ///       canary:                    # hash modes
+    ///         selector: {matchLabels: {version: v2}}     # the canary pods
+    ///         steps: [{namespaces: [ns-a]}, {percent: 10}, {percent: 50}, {percent: 100}]
+    ///         pause: 30s               # each step holds this long once converged
+    ///         analysis: {maxErrorPercent: 20, minRequests: 20, window: 1m}
     static func native(_ spec: JSON, name: String, namespace: String, reader: inout FieldReader) -> MeshConfig? {
         let selector = reader.selector(spec["selector"], "spec.selector", required: true)
         let resources = reader.resourceRules(spec["resources"], "spec.resources", key: .namespace)
@@ -78,7 +83,8 @@ extension MeshConfig {
         let lock = reader.lock(spec["leaderElection"], "spec.leaderElection", defaultNamespace: namespace)
         return MeshConfig(name: name, namespace: namespace, podSelector: selector,
                           resources: resources.map { ShardSpec.ResourceRule(apiGroups: $0.apiGroups, resources: $0.resources, key: key) },
-                          mode: mode, maxShards: shards, replicasPerShard: replicas, slots: slots, leaderElection: lock)
+                          mode: mode, maxShards: shards, replicasPerShard: replicas, slots: slots, leaderElection: lock,
+                          canary: reader.canary(spec["canary"], "spec.canary"))
     }
 
     /// KusionStack's `ctrlmesh.kusionstack.io/v1alpha1`. A root config (`spec.root.auto`)
@@ -103,11 +109,9 @@ extension MeshConfig {
             }
             let shards = reader.int(auto["shardingSize"], "spec.root.auto.shardingSize")
             let replicas = reader.int(auto["everyShardReplicas"], "spec.root.auto.everyShardReplicas") ?? 1
-            if let canary = root["canary"], !canary.isNull {
-                reader.fail("spec.root.canary", "Forbidden: canary subsets are not supported yet")
-            }
             return MeshConfig(name: name, namespace: namespace, podSelector: selector, resources: resources, mode: .namespaceHash,
-                              maxShards: shards ?? 1, replicasPerShard: replicas, leaderElection: lock)
+                              maxShards: shards ?? 1, replicasPerShard: replicas, leaderElection: lock,
+                              canary: reader.kusionCanary(root["canary"], "spec.root.canary"))
         }
         var resources: [ShardSpec.ResourceRule] = []
         var set = NamespaceSet(name: name)
@@ -166,6 +170,13 @@ extension FieldReader {
         if let shards = config.maxShards, shards < 1 { fail("spec.sharding.shards", "Invalid value: \(shards): must be at least 1") }
         if config.replicasPerShard < 1 {
             fail("spec.sharding.replicasPerShard", "Invalid value: \(config.replicasPerShard): must be at least 1")
+        }
+        if let canary = config.canary {
+            if case .namespaceSets = config.mode {
+                fail("spec.canary", "Forbidden: a canary takes hash slots; use ObjectHash or NamespaceHash mode")
+            } else if config.mode == .objectHash, canary.steps.contains(where: { !$0.namespaces.isEmpty }) {
+                fail("spec.canary.steps", "Forbidden: namespace steps need NamespaceHash mode (ObjectHash keys objects by owner uid)")
+            }
         }
         switch config.mode {
         case .objectHash, .namespaceHash:

@@ -42,10 +42,12 @@ public struct MeshConfig: Sendable, Equatable {
     /// Hash-space slots in hash modes: a power of two, many more than shards.
     public var slots: Int
     public var leaderElection: ShardSpec.LeaderElectionLock?
+    /// A subset of the pods (a new operator version) given a growing share of the hash space.
+    public var canary: Canary?
 
     public init(name: String, namespace: String, podSelector: LabelSelector, resources: [ShardSpec.ResourceRule], mode: Mode,
                 maxShards: Int? = nil, replicasPerShard: Int = 1, slots: Int = MeshConfig.defaultSlots,
-                leaderElection: ShardSpec.LeaderElectionLock? = nil) {
+                leaderElection: ShardSpec.LeaderElectionLock? = nil, canary: Canary? = nil) {
         self.name = name
         self.namespace = namespace
         self.podSelector = podSelector
@@ -55,6 +57,7 @@ public struct MeshConfig: Sendable, Equatable {
         self.replicasPerShard = replicasPerShard
         self.slots = slots
         self.leaderElection = leaderElection
+        self.canary = canary
     }
 
     public static let defaultSlots = 256
@@ -77,6 +80,18 @@ public struct MeshConfig: Sendable, Equatable {
     /// ordinal divided by `replicasPerShard`. Pods past the last shard are spares; nil when the
     /// pod has neither an index label nor an ordinal.
     public func placement(podName: String, labels: [String: String]) -> Placement? {
+        // Canary pods come first: they form one shard of their own, whatever their ordinal.
+        var ordinalOffset = 0
+        switch canary?.pods {
+        case .selector(let selector)? where selector.matches(labels):
+            return .shard(canaryShardName)
+        case .firstOrdinals(let count)?:
+            guard let ordinal = MeshConfig.ordinal(of: podName) else { break }
+            if ordinal < count { return .shard(canaryShardName) }
+            ordinalOffset = count
+        default:
+            break
+        }
         let index: Int
         if let text = labels[MeshConfig.shardIndexLabel] {
             guard let value = Int(text), value >= 0 else { return nil }
@@ -85,7 +100,7 @@ public struct MeshConfig: Sendable, Equatable {
             index = 0  // one shard takes every pod (a KusionStack shard config)
         } else {
             guard let ordinal = MeshConfig.ordinal(of: podName) else { return nil }
-            index = ordinal / replicasPerShard
+            index = (ordinal - ordinalOffset) / replicasPerShard
         }
         let limit: Int? = if case .namespaceSets(let sets) = mode { sets.count } else { maxShards }
         if let limit, index >= limit { return .spare }

@@ -17,12 +17,16 @@ public final class CloneSetController: Sendable {
     let cloneSetInformer: Informer
     let podInformer: Informer
     let expectations = Expectations()
+    /// Labels stamped on every pod it creates, besides the template's (e.g. the operator version).
+    let podLabels: [String: String]
     let logger: Logger
 
     /// Registers the controller with the manager.
-    public init(manager: Manager, identity: String, workers: Int, logger: Logger = Logger(label: "ctrlmesh.cloneset")) {
+    public init(manager: Manager, identity: String, workers: Int, podLabels: [String: String] = [:],
+                logger: Logger = Logger(label: "ctrlmesh.cloneset")) {
         client = manager.client
         self.identity = identity
+        self.podLabels = podLabels
         self.logger = logger
         cloneSetInformer = manager.informers.informer(for: Self.cloneSets)
         podInformer = manager.informers.informer(for: GroupVersionResource.pods)
@@ -119,6 +123,7 @@ public final class CloneSetController: Sendable {
         var metadata = spec.template["metadata"]?.objectValue ?? JSONObject()
         var labels = metadata["labels"]?.objectValue ?? JSONObject()
         labels[CloneSetRevision.label] = .string(revision)
+        for (key, value) in podLabels { labels[key] = .string(value) }
         metadata["labels"] = .object(labels)
         var annotations = metadata["annotations"]?.objectValue ?? JSONObject()
         annotations[CloneSetRevision.imagelessAnnotation] = .string(imageless)
