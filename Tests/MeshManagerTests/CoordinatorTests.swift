@@ -278,6 +278,9 @@ import Testing
         await settle(coordinator, members, "completed") { $0.rollout?.phase == .completed && Self.owns($0, canary: 16, stable: 0) }
         let status = await coordinator.takeDirty().first?.snapshot?.status["rollout"]
         #expect(status?["phase"] == "Completed" && status?["ownedSlots"] == 16 && status?["step"] == 2)
+        // The canary block removed: its rollout is cleared from status (null in the merge patch).
+        await coordinator.configUpserted(key: CoordinatorTests.key, object: CoordinatorTests.config())
+        #expect(await coordinator.takeDirty().first?.snapshot?.status["rollout"] == .null)
     }
 
     @Test func aFailingCanaryRollsBackAndAResumeStartsOver() async {

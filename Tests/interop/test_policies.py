@@ -334,6 +334,43 @@ def test_pod_deletions_are_rate_limited_across_shards_and_breakers_open_and_reco
     assert bad.returncode != 0 and len(bad.stderr.strip().splitlines()) == 1 and "missing" in bad.stderr
 
 
+def test_the_issues_figures_five_pod_deletes_a_minute_while_50_pods_scale_to_0(mesh):
+    """The issue's own numbers, watched for 80 s rather than the 9 minutes the whole scale-down
+    takes at that rate: deletions go at 5 a minute (burst 5) across both shards and no faster.
+    The rule waits for its token (overLimit Wait), so the operator's deletes are held at the
+    proxy instead of refused, and the rate is what the operator actually gets."""
+    s = mesh.server
+    s.kubectl("create", "namespace", "big")
+    for ordinal in range(2):
+        mesh.add(ordinal)
+    mesh.wait_converged(2)
+    pods = ["cloneset-operator-0", "cloneset-operator-1"]
+    s.kubectl("apply", "-f", "-", input=circuit_breaker("per-minute", limits=[
+        {"name": "pod-deletes", "scope": "Operator", "match": resources(["delete"], "pods"), "bucket": {"limit": 5, "burst": 5, "interval": "1m"},
+         "overLimit": {"action": "Wait", "maxWait": "1m", "maxQueued": 100}},
+    ]))
+    applied(s, "circuitbreaker", "per-minute", pods)
+    s.kubectl("apply", "-f", "-", input=cloneset("fifty", "big", 50))
+    wait_until(lambda: all_settled(s), timeout=120, what="a CloneSet of 50 ready pods")
+    uids = live_pod_uids(s)
+    assert len(uids) == 50
+    clock = DeletionClock(s.url, uids)
+    started = time.time()
+    s.kubectl("patch", "cloneset", "fifty", "-n", "big", "--type", "merge", "-p", json.dumps({"spec": {"replicas": 0}}))
+    observed = 80
+    time.sleep(observed)
+    clock.stop()
+    times = sorted(t - started for t in clock.times.values() if t - started <= observed)
+    # The bucket held at most its burst when the scale-down began, and refills 5 a minute: at
+    # least the 6 whole refills of 80 s are used, and no window holds more than burst + refill.
+    for i, t in enumerate(times):
+        for j in range(i, len(times)):
+            window = times[j] - t
+            assert j - i + 1 <= 5 + 5 / 60 * (window + 0.3), (f"{j - i + 1} deletions in {window:.1f}s", times)
+    assert 6 <= len(times) <= 5 + 5 * observed // 60, times
+    print(f"{len(times)} of 50 pods deleted in {observed}s at 5/min: {[round(t, 1) for t in times]}")
+
+
 def test_a_kusionstack_circuit_breaker_means_the_same(mesh):
     """KusionStack's demo CircuitBreaker, pointed at our operator's pods: its per-pod delete
     bucket (1 per 10 s) spaces deletions through the proxy, and its status is written in
