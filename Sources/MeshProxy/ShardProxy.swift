@@ -195,6 +195,7 @@ public final class ShardProxy: HTTPResponder {
         }
     }
 
+    /// Carries out the fence's decision for a single-object request.
     func serveDecided(_ request: ServerRequest, info: RequestInfo, decision: FenceDecision, spec: ShardSpec?,
                       writer: ResponseWriter) async {
         let gr = info.groupResource
