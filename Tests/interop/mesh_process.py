@@ -26,18 +26,19 @@ def fnv1a64(text):
     return h
 
 
-def sharding_config(replicas_per_shard=1, slots=64, shards=None):
-    sharding = {"mode": "ObjectHash", "replicasPerShard": replicas_per_shard, "slots": slots}
+def sharding_config(replicas_per_shard=1, slots=64, shards=None, mode="ObjectHash", canary=None):
+    sharding = {"mode": mode, "replicasPerShard": replicas_per_shard, "slots": slots}
     if shards:
         sharding["shards"] = shards
-    return json.dumps({
-        "apiVersion": "ctrlmesh.kruise.io/v1alpha1", "kind": "ShardingConfig",
-        "metadata": {"name": CONFIG, "namespace": NAMESPACE},
-        "spec": {"selector": {"matchLabels": {"app": "cloneset-operator"}},
-                 "resources": [{"apiGroups": ["apps.kruise.io"], "resources": ["clonesets"]},
-                               {"apiGroups": [""], "resources": ["pods"]}],
-                 "sharding": sharding,
-                 "leaderElection": {"namespace": NAMESPACE, "name": "cloneset-operator"}}})
+    spec = {"selector": {"matchLabels": {"app": "cloneset-operator"}},
+            "resources": [{"apiGroups": ["apps.kruise.io"], "resources": ["clonesets"]},
+                          {"apiGroups": [""], "resources": ["pods"]}],
+            "sharding": sharding,
+            "leaderElection": {"namespace": NAMESPACE, "name": "cloneset-operator"}}
+    if canary:
+        spec["canary"] = canary
+    return json.dumps({"apiVersion": "ctrlmesh.kruise.io/v1alpha1", "kind": "ShardingConfig",
+                       "metadata": {"name": CONFIG, "namespace": NAMESPACE}, "spec": spec})
 
 
 def pod_manifest(name, labels=None):

@@ -11,7 +11,7 @@ import urllib.request
 import pytest
 
 from conftest import BINARY, wait_until
-from mesh_process import CONFIG, NAMESPACE, Churn, Mesh, audit, reconciled_by
+from mesh_process import CONFIG, NAMESPACE, Churn, Mesh, audit, reconciled_by, sharding_config
 from operator_process import CLONESET_CRD, node_sim
 from test_mesh import all_settled
 from test_operator import cloneset
@@ -21,18 +21,11 @@ NAMESPACES = ["canary-ns"] + [f"team-{i}" for i in range(5)]
 
 
 def canary_config(pause, window="20s"):
-    return json.dumps({
-        "apiVersion": "ctrlmesh.kruise.io/v1alpha1", "kind": "ShardingConfig",
-        "metadata": {"name": CONFIG, "namespace": NAMESPACE},
-        "spec": {"selector": {"matchLabels": {"app": "cloneset-operator"}},
-                 "resources": [{"apiGroups": ["apps.kruise.io"], "resources": ["clonesets"]},
-                               {"apiGroups": [""], "resources": ["pods"]}],
-                 "sharding": {"mode": "NamespaceHash", "slots": 64},
-                 "leaderElection": {"namespace": NAMESPACE, "name": "cloneset-operator"},
-                 "canary": {"selector": {"matchLabels": {"version": "v2"}},
-                            "steps": [{"namespaces": ["canary-ns"]}, {"percent": 50}, {"percent": 100}],
-                            "pause": pause,
-                            "analysis": {"maxErrorPercent": 20, "minRequests": 5, "window": window}}}})
+    return sharding_config(mode="NamespaceHash", canary={
+        "selector": {"matchLabels": {"version": "v2"}},
+        "steps": [{"namespaces": ["canary-ns"]}, {"percent": 50}, {"percent": 100}],
+        "pause": pause,
+        "analysis": {"maxErrorPercent": 20, "minRequests": 5, "window": window}})
 
 
 def rollout_cli(server, *args, check=True):
