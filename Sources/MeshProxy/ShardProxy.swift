@@ -188,8 +188,9 @@ public final class ShardProxy: HTTPResponder {
             }
         }
         let decision = ShardFence.decide(info, spec: spec, namespaceLabels: labels)
-        // The answers to calls on sharded resources are what a canary is judged by.
-        let sharded = spec?.keyMode(of: info.groupResource) != nil
+        // The answers to single-object calls on sharded resources are what a canary is judged
+        // by (a deletecollection is many calls, none of them the operator's own).
+        let sharded = spec?.keyMode(of: info.groupResource) != nil && info.verb != .deletecollection
         await ProxyMetrics.$tallyingShardedCall.withValue(sharded) {
             await serveDecided(request, info: info, decision: decision, spec: spec, writer: writer)
         }

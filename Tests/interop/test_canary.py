@@ -10,7 +10,8 @@ import urllib.request
 
 import pytest
 
-from conftest import BINARY, wait_until
+from conftest import BINARY, Proxy, wait_until
+from kube_http import Client
 from mesh_process import CONFIG, NAMESPACE, Churn, Mesh, audit, reconciled_by, sharding_config
 from operator_process import CLONESET_CRD, node_sim
 from test_mesh import all_settled
@@ -177,3 +178,37 @@ def test_rollout_requests_on_a_config_without_canary_fail_with_one_line(direct_s
         assert missing.returncode != 0 and missing.stderr.count("\n") == 1 and "nope" in missing.stderr, missing.stderr
     finally:
         m.stop()
+
+
+def test_the_proxy_counts_single_object_calls_on_sharded_resources_and_their_errors(direct_server, workdir):
+    """What a canary is judged by, call by call: only the API server's answers to single-object
+    calls on sharded resources count, and of those only 400, 403, 422 and 5xx are errors."""
+    s = direct_server
+    for ns in ("team-a", "team-b"):
+        s.kubectl("create", "namespace", ns)
+    spec = ("shard: a\nepoch: 1\nresources:\n- {apiGroups: [\"\"], resources: [configmaps], key: namespace}\n"
+            "owned:\n  namespaces: [team-a]\n")
+    proxy = Proxy(workdir, s.kubeconfig, spec=spec).start()
+    try:
+        proxy.wait_applied(1)
+        api = Client(proxy.url)
+
+        def cm(ns, name):
+            return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": ns}}
+
+        answers = [
+            api.request("GET", "/api/v1/namespaces/team-a/configmaps/nope")[0],                        # 404: a call, no error
+            api.request("POST", "/api/v1/namespaces/team-a/configmaps", cm("team-a", "good"))[0],      # 201
+            api.request("POST", "/api/v1/namespaces/team-a/configmaps", cm("team-a", "Bad_Name"))[0],  # 422: an error
+            api.request("POST", "/api/v1/namespaces/team-a/configmaps", cm("team-a", "good"))[0],      # 409: no error
+            # Not counted: refused by the proxy itself, a deletecollection, an unsharded resource, a list.
+            api.request("POST", "/api/v1/namespaces/team-b/configmaps", cm("team-b", "other"))[0],
+            api.request("DELETE", "/api/v1/namespaces/team-a/configmaps")[0],
+            api.request("GET", "/api/v1/namespaces/team-a")[0],
+            api.request("GET", "/api/v1/namespaces/team-a/configmaps")[0],
+        ]
+        assert answers == [404, 201, 422, 409, 403, 200, 200, 200], answers
+        assert proxy.metric("ctrlmesh_proxy_sharded_calls_total") == 4
+        assert proxy.metric("ctrlmesh_proxy_sharded_call_errors_total") == 1
+    finally:
+        proxy.kill()
