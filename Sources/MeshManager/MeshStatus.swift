@@ -63,7 +63,6 @@ struct MeshSnapshot: Sendable {
         let degradedReason = !unplaced.isEmpty ? "UnplacedPods" : noMembers ? "NoMembers" : "AsExpected"
         conditions.append(MeshSnapshot.condition("Degraded", !unplaced.isEmpty || noMembers, degradedReason,
                                                  unplaced.map { "\($0.key): \($0.value)" }.joined(separator: "; ")))
-        var rolloutJSON: JSON?
         let durations = mesh.handoverTimes.sorted()
         var handovers: JSON = ["total": .int(mesh.handoverCount)]
         if !durations.isEmpty {
@@ -71,6 +70,7 @@ struct MeshSnapshot: Sendable {
             handovers.setValue(.int(MeshSnapshot.milliseconds(durations[min(durations.count - 1, durations.count * 99 / 100)])),
                                at: ["p99Milliseconds"])
         }
+        var rolloutJSON: JSON?
         if let rollout = mesh.rollout, let canary = config.canary {
             let held = config.canaryUnits(step: rollout.shareStep)
             let owned = planner.units(of: config.canaryShardName)
