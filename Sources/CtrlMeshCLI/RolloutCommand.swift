@@ -50,13 +50,9 @@ struct RolloutCommand: AsyncParsableCommand {
         func run() async throws { try await RolloutCommand.request(.abort, target: target, timeout: timeout) }
     }
 
-    static func resource(_ target: MeshObjectOptions) -> GroupVersionResource {
-        target.kusionstack ? MeshConfig.kusionResource : MeshConfig.resource
-    }
-
     static func read(_ client: RESTClient, _ target: MeshObjectOptions) async throws -> JSON {
         do {
-            return try await client.get(resource(target), namespace: target.namespace, name: target.name)
+            return try await client.get(MeshConfig.resource(group: target.group), namespace: target.namespace, name: target.name)
         } catch let error as StatusError {
             throw CommandFailure("cannot read ShardingConfig \(target.namespace)/\(target.name): \(error.message)")
         }
@@ -73,7 +69,7 @@ struct RolloutCommand: AsyncParsableCommand {
             guard config.canary != nil else { throw CommandFailure("ShardingConfig \(target.namespace)/\(target.name) has no canary") }
             let id = "\(verb.rawValue)/\(Timestamp.microTime(.now))"
             do {
-                _ = try await client.patch(resource(target), namespace: target.namespace, name: target.name, type: .merge,
+                _ = try await client.patch(MeshConfig.resource(group: target.group), namespace: target.namespace, name: target.name, type: .merge,
                                            ["metadata": ["annotations": [CanaryRollout.requestAnnotation: .string(id)]]])
             } catch let error as StatusError {
                 throw CommandFailure("cannot write the \(verb.rawValue) request: \(error.message)")

@@ -54,9 +54,11 @@ extension Coordinator {
         step(key)
     }
 
-    /// A proxy's count of sharded calls and their errors: counted when it is a canary pod's.
+    /// A proxy's count of sharded calls and their errors: counted when it is a canary pod's
+    /// and the rollout is still judged.
     func traffic(member id: String, session: Int, requests: Int, errors: Int) {
-        guard let current = sessions[id], current.id == session, let key = current.mesh, let mesh = meshes[key], mesh.rollout != nil,
+        guard let current = sessions[id], current.id == session, let key = current.mesh, let mesh = meshes[key],
+              mesh.rollout?.isUnderWay == true,
               mesh.planner.members[id]?.shard == mesh.config.canaryShardName else { return }
         meshes[key]?.canaryErrors.add(requests: requests, errors: errors, at: .now)
     }

@@ -166,7 +166,7 @@ actor Coordinator {
         for id in liveness.expired(at: .now) where sessions[id] == nil {
             memberGone(id, reason: "its lease expired")
         }
-        for key in meshes.keys where meshes[key]?.rollout != nil { advanceRollout(key) }
+        for key in meshes.keys where meshes[key]?.rollout?.isUnderWay == true { advanceRollout(key) }
     }
 
     /// The member holds nothing any more: the configs it was in may grant what it held.

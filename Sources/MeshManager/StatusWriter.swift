@@ -16,7 +16,7 @@ struct StatusWriter {
         for change in changes {
             let parts = change.key.split(separator: "/", maxSplits: 2).map(String.init)
             guard parts.count == 3 else { continue }
-            let resource = parts[0] == MeshConfig.kusionGroup ? MeshConfig.kusionResource : MeshConfig.resource
+            let resource = MeshConfig.resource(group: parts[0])
             var status: JSON
             if let invalid = change.invalid {
                 status = ["conditions": [MeshSnapshot.condition("Degraded", true, "InvalidSpec", invalid),

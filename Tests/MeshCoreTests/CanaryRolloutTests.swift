@@ -139,6 +139,7 @@ import Testing
                 let changed = rollout.handle(request)
                 let after = expected[phase]![request]!
                 #expect(rollout.phase == after, "\(request) from \(phase)")
+                #expect(rollout.isUnderWay == (after == .progressing || after == .paused))
                 #expect(changed == (after != phase), "\(request) from \(phase)")
                 switch after {
                 case .rolledBack, .aborted: #expect(rollout.shareStep == nil)

@@ -107,6 +107,20 @@ owned:
 """
 
 
+def metric_lines(admin_port):
+    """A proxy's Prometheus exposition, line by line."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/metrics", timeout=10) as r:
+        return r.read().decode().splitlines()
+
+
+def metric(admin_port, name):
+    """The value of an unlabelled (or the first labelled) sample of a proxy's metric."""
+    for line in metric_lines(admin_port):
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"metric {name} not exposed")
+
+
 class Proxy:
     """One `ctrlmesh proxy` process in front of an upstream kubeconfig."""
 
@@ -155,10 +169,7 @@ class Proxy:
         return json.loads(self.admin("/status"))
 
     def metric(self, name):
-        for line in self.admin("/metrics").splitlines():
-            if line.startswith(name + " ") or line.startswith(name + "{"):
-                return float(line.rsplit(" ", 1)[1])
-        raise AssertionError(f"metric {name} not exposed")
+        return metric(self.admin_port, name)
 
     def wait_applied(self, epoch, timeout=20):
         deadline = time.time() + timeout

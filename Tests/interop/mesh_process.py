@@ -6,7 +6,7 @@ import threading
 import time
 import urllib.request
 
-from conftest import BINARY, free_port, wait_until
+from conftest import BINARY, free_port, metric, wait_until
 from operator_process import Process, RECONCILED_BY, operator
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -64,6 +64,9 @@ class MeshProxy:
     def status(self):
         with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}/status", timeout=10) as r:
             return json.loads(r.read())
+
+    def metric(self, name):
+        return metric(self.admin_port, name)
 
 
 class Mesh:

@@ -6,7 +6,6 @@ API server's write record shows no object written by two shards at once."""
 import json
 import subprocess
 import time
-import urllib.request
 
 import pytest
 
@@ -61,12 +60,6 @@ def wait_owned(mesh, canary_slots, timeout=60):
         owned = sum(int(h or l) - int(l) + 1 for l, _, h in (p.partition("-") for p in filter(None, canary.get("slots", "").split(","))))
         return status if ready and members and owned == canary_slots else None
     return wait_until(check, timeout=timeout, what=f"the canary owning {canary_slots} slots")
-
-
-def sharded_call_errors(proxy):
-    with urllib.request.urlopen(f"http://127.0.0.1:{proxy.admin_port}/metrics", timeout=10) as r:
-        line = next(l for l in r.read().decode().splitlines() if l.startswith("ctrlmesh_proxy_sharded_call_errors_total "))
-    return int(line.rsplit(" ", 1)[1])
 
 
 def assert_no_overlap(server):
@@ -151,8 +144,9 @@ def test_a_canary_whose_reconciles_fail_is_rolled_back_without_overlap(mesh):
     assert r["step"] == 1 and "canary API calls failed" in r["message"], r
     assert r["analysis"]["errors"] >= 5, r
     # The canary's proxy exposes what it counted; the stable proxies saw no failed calls.
-    assert sharded_call_errors(mesh.members[9][0]) >= r["analysis"]["errors"]
-    assert all(sharded_call_errors(mesh.members[i][0]) == 0 for i in (0, 1))
+    errors = "ctrlmesh_proxy_sharded_call_errors_total"
+    assert mesh.members[9][0].metric(errors) >= r["analysis"]["errors"]
+    assert all(mesh.members[i][0].metric(errors) == 0 for i in (0, 1))
     wait_owned(mesh, 0)
     # The stable shards take canary-ns back and finish what the canary could not.
     wait_until(lambda: all_settled(s), timeout=90, what="every CloneSet settled after the rollback")

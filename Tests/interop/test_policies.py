@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from conftest import BINARY, wait_until
+from conftest import BINARY, metric_lines, wait_until
 from kube_http import Client
 from mesh_process import MANIFESTS, NAMESPACE, Mesh, fnv1a64
 from operator_process import CLONESET_CRD, node_sim
@@ -92,8 +92,7 @@ def operator_metric(op, name):
 
 def proxy_metrics(proxy, rule, *outcomes):
     """The rule's counters for these outcomes, from one scrape of the proxy's metrics."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{proxy.admin_port}/metrics", timeout=10) as r:
-        lines = r.read().decode().splitlines()
+    lines = metric_lines(proxy.admin_port)
     return [sum(int(line.rsplit(" ", 1)[1]) for line in lines if f'rule="{rule}",outcome="{outcome}"' in line) for outcome in outcomes]
 
 

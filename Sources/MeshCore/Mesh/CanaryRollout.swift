@@ -71,12 +71,16 @@ public struct CanaryRollout: Sendable, Equatable {
         }
     }
 
+    /// Whether the clock and the canary's errors can still change the rollout (only a person's
+    /// request changes a completed, rolled-back or aborted one).
+    public var isUnderWay: Bool { phase == .progressing || phase == .paused }
+
     /// Takes in the mesh as it is now. `converged`: every unit is owned by its target and
     /// acknowledged; `canaryLive`: the canary shard has a member. Returns whether anything
     /// changed (the share may have).
     public mutating func observe(converged: Bool, canaryLive: Bool, errors: Errors, now: ContinuousClock.Instant) -> Bool {
         let before = self
-        if phase == .progressing || phase == .paused, let analysis, errors.requests >= analysis.minRequests,
+        if isUnderWay, let analysis, errors.requests >= analysis.minRequests,
            errors.percent > analysis.maxErrorPercent {
             phase = .rolledBack
             settledAt = nil

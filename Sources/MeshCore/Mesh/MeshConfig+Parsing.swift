@@ -7,6 +7,9 @@ extension MeshConfig {
     public static let resource = GroupVersionResource(group: group, version: "v1alpha1", resource: "shardingconfigs")
     public static let kusionResource = GroupVersionResource(group: kusionGroup, version: "v1alpha1", resource: "shardingconfigs")
 
+    /// The ShardingConfig collection of `group` (KusionStack's, else ours).
+    public static func resource(group: String) -> GroupVersionResource { group == kusionGroup ? kusionResource : resource }
+
     /// Parses and validates a ShardingConfig object of either API group
     /// (`ctrlmesh.kruise.io/v1alpha1`, or KusionStack's `ctrlmesh.kusionstack.io/v1alpha1`).
     public init(object: JSON) throws(FieldErrors) {
