@@ -39,6 +39,7 @@ let package = Package(
         .target(name: "MeshCore", dependencies: ["KubeModel"]),
         // NIO transport shared by every server role: HTTP/1.1, h2c, TLS with ALPN h2.
         .target(name: "MeshHTTP", dependencies: [
+            "KubeModel",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),

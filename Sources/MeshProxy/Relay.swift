@@ -44,7 +44,7 @@ extension ShardProxy {
 
     func refuse(_ error: StatusError, writer: ResponseWriter) async {
         if error.code == 403 { metrics.add(.refused) }
-        await respondStatus(error, writer: writer)
+        await writer.respond(error)
     }
 
     func upstreamFailed(_ error: any Error, writer: ResponseWriter) async {
@@ -52,7 +52,7 @@ extension ShardProxy {
         metrics.add(.upstreamErrors)
         metrics.tally(status: nil)
         logger.warning("upstream request failed: \(error)")
-        await respondStatus(StatusError(code: 503, reason: .serviceUnavailable, message: "the proxy could not reach the API server: \(error)"), writer: writer)
+        await writer.respond(StatusError(code: 503, reason: .serviceUnavailable, message: "the proxy could not reach the API server: \(error)"))
     }
 
     /// Forwards a request unchanged and streams the response back unchanged. A stream whose

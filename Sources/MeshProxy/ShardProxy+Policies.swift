@@ -1,7 +1,6 @@
 import KubeModel
 import MeshCore
 import MeshHTTP
-import NIOHTTP1
 
 /// The fault and breaker step of the request path, after shard fencing: one admission per
 /// request from the policy engine, performed here — answer with the Status it names, hold
@@ -30,7 +29,7 @@ extension ShardProxy {
                     var status = StatusError(code: 429, reason: .tooManyRequests,
                                              message: "an operator-wide limit applies to this request and the mesh manager that keeps it cannot be reached")
                     status.retryAfterSeconds = 1
-                    await respondStatus(status, writer: writer)
+                    await writer.respond(status)
                     return nil
                 }
             }
@@ -41,7 +40,7 @@ extension ShardProxy {
             case .refuse(let status):
                 // A fault may delay and then abort, as Envoy's does.
                 if let delay = admission.delay { try? await Task.sleep(for: delay) }
-                await respondStatus(status, writer: writer)
+                await writer.respond(status)
                 return nil
             case .overLimit(let handle, let retryAfter, let mode):
                 policies.finish(admission)
@@ -52,7 +51,7 @@ extension ShardProxy {
                     if Task.isCancelled { return nil }
                     continue
                 }
-                await respondStatus(policies.overLimitStatus(handle, retryAfter: retryAfter), writer: writer)
+                await writer.respond(policies.overLimitStatus(handle, retryAfter: retryAfter))
                 return nil
             }
         }
@@ -70,11 +69,4 @@ extension ShardProxy {
         return facts
     }
 
-    /// A Status answer, with `Retry-After` when the Status carries a retry hint (client-go
-    /// waits that long and retries 429s by itself).
-    func respondStatus(_ status: StatusError, writer: ResponseWriter) async {
-        var headers: HTTPHeaders = ["content-type": "application/json"]
-        if let seconds = status.retryAfterSeconds { headers.add(name: "retry-after", value: String(seconds)) }
-        await writer.respond(status: HTTPResponseStatus(statusCode: status.code), headers: headers, body: status.statusObject.serialized())
-    }
 }

@@ -64,14 +64,14 @@ public final class APIServer: HTTPResponder {
             if request.bodyTooLarge { throw StatusError.tooLarge(limit: options.maxBodyBytes) }
             try await route(request, writer: writer)
         } catch let error as StatusError {
-            if !writer.headSent { await writeStatus(error, writer: writer) }
+            if !writer.headSent { await writer.respond(error) }
         } catch {
             if writer.headSent {
                 // Mid-stream (a watch whose client went away): nothing left to tell the client.
                 logger.debug("stream ended", metadata: ["uri": "\(request.uri)", "error": "\(error)"])
             } else {
                 logger.error("request failed", metadata: ["uri": "\(request.uri)", "error": "\(error)"])
-                await writeStatus(StatusError.internalError("\(error)"), writer: writer)
+                await writer.respond(StatusError.internalError("\(error)"))
             }
         }
     }
@@ -156,12 +156,6 @@ public final class APIServer: HTTPResponder {
 
     func writeJSONBytes(_ bytes: [UInt8], status: HTTPResponseStatus = .ok, writer: ResponseWriter) async {
         await writer.respond(status: status, headers: ["content-type": "application/json"], body: bytes)
-    }
-
-    func writeStatus(_ error: StatusError, writer: ResponseWriter) async {
-        var headers: HTTPHeaders = ["content-type": "application/json"]
-        if let retry = error.retryAfterSeconds { headers.add(name: "retry-after", value: String(retry)) }
-        await writer.respond(status: HTTPResponseStatus(statusCode: error.code), headers: headers, body: error.statusObject.serialized())
     }
 }
 
