@@ -2,9 +2,9 @@
 SHELL := /bin/bash
 PYTHON ?= python3
 
-.PHONY: test deps build swift-test interop bench bench-proxy bench-operator bench-manager bench-policies demo
+.PHONY: test deps build swift-test interop fuzz-build fuzz-smoke fuzz bench bench-proxy bench-operator bench-manager bench-policies demo
 
-test: deps build swift-test interop
+test: deps build swift-test interop fuzz-smoke
 
 deps:
 	@missing=""; \
@@ -29,6 +29,24 @@ swift-test:
 
 interop: build
 	CTRLMESH_BIN=$(CURDIR)/.build/debug/ctrlmesh $(PYTHON) -m pytest -q Tests/interop
+
+# Coverage-guided fuzzing (libFuzzer with AddressSanitizer) of every parser of untrusted bytes:
+# harnesses in Fuzz/Sources, committed corpora in Fuzz/corpus (see Fuzz/run.py).
+FUZZ_BUILD = swift build -c release --product ctrlmesh-fuzz --scratch-path .build-fuzz \
+	-Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING -Xswiftc -parse-as-library
+FUZZ_RUNS ?= 10000000
+
+fuzz-build:
+	$(FUZZ_BUILD)
+
+# The short pass make test runs: each harness over its corpus, then a few seconds of fuzzing.
+fuzz-smoke: fuzz-build
+	$(PYTHON) Fuzz/run.py --smoke --seconds 8
+
+# The long pass: each harness until FUZZ_RUNS executions, two at a time; what found new
+# coverage is merged into the committed corpus.
+fuzz: fuzz-build
+	$(PYTHON) Fuzz/run.py --runs $(FUZZ_RUNS) --jobs 2
 
 bench:
 	swift build -c release --product ctrlmesh

@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Module tree (nothing below imports anything above):
-//   KubeModel -> MeshCore -> MeshHTTP -> KubeClient -> OperatorRuntime -> SampleOperator
+//   KubeModel -> KubeYAML -> KubeClient;  KubeModel -> MeshCore -> MeshHTTP -> KubeClient -> OperatorRuntime -> SampleOperator
 //   MeshCore -> MeshControl (the manager <-> proxy gRPC protocol)
 //   KubeClient, MeshControl -> MeshProxy;  OperatorRuntime, MeshControl -> MeshManager
 //   KubeClient -> KubeAPIServer;  all of them -> CtrlMeshCLI
@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .executable(name: "ctrlmesh", targets: ["CtrlMeshCLI"]),
         .executable(name: "ctrlmesh-bench", targets: ["CtrlMeshBench"]),
+        .executable(name: "ctrlmesh-fuzz", targets: ["CtrlMeshFuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -51,10 +52,11 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // YAML as JSON values, bounded (nesting, alias expansion): every YAML reader uses it.
+        .target(name: "KubeYAML", dependencies: ["KubeModel", .product(name: "Yams", package: "Yams")]),
         // Reaching an API server: kubeconfig and in-cluster config, pooled HTTP/1.1 and HTTP/2.
         .target(name: "KubeClient", dependencies: [
-            "KubeModel",
-            .product(name: "Yams", package: "Yams"),
+            "KubeModel", "KubeYAML",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -91,7 +93,7 @@ let package = Package(
         ]),
         // The sharding sidecar: classifies each request once, fences it, filters responses.
         .target(name: "MeshProxy", dependencies: [
-            "KubeModel", "MeshCore", "MeshHTTP", "KubeClient", "MeshControl",
+            "KubeModel", "KubeYAML", "MeshCore", "MeshHTTP", "KubeClient", "MeshControl",
             .product(name: "GRPCCore", package: "grpc-swift-2"),
             .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -112,7 +114,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "CtrlMeshCLI", dependencies: [
-            "KubeModel", "KubeAPIServer", "MeshHTTP", "MeshProxy", "KubeClient", "MeshCore", "OperatorRuntime", "SampleOperator",
+            "KubeModel", "KubeYAML", "KubeAPIServer", "MeshHTTP", "MeshProxy", "KubeClient", "MeshCore", "OperatorRuntime", "SampleOperator",
             "MeshManager", "MeshControl",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -121,33 +123,39 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "CtrlMeshBench", dependencies: [
-            "KubeModel", "KubeClient", "OperatorRuntime", "KubeAPIServer", "MeshCore", "MeshManager", "MeshProxy",
+            "KubeModel", "KubeYAML", "KubeClient", "OperatorRuntime", "KubeAPIServer", "MeshCore", "MeshManager", "MeshProxy",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "benchmarks/Sources/CtrlMeshBench"),
+        // Coverage-guided fuzzing harnesses for every parser of untrusted bytes (`make fuzz`);
+        // built plainly it replays inputs through the same harnesses.
+        .executableTarget(name: "CtrlMeshFuzz", dependencies: ["KubeModel", "KubeYAML", "MeshCore"], path: "Fuzz/Sources/CtrlMeshFuzz"),
         .testTarget(name: "KubeModelTests", dependencies: [
             "KubeModel", .product(name: "PropertyBased", package: "swift-property-based"),
         ]),
         .testTarget(name: "MeshCoreTests", dependencies: [
             "MeshCore", "KubeModel", .product(name: "PropertyBased", package: "swift-property-based"),
         ]),
-        .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "KubeModel"]),
+        .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "KubeModel", "KubeYAML"]),
+        .testTarget(name: "KubeYAMLTests", dependencies: [
+            "KubeYAML", "KubeModel", .product(name: "PropertyBased", package: "swift-property-based"),
+        ]),
         .testTarget(name: "MeshProxyTests", dependencies: [
             "MeshProxy", "MeshCore", "KubeModel", "KubeClient", .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         .testTarget(name: "OperatorRuntimeTests", dependencies: [
-            "OperatorRuntime", "SampleOperator", "KubeClient", "KubeModel", "KubeAPIServer",
+            "OperatorRuntime", "SampleOperator", "KubeClient", "KubeModel", "KubeYAML", "KubeAPIServer",
             .product(name: "PropertyBased", package: "swift-property-based"),
         ]),
         .testTarget(name: "MeshManagerTests", dependencies: [
-            "MeshManager", "MeshControl", "MeshCore", "KubeModel", "KubeClient",
+            "MeshManager", "MeshControl", "MeshCore", "KubeModel", "KubeYAML", "KubeClient",
             .product(name: "GRPCCore", package: "grpc-swift-2"),
         ]),
         .testTarget(name: "KubeAPIServerTests", dependencies: [
-            "KubeAPIServer", "KubeModel", "MeshHTTP",
+            "KubeAPIServer", "KubeModel", "MeshHTTP", "MeshCore", .product(name: "PropertyBased", package: "swift-property-based"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ]),
     ],

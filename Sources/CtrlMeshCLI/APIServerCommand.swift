@@ -26,6 +26,9 @@ struct APIServerCommand: AsyncParsableCommand {
     @Option(help: "Events kept for watches that resume from a resourceVersion.")
     var watchHistory = 20_000
 
+    @Flag(help: "Compare each proxy's X-Ctrlmesh-Judged stamp with this server's routing (see /debug/ctrlmesh/judgements).")
+    var checkJudgements = false
+
     func run() async throws {
         var config = EmbeddedAPIServer.Configuration()
         config.host = listen.host
@@ -34,6 +37,7 @@ struct APIServerCommand: AsyncParsableCommand {
         config.tls = tls
         config.historyLimit = watchHistory
         config.options.bookmarkInterval = .seconds(bookmarkInterval)
+        config.options.checkJudgements = checkJudgements
         let server: EmbeddedAPIServer
         do {
             server = try await EmbeddedAPIServer.start(config)

@@ -3,6 +3,7 @@ import Foundation
 import KubeAPIServer
 import KubeClient
 import KubeModel
+import KubeYAML
 import Logging
 import MeshCore
 import MeshManager

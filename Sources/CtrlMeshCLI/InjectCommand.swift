@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import KubeClient
 import KubeModel
+import KubeYAML
 import MeshCore
 
 struct InjectCommand: ParsableCommand {
@@ -29,7 +30,7 @@ struct InjectCommand: ParsableCommand {
             text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
         } else {
             guard let data = FileManager.default.contents(atPath: filename) else {
-                throw ValidationError("cannot read \(filename)")
+                throw CommandFailure("cannot read \(filename)")
             }
             text = String(decoding: data, as: UTF8.self)
         }
@@ -37,12 +38,25 @@ struct InjectCommand: ParsableCommand {
         do {
             documents = try YAMLDocument.parseAll(text)
         } catch {
-            throw ValidationError("\(filename): \(error)")
+            throw CommandFailure("\(filename): \(error)")
         }
         let injection = SidecarInjection(image: image, managers: manager)
         var injected = 0
         var output: [String] = []
-        for document in documents {
+        // Every document must be an object we can read: one that is not is an error, never
+        // dropped or passed over in silence.
+        for (i, document) in documents.enumerated() {
+            let place = "\(filename): document \(i + 1)"
+            guard case .object = document, let kind = document["kind"]?.stringValue, !kind.isEmpty,
+                  document["apiVersion"]?.stringValue?.isEmpty == false else {
+                throw CommandFailure("\(place) is not a Kubernetes object (it needs apiVersion and kind)")
+            }
+            if kind.hasSuffix("List") {
+                throw CommandFailure("\(place) is a \(kind); give its items as separate documents")
+            }
+            if let path = SidecarInjection.podSpecPath(kind: kind), document.value(at: path + ["containers"])?.arrayValue == nil {
+                throw CommandFailure("\(place) (\(kind) \(document.name ?? "")) has no \(path.joined(separator: ".")).containers list")
+            }
             if let changed = injection.inject(object: document) {
                 injected += 1
                 output.append(YAMLDocument.render(changed))

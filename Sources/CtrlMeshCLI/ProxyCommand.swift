@@ -62,6 +62,9 @@ struct ProxyCommand: AsyncParsableCommand {
     @Option(help: "Write the kubeconfig the operator uses to reach this proxy to this file.")
     var kubeconfigOut: String?
 
+    @Flag(help: "Stamp every request sent upstream with the proxy's classification of it (X-Ctrlmesh-Judged), for an API server started with --check-judgements.")
+    var stampJudgements = false
+
     func validate() throws {
         if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
         if inCluster, kubeconfig != nil { throw ValidationError("--in-cluster and --kubeconfig exclude each other") }
@@ -118,8 +121,9 @@ struct ProxyCommand: AsyncParsableCommand {
                 throw ValidationError("cannot load --tls-cert/--tls-key: \(error)")
             }
         }
-        let options = ProxyRuntime.Options(host: listen.host, port: listen.port, tls: tls, adminHost: metricsListen?.host,
+        var options = ProxyRuntime.Options(host: listen.host, port: listen.port, tls: tls, adminHost: metricsListen?.host,
                                            adminPort: metricsListen?.port, specFile: specFile, mesh: try meshOptions())
+        options.stampJudgements = stampJudgements
         let runtime: ProxyRuntime
         do {
             runtime = try await ProxyRuntime.start(options, upstream: upstream)

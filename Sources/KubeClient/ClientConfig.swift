@@ -1,5 +1,6 @@
 import Foundation
 import KubeModel
+import KubeYAML
 import NIOSSL
 import Synchronization
 

@@ -14,10 +14,16 @@ public enum NameValidation {
         return b.allSatisfy { isLowerAlnum($0) || $0 == UInt8(ascii: "-") }
     }
 
-    /// RFC 1123 subdomain: dot-separated labels, at most 253 characters.
+    /// RFC 1123 subdomain as Kubernetes checks it: dot-separated parts of lowercase
+    /// alphanumerics and '-', alphanumeric at both ends, at most 253 characters in all (the
+    /// parts are not held to 63: Kubernetes' regular expression does not limit them).
     public static func isDNS1123Subdomain(_ s: String) -> Bool {
         guard !s.isEmpty, s.utf8.count <= 253 else { return false }
-        return s.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { isDNS1123Label(String($0)) }
+        return s.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { part in
+            let b = Array(part.utf8)
+            guard let first = b.first, let last = b.last, isLowerAlnum(first), isLowerAlnum(last) else { return false }
+            return b.allSatisfy { isLowerAlnum($0) || $0 == UInt8(ascii: "-") }
+        }
     }
 
     /// A name that is valid as a single path segment (Kubernetes' minimum for any object name).

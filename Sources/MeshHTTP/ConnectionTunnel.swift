@@ -48,6 +48,8 @@ extension ResponseWriter {
             try? client.removeHandler(context: client.context(handlerType: HTTPResponseEncoder.self), promise: nil)
             try? client.removeHandler(context: client.context(handlerType: ByteToMessageHandler<HTTPRequestDecoder>.self), promise: nil)
             try? client.removeHandler(context: client.context(handlerType: RequestHandler.self), promise: nil)
+            // A tunnel is idle or busy as its session is: no request deadlines apply to it.
+            try? client.removeHandler(context: client.context(handlerType: ConnectionGuard.self), promise: nil)
             let (clientEnd, serverEnd) = TunnelHandler.pair()
             try client.addHandler(clientEnd)
             try upstream.pipeline.syncOperations.addHandler(serverEnd)

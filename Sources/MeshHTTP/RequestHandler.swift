@@ -3,6 +3,8 @@ import NIOHTTP1
 
 /// Collects a request (head and a bounded body) and hands it to the responder in a task.
 /// The task is cancelled when the connection or stream goes away, which ends watches.
+/// A request whose head (HTTP/2 stream) or body does not arrive in time closes its stream or
+/// connection; the connection's `ConnectionGuard` learns when requests start and finish.
 final class RequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
@@ -10,88 +12,147 @@ final class RequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     enum State {
         case idle
         case receiving(HTTPRequestHead, ByteBuffer)
-        case discarding(HTTPRequestHead)
+        /// An oversized body, answered already, read and dropped until it ends.
+        case discarding(drained: Int)
     }
 
     let responder: any HTTPResponder
     let maxBodyBytes: Int
     let isHTTP2: Bool
     let onLoop: Bool
+    let connectionGuard: ConnectionGuard
     var executor: EventLoopTaskExecutor?
     var state = State.idle
     var task: Task<Void, Never>?
+    /// The head (HTTP/2) or body still to arrive in time.
+    var deadline: Scheduled<Void>?
+    /// An HTTP/2 stream counts as one request from its opening to its closing.
+    var streamCounted = false
     /// Numbers requests, so a finished task clears only its own slot (the next request may
     /// already have started: the pipeline lets it in as soon as the response end is written).
     var requestNumber = 0
 
-    init(responder: any HTTPResponder, maxBodyBytes: Int, isHTTP2: Bool, onLoop: Bool) {
+    init(responder: any HTTPResponder, maxBodyBytes: Int, isHTTP2: Bool, onLoop: Bool, connectionGuard: ConnectionGuard) {
         self.responder = responder
         self.maxBodyBytes = maxBodyBytes
         self.isHTTP2 = isHTTP2
         self.onLoop = onLoop
+        self.connectionGuard = connectionGuard
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        guard isHTTP2 else { return }
+        streamCounted = true
+        connectionGuard.requestStarted()
+        arm(connectionGuard.limits.headerTimeout, context: context)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        deadline?.cancel()
+        if streamCounted {
+            streamCounted = false
+            connectionGuard.requestFinished()
+        }
+    }
+
+    /// Closes the stream (HTTP/2) or connection unless `disarm` comes first.
+    func arm(_ delay: TimeAmount, context: ChannelHandlerContext) {
+        deadline?.cancel()
+        let channel = context.channel
+        deadline = context.eventLoop.scheduleTask(in: delay) { channel.close(promise: nil) }
+    }
+
+    func disarm() {
+        deadline?.cancel()
+        deadline = nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
+            if !isHTTP2 { connectionGuard.requestStarted() }
+            arm(connectionGuard.limits.bodyTimeout, context: context)
+            state = .receiving(head, context.channel.allocator.buffer(capacity: 0))
             if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > maxBodyBytes {
-                state = .discarding(head)
-            } else {
-                state = .receiving(head, context.channel.allocator.buffer(capacity: 0))
+                refuseOversized(head, context: context)
             }
         case .body(var chunk):
             switch state {
             case .receiving(let head, var body):
                 if body.readableBytes + chunk.readableBytes > maxBodyBytes {
-                    state = .discarding(head)
+                    refuseOversized(head, context: context)
                 } else {
                     state = .idle  // drop the reference so the buffer grows in place
                     body.writeBuffer(&chunk)
                     state = .receiving(head, body)
                 }
-            default:
+            case .discarding(let drained):
+                // Draining lets the client read the 413 instead of a reset; a body beyond
+                // `maxDrainBytes` is not worth it.
+                state = .discarding(drained: drained + chunk.readableBytes)
+                if drained + chunk.readableBytes > RequestHandler.maxDrainBytes { context.close(promise: nil) }
+            case .idle:
                 break
             }
         case .end:
-            let request: ServerRequest
-            let keepAlive: Bool
-            switch state {
-            case .receiving(let head, let body):
-                request = ServerRequest(method: head.method, uri: head.uri, headers: head.headers, body: body, isHTTP2: isHTTP2)
-                keepAlive = isHTTP2 || head.isKeepAlive
-            case .discarding(let head):
-                // The rest of an oversized body is never read: answer, then close.
-                request = ServerRequest(method: head.method, uri: head.uri, headers: head.headers, bodyTooLarge: true, isHTTP2: isHTTP2)
-                keepAlive = false
-            default:
+            disarm()
+            if case .discarding = state {
+                state = .idle
+                context.close(promise: nil)
+                return
+            }
+            guard case .receiving(let head, let body) = state else {
+                state = .idle
                 return
             }
             state = .idle
-            requestNumber += 1
-            let number = requestNumber
-            let writer = ResponseWriter(channel: context.channel, keepAlive: keepAlive, closeAfterResponse: false)
-            let responder = self.responder
-            let eventLoop = context.eventLoop
-            let done = { [weak self] in
-                eventLoop.assertInEventLoop()
-                if self?.requestNumber == number { self?.task = nil }
-            }
-            let loopBound = NIOLoopBound(done, eventLoop: eventLoop)
-            let body: @Sendable () async -> Void = {
-                await responder.respond(to: request, writer: writer)
-                await writer.finish()
-                eventLoop.execute { loopBound.value() }
-            }
-            if onLoop {
-                if executor == nil { executor = EventLoopTaskExecutor(eventLoop) }
-                task = Task(executorPreference: executor, operation: body)
-            } else {
-                task = Task(operation: body)
-            }
+            let request = ServerRequest(method: head.method, uri: head.uri, headers: head.headers, body: body, isHTTP2: isHTTP2)
+            dispatch(request, keepAlive: isHTTP2 || head.isKeepAlive, context: context)
+        }
+    }
+
+    /// Bytes of an oversized body read and dropped before the connection is closed instead.
+    static let maxDrainBytes = 64 << 20
+
+    /// An oversized body is answered at once (the responder answers 413) and never kept: the
+    /// rest is read and dropped, within the body timeout, then the connection closes.
+    func refuseOversized(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        state = .discarding(drained: 0)
+        let request = ServerRequest(method: head.method, uri: head.uri, headers: head.headers, bodyTooLarge: true, isHTTP2: isHTTP2)
+        dispatch(request, keepAlive: false, closeAfterResponse: false, context: context)
+    }
+
+    /// Runs the responder for a complete request in a task of its own.
+    func dispatch(_ request: ServerRequest, keepAlive: Bool, closeAfterResponse: Bool? = nil, context: ChannelHandlerContext) {
+        requestNumber += 1
+        let number = requestNumber
+        let writer = ResponseWriter(channel: context.channel, keepAlive: keepAlive, closeAfterResponse: closeAfterResponse ?? !keepAlive,
+                                    writeTimeout: connectionGuard.limits.writeTimeout)
+        let responder = self.responder
+        let eventLoop = context.eventLoop
+        let isHTTP2 = self.isHTTP2
+        let connectionGuard = self.connectionGuard
+        let done = { [weak self] in
+            eventLoop.assertInEventLoop()
+            if self?.requestNumber == number { self?.task = nil }
+            if !isHTTP2 { connectionGuard.requestFinished() }
+        }
+        let loopBound = NIOLoopBound(done, eventLoop: eventLoop)
+        let body: @Sendable () async -> Void = {
+            await responder.respond(to: request, writer: writer)
+            await writer.finish()
+            eventLoop.execute { loopBound.value() }
+        }
+        if onLoop {
+            if executor == nil { executor = EventLoopTaskExecutor(eventLoop) }
+            task = Task(executorPreference: executor, operation: body)
+        } else {
+            task = Task(operation: body)
         }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        disarm()
         task?.cancel()
         task = nil
         context.fireChannelInactive()

@@ -11,14 +11,32 @@ public final class ResponseWriter: Sendable {
     }
 
     let channel: any Channel
+    /// Whether the client may send another request on this connection (else `Connection: close`).
     let keepAlive: Bool
+    /// Whether the writer closes the connection once the response is out (the request
+    /// handler closes it itself while it still drains an oversized body).
     let closeAfterResponse: Bool
+    /// A write the client does not take within this long closes the connection (or stream).
+    let writeTimeout: TimeAmount
     let state = NIOLockedValueBox(State())
 
-    init(channel: any Channel, keepAlive: Bool, closeAfterResponse: Bool) {
+    init(channel: any Channel, keepAlive: Bool, closeAfterResponse: Bool, writeTimeout: TimeAmount = .seconds(60)) {
         self.channel = channel
         self.keepAlive = keepAlive
         self.closeAfterResponse = closeAfterResponse
+        self.writeTimeout = writeTimeout
+    }
+
+    /// Writes and flushes one part, waiting until the client takes it; a client that stops
+    /// reading is dropped after `writeTimeout` instead of holding its writer forever.
+    func send(_ part: HTTPServerResponsePart) async throws {
+        let channel = self.channel
+        let promise = channel.eventLoop.makePromise(of: Void.self)
+        channel.writeAndFlush(part, promise: promise)
+        let written = promise.futureResult
+        let stall = channel.eventLoop.scheduleTask(in: writeTimeout) { channel.close(promise: nil) }
+        written.whenComplete { _ in stall.cancel() }
+        try await written.get()
     }
 
     public var allocator: ByteBufferAllocator { channel.allocator }
@@ -32,11 +50,11 @@ public final class ResponseWriter: Sendable {
         var headers = headers
         if !keepAlive { headers.replaceOrAdd(name: "connection", value: "close") }
         let head = HTTPResponseHead(version: .http1_1, status: status, headers: headers)
-        try await channel.writeAndFlush(HTTPServerResponsePart.head(head)).get()
+        try await send(.head(head))
     }
 
     public func writeBody(_ buffer: ByteBuffer) async throws {
-        try await channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(buffer))).get()
+        try await send(.body(.byteBuffer(buffer)))
     }
 
     public func writeBody(_ bytes: [UInt8]) async throws {
@@ -49,8 +67,8 @@ public final class ResponseWriter: Sendable {
             return s.ended
         }
         if alreadyEnded { return }
-        try await channel.writeAndFlush(HTTPServerResponsePart.end(nil)).get()
-        if !keepAlive || closeAfterResponse {
+        try await send(.end(nil))
+        if closeAfterResponse {
             try? await channel.close()
         }
     }
@@ -74,8 +92,8 @@ public final class ResponseWriter: Sendable {
         channel.write(HTTPServerResponsePart.head(head), promise: nil)
         if body.readableBytes > 0 { channel.write(HTTPServerResponsePart.body(.byteBuffer(body)), promise: nil) }
         do {
-            try await channel.writeAndFlush(HTTPServerResponsePart.end(nil)).get()
-            if !keepAlive || closeAfterResponse { try? await channel.close() }
+            try await send(.end(nil))
+            if closeAfterResponse { try? await channel.close() }
         } catch {
             try? await channel.close()
         }

@@ -89,8 +89,16 @@ public final class ManagerRuntime: Sendable {
         } else {
             security = .plaintext
         }
+        // Proxies hold one long-lived stream each; anything that connects and opens none, or
+        // piles up connections, is dropped (`ListenerAdmission`).
+        let admission = ListenerAdmission(limits: ConnectionLimits(maxConnections: 2048))
         let transport = HTTP2ServerTransport.Posix(address: .ipv4(host: options.grpcHost, port: options.grpcPort),
-                                                   transportSecurity: security)
+                                                   transportSecurity: security, config: .defaults { config in
+            config.connection.maxIdleTime = .seconds(300)
+            config.rpc.maxRequestPayloadSize = 1 << 20
+            config.channelDebuggingCallbacks.onAcceptTCPConnection = { admission.accept($0) }
+            config.channelDebuggingCallbacks.onAcceptHTTP2Stream = { admission.streamOpened($0) }
+        })
         let service = MeshControlService { incoming, outgoing in try await sessions.handle(incoming, outgoing) }
         let grpc = GRPCServer(transport: transport, services: [service])
         let serving = Task {

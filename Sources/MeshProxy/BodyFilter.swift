@@ -8,15 +8,10 @@ enum BodyFilter: Sendable {
     case jsonWatch(JSONWatchFilter)
     case protobufWatch(ProtobufWatchFilter)
 
-    enum Format { case json, protobuf }
+    typealias Format = BodyFormat
 
     /// The wire format of a response content type, nil when the proxy cannot filter it.
-    static func format(contentType: String?) -> Format? {
-        guard let contentType = contentType?.lowercased() else { return nil }
-        if contentType.hasPrefix("application/json") { return .json }
-        if contentType.hasPrefix("application/vnd.kubernetes.protobuf") { return .protobuf }
-        return nil
-    }
+    static func format(contentType: String?) -> Format? { BodyFormat(contentType: contentType) }
 
     static func list(_ format: Format, fields: ObjectIdentity.Fields, trustsServerShardInfo: Bool,
                      keep: @escaping @Sendable (ObjectIdentity) -> Bool) -> BodyFilter {

@@ -10,20 +10,22 @@ import NIOHTTP1
 /// deletes those one by one, each pinned to the uid it judged. The answer is the list of
 /// deleted objects, as the API server's.
 extension ShardProxy {
-    func deleteOwned(_ request: ServerRequest, info: RequestInfo, mode: ShardSpec.KeyMode, spec: ShardSpec?,
+    func deleteOwned(_ request: ServerRequest, target: RequestTarget, info: RequestInfo, mode: ShardSpec.KeyMode, spec: ShardSpec?,
                      writer: ResponseWriter) async {
-        let query = QueryParameters(request.rawQuery)
-        var listQuery: [String] = []
-        for key in ["labelSelector", "fieldSelector"] {
-            if let value = query[key] { listQuery.append("\(key)=\(QueryEscaping.escape(value))") }
+        let contentType = request.headers.first(name: "content-type")
+        // The options are read before anything is listed: a body nobody can read deletes nothing.
+        if case .failure(let error) = DeleteOptions.decode(contentType: contentType, body: request.bodyBytes) {
+            return await refuse(error, writer: writer)
         }
-        let target = String(request.path) + (listQuery.isEmpty ? "" : "?" + listQuery.joined(separator: "&"))
+        let query = target.query
+        let listTarget = target.with(query: query.keeping(["labelSelector", "fieldSelector"])).encoded
         var headers = ShardProxy.upstreamHeaders(request.headers)
         for header in ["content-type", "accept-encoding"] { headers.remove(name: header) }
         headers.replaceOrAdd(name: "accept", value: "application/json")
+        stamp(&headers, .resource(info.with(verb: .list)))
         let list: JSON
         do {
-            let response = try await upstream.send(method: .GET, target: target, headers: headers)
+            let response = try await upstream.send(method: .GET, target: listTarget, headers: headers)
             let body = try await response.body.collect(upTo: 256 << 20)
             guard response.status == .ok else {
                 return await writer.respond(status: response.status, headers: ShardProxy.downstreamHeaders(response.headers, keepLength: false),
@@ -41,14 +43,20 @@ extension ShardProxy {
         for object in owned {
             guard let name = object.name, let uid = object.uid else { continue }
             let path = info.objectPath(namespace: object.namespace, name: name)
-            guard let pinned = ShardProxy.pinDelete(request, uid: uid) else {
-                return await refuse(StatusError.badRequest("the delete options of a deletecollection must be a JSON DeleteOptions without a uid precondition"), writer: writer)
+            let pinned: [UInt8]
+            switch DeletePin.pinned(contentType: contentType, body: request.bodyBytes, uid: uid) {
+            case .success(let body): pinned = body
+            case .failure(let error) where error.code == 409: continue  // the options name another object
+            case .failure(let error): return await refuse(error, writer: writer)
             }
-            var deleteHeaders = ShardProxy.upstreamHeaders(pinned.headers)
+            var deleteHeaders = ShardProxy.upstreamHeaders(request.headers)
             deleteHeaders.remove(name: "accept-encoding")
+            deleteHeaders.replaceOrAdd(name: "content-type", value: "application/json")
+            stamp(&deleteHeaders, .resource(info.with(verb: .delete, name: name, namespace: object.namespace)))
+            let dryRun = query.keeping(["dryRun"])
             do {
-                let response = try await upstream.send(method: .DELETE, target: path + (query["dryRun"].map { "?dryRun=\($0)" } ?? ""),
-                                                       headers: deleteHeaders, body: pinned.body)
+                let response = try await upstream.send(method: .DELETE, target: path + (dryRun.pairs.isEmpty ? "" : "?" + dryRun.encoded),
+                                                       headers: deleteHeaders, body: ByteBuffer(bytes: pinned))
                 let body = try await response.body.collect(upTo: 64 << 20)
                 switch response.status.code {
                 case 200, 202: if let json = try? JSON.parse(body.readableBytesView) { deleted.append(json) }

@@ -18,6 +18,8 @@ public final class ProxyRuntime: Sendable {
         public var specFile: String?
         /// Take specs from the mesh manager instead of a file.
         public var mesh: Mesh?
+        /// Stamp requests sent upstream with the proxy's judgement of them (`X-Ctrlmesh-Judged`).
+        public var stampJudgements = false
 
         public init(host: String, port: Int, tls: NIOSSLContext? = nil, adminHost: String? = nil, adminPort: Int? = nil,
                     specFile: String? = nil, mesh: Mesh? = nil) {
@@ -90,7 +92,7 @@ public final class ProxyRuntime: Sendable {
                                   logger: logger)
         }
         let proxy = ShardProxy(upstream: upstream, state: state, namespaceLabels: namespaceLabels, metrics: metrics, policies: policies,
-                               logger: logger)
+                               stampsJudgements: options.stampJudgements, logger: logger)
         let server: HTTPServer
         do {
             server = try await HTTPServer.start(.init(host: options.host, port: options.port, tls: options.tls, respondOnEventLoop: true),

@@ -17,25 +17,49 @@ public final class ShardProxy: HTTPResponder {
     let namespaceLabels: NamespaceLabelCache
     let metrics: ProxyMetrics
     let policies: PolicyFilter
+    /// Stamp every request sent upstream with the proxy's `Judgement` of it (a verification
+    /// aid: the embedded API server's `--check-judgements` compares it with its own routing).
+    let stampsJudgements: Bool
     let logger: Logger
 
     public init(upstream: APIConnection, state: ShardState, namespaceLabels: NamespaceLabelCache, metrics: ProxyMetrics,
-                policies: PolicyFilter, logger: Logger = Logger(label: "ctrlmesh.proxy")) {
+                policies: PolicyFilter, stampsJudgements: Bool = false, logger: Logger = Logger(label: "ctrlmesh.proxy")) {
         self.upstream = upstream
         self.state = state
         self.namespaceLabels = namespaceLabels
         self.metrics = metrics
         self.policies = policies
+        self.stampsJudgements = stampsJudgements
         self.logger = logger
     }
 
-    public func respond(to request: ServerRequest, writer: ResponseWriter) async {
+    /// Sets the judgement stamp of a request about to go upstream (when stamping is on).
+    func stamp(_ headers: inout HTTPHeaders, _ judgement: Judgement) {
+        guard stampsJudgements else { return }
+        headers.replaceOrAdd(name: Judgement.header, value: judgement.text)
+    }
+
+    public func respond(to received: ServerRequest, writer: ResponseWriter) async {
         metrics.add(.requests)
-        if request.bodyTooLarge {
+        if received.bodyTooLarge {
             return await refuse(StatusError.tooLarge(limit: 3 * 1024 * 1024), writer: writer)
         }
-        let query = QueryParameters(request.rawQuery)
-        let info = RequestInfo.parse(method: request.method.rawValue, path: request.path, query: query)
+        // Classified once; from here on the request carries the target as it was parsed, so
+        // what goes upstream is what was judged.
+        let target: RequestTarget
+        let info: RequestInfo?
+        switch RequestClassifier.classify(method: received.method.rawValue, target: received.uri) {
+        case .refused(let status): return await refuse(status, writer: writer)
+        case .nonResource(let parsed): (target, info) = (parsed, nil)
+        case .resource(let parsed, let classified): (target, info) = (parsed, classified)
+        }
+        var request = received
+        request.uri = target.encoded
+        // The mesh's own headers come from the proxy alone (`stampWriter`), never from a client.
+        for name in Set(request.headers.map(\.name)) where name.lowercased().hasPrefix("x-ctrlmesh-") {
+            request.headers.remove(name: name)
+        }
+        stamp(&request.headers, info.map { .resource($0) } ?? .nonResource(path: target.path))
         if policies.isActive {
             let facts = policyFacts(request, info: info)
             // Fencing comes first: a request refused for its shard consumes no token and
@@ -43,10 +67,10 @@ public final class ShardProxy: HTTPResponder {
             if policies.concerns(facts), !ShardProxy.fenceRefuses(info, spec: state.spec, namespaceLabels: namespaceLabels.lookup) {
                 guard let admission = await passPolicies(request, facts: facts, writer: writer) else { return }
                 defer { policies.finish(admission) }
-                return await route(request, info: info, query: query, watchFault: admission.watch, writer: writer)
+                return await route(request, target: target, info: info, watchFault: admission.watch, writer: writer)
             }
         }
-        await route(request, info: info, query: query, watchFault: nil, writer: writer)
+        await route(request, target: target, info: info, watchFault: nil, writer: writer)
     }
 
     static func fenceRefuses(_ info: RequestInfo?, spec: ShardSpec?, namespaceLabels: (String) -> [String: String]?) -> Bool {
@@ -54,22 +78,23 @@ public final class ShardProxy: HTTPResponder {
         return true
     }
 
-    func route(_ request: ServerRequest, info: RequestInfo?, query: QueryParameters, watchFault: WatchFault?, writer: ResponseWriter) async {
+    func route(_ request: ServerRequest, target: RequestTarget, info: RequestInfo?, watchFault: WatchFault?, writer: ResponseWriter) async {
         guard let info else {
+            // An allowed non-resource read (discovery, version, OpenAPI, health).
             metrics.add(.passedThrough)
-            return await forward(request, writer: writer)
+            return await relay(request, writer: writer)
         }
         switch info.verb {
         case .list, .watch:
-            await serveStream(request, info: info, query: query, watchFault: watchFault, writer: writer)
+            await serveStream(request, target: target, info: info, watchFault: watchFault, writer: writer)
         default:
-            await serveSingle(request, info: info, writer: writer)
+            await serveSingle(request, target: target, info: info, writer: writer)
         }
     }
 
     // MARK: Lists and watches
 
-    func serveStream(_ request: ServerRequest, info: RequestInfo, query: QueryParameters, watchFault: WatchFault? = nil,
+    func serveStream(_ request: ServerRequest, target: RequestTarget, info: RequestInfo, watchFault: WatchFault? = nil,
                      writer: ResponseWriter) async {
         let gr = info.groupResource
         let ticket = state.registerStream(gr, abort: { writer.abort() })
@@ -79,14 +104,15 @@ public final class ShardProxy: HTTPResponder {
             let (id, changes) = policies.watchOpened()
             faults.policyChanges = changes
             defer { policies.watchClosed(id) }
-            return await serveStream(request, info: info, query: query, ticket: ticket, faults: faults, writer: writer)
+            return await serveStream(request, target: target, info: info, ticket: ticket, faults: faults, writer: writer)
         }
-        await serveStream(request, info: info, query: query, ticket: ticket, faults: faults, writer: writer)
+        await serveStream(request, target: target, info: info, ticket: ticket, faults: faults, writer: writer)
     }
 
-    func serveStream(_ request: ServerRequest, info: RequestInfo, query: QueryParameters, ticket: ShardState.StreamTicket,
+    func serveStream(_ request: ServerRequest, target: RequestTarget, info: RequestInfo, ticket: ShardState.StreamTicket,
                      faults: WatchFaults, writer: ResponseWriter) async {
         let gr = info.groupResource
+        let query = target.query
         let labels = namespaceLabels.lookup
         let decision = ShardFence.decide(info, spec: ticket.spec, namespaceLabels: labels)
         let mode: ShardSpec.KeyMode
@@ -115,13 +141,13 @@ public final class ShardProxy: HTTPResponder {
             return await refuse(StatusError.expired("The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter."), writer: writer)
         }
 
-        var target = request.uri
+        var upstreamTarget = request.uri
         var sentShardSelector = false
         if let selector = ticket.spec?.serverShardSelector(for: mode), gr != GroupResource(group: "", resource: "namespaces"),
            query["shardSelector"] == nil {
             // Let an API server with KEP-5866 do the work; without its shardInfo echo the
             // proxy filters the list itself.
-            target += (target.contains("?") ? "&" : "?") + "shardSelector=" + QueryEscaping.escape(selector.description)
+            upstreamTarget = target.with(query: query.setting("shardSelector", selector.description)).encoded
             sentShardSelector = true
         }
         var headers = ShardProxy.upstreamHeaders(request.headers)
@@ -136,7 +162,7 @@ public final class ShardProxy: HTTPResponder {
         }
         let bookmarks = query.bool("allowWatchBookmarks")
         let fields = ShardFence.fieldsJudged(gr: gr, mode: mode, spec: spec)
-        await relayFiltered(request, target: target, headers: headers, writer: writer, ticket: ticket, faults: faults) { format in
+        await relayFiltered(request, target: upstreamTarget, headers: headers, writer: writer, ticket: ticket, faults: faults) { format in
             info.verb == .watch ? BodyFilter.watch(format, bookmarks: bookmarks, keep: keep) : BodyFilter.list(format, fields: fields, trustsServerShardInfo: sentShardSelector, keep: keep)
         }
     }
@@ -149,10 +175,8 @@ public final class ShardProxy: HTTPResponder {
     }
 
     /// Marks a request with the shard and epoch it is admitted under, for the API server's
-    /// ownership audit; whatever the operator sent under those names is dropped.
+    /// ownership audit (whatever the operator sent under those names was dropped on arrival).
     static func stampWriter(_ headers: inout HTTPHeaders, spec: ShardSpec?) {
-        headers.remove(name: ShardProxy.shardHeader)
-        headers.remove(name: ShardProxy.epochHeader)
         guard let spec else { return }
         headers.add(name: ShardProxy.shardHeader, value: spec.shard)
         headers.add(name: ShardProxy.epochHeader, value: String(spec.epoch))
@@ -172,7 +196,7 @@ public final class ShardProxy: HTTPResponder {
 
     // MARK: Single objects
 
-    func serveSingle(_ received: ServerRequest, info: RequestInfo, writer: ResponseWriter) async {
+    func serveSingle(_ received: ServerRequest, target: RequestTarget, info: RequestInfo, writer: ResponseWriter) async {
         let ticket = state.beginWrite()
         defer { state.endWrite(ticket) }
         let spec = ticket.spec
@@ -184,7 +208,7 @@ public final class ShardProxy: HTTPResponder {
             let bodyName = info.verb == .create ? ShardProxy.bodyIdentity(request)?.name : nil
             if LeaderLockRename.targetsLock(info, bodyName: bodyName, lock: lock) {
                 metrics.add(.lockRenames)
-                return await relayRenamedLock(request, info: info, lock: lock, shard: spec.shard, writer: writer)
+                return await relayRenamedLock(request, target: target, info: info, lock: lock, shard: spec.shard, writer: writer)
             }
         }
         let decision = ShardFence.decide(info, spec: spec, namespaceLabels: labels)
@@ -192,12 +216,12 @@ public final class ShardProxy: HTTPResponder {
         // by (a deletecollection is many calls, none of them the operator's own).
         let sharded = spec?.keyMode(of: info.groupResource) != nil && info.verb != .deletecollection
         await ProxyMetrics.$tallyingShardedCall.withValue(sharded) {
-            await serveDecided(request, info: info, decision: decision, spec: spec, writer: writer)
+            await serveDecided(request, target: target, info: info, decision: decision, spec: spec, writer: writer)
         }
     }
 
     /// Carries out the fence's decision for a single-object request.
-    func serveDecided(_ request: ServerRequest, info: RequestInfo, decision: FenceDecision, spec: ShardSpec?,
+    func serveDecided(_ request: ServerRequest, target: RequestTarget, info: RequestInfo, decision: FenceDecision, spec: ShardSpec?,
                       writer: ResponseWriter) async {
         let gr = info.groupResource
         let labels = namespaceLabels.lookup
@@ -211,8 +235,8 @@ public final class ShardProxy: HTTPResponder {
             await relay(request, writer: writer)  // not produced for single-object verbs
         case .judgeBody(let mode):
             let identity: ObjectIdentity
-            switch ShardProxy.readBody(request) {
-            case .success(let read): identity = read
+            switch RequestBody.read(contentType: request.headers.first(name: "content-type"), bytes: request.bodyBytes) {
+            case .success(let read): identity = read.identity
             case .failure(let error): return await refuse(error, writer: writer)
             }
             guard ShardFence.mayCreate(identity, gr: gr, mode: mode, spec: spec, namespaceLabels: labels) else {
@@ -224,19 +248,22 @@ public final class ShardProxy: HTTPResponder {
         case .judgeCurrent(let mode):
             await relayAfterJudgingCurrent(request, info: info, mode: mode, spec: spec, writer: writer)
         case .deleteOwned(let mode):
-            await deleteOwned(request, info: info, mode: mode, spec: spec, writer: writer)
+            await deleteOwned(request, target: target, info: info, mode: mode, spec: spec, writer: writer)
         }
     }
 
     func notOwned(_ info: RequestInfo, _ identity: ObjectIdentity, mode: ShardSpec.KeyMode, spec: ShardSpec?) -> String {
-        let key: String
+        ShardFence.notOwnedMessage(verb: info.verb, gr: info.groupResource, key: keyDescription(info, identity, mode: mode),
+                                   shard: spec?.shard ?? "(none: no spec received)")
+    }
+
+    func keyDescription(_ info: RequestInfo, _ identity: ObjectIdentity, mode: ShardSpec.KeyMode) -> String {
         switch mode {
-        case .namespace: key = "namespace \(info.resource == "namespaces" ? identity.name : identity.namespace)"
+        case .namespace: return "namespace \(info.resource == "namespaces" ? identity.name : identity.namespace)"
         case .object:
             let uid = identity.controllerUID ?? identity.uid
-            key = identity.controllerUID != nil ? "controller owner \(uid)" : "object \(uid)"
+            return identity.controllerUID != nil ? "controller owner \(uid)" : "object \(uid)"
         }
-        return ShardFence.notOwnedMessage(verb: info.verb, gr: info.groupResource, key: key, shard: spec?.shard ?? "(none: no spec received)")
     }
 
     /// Object-keyed reads: the object itself says whose it is.
@@ -265,8 +292,8 @@ public final class ShardProxy: HTTPResponder {
                              body: Array(body.readableBytesView))
     }
 
-    /// Object-keyed writes: read the object first, judge it, then write (a delete is pinned
-    /// to the judged object's uid).
+    /// Writes to objects whose key the object decides: read the object first, judge it as it
+    /// is and as the write will leave it, then write (pinned to the judged object).
     func relayAfterJudgingCurrent(_ request: ServerRequest, info: RequestInfo, mode: ShardSpec.KeyMode, spec: ShardSpec?,
                                   writer: ResponseWriter) async {
         guard let forwarded = await judgeCurrent(request, info: info, mode: mode, spec: spec, writer: writer) else { return }
@@ -274,8 +301,10 @@ public final class ShardProxy: HTTPResponder {
         await forward(forwarded, writer: writer)
     }
 
-    /// Reads the object a request addresses and judges it. Returns the request to forward (a
-    /// delete pinned to the judged uid), or nil after answering the client itself.
+    /// Reads the object a request addresses and judges both sides of the write. Returns the
+    /// request to forward (its body carrying the preconditions that pin it to the judged
+    /// object), or nil after answering the client itself. An object the proxy cannot read is
+    /// never written: the read's own answer (404, 403, 500…) goes back instead.
     func judgeCurrent(_ request: ServerRequest, info: RequestInfo, mode: ShardSpec.KeyMode, spec: ShardSpec?,
                       writer: ResponseWriter) async -> ServerRequest? {
         guard let name = info.name else {
@@ -288,72 +317,89 @@ public final class ShardProxy: HTTPResponder {
             headers.remove(name: header)
         }
         headers.replaceOrAdd(name: "accept", value: "application/json")
-        let current: HTTPClientResponse
+        stamp(&headers, .resource(info.with(verb: .get)))
+        let response: HTTPClientResponse
         let body: ByteBuffer
         do {
-            current = try await upstream.send(method: .GET, target: objectPath, headers: headers)
-            body = try await current.body.collect(upTo: 256 << 20)
+            response = try await upstream.send(method: .GET, target: objectPath, headers: headers)
+            body = try await response.body.collect(upTo: 256 << 20)
         } catch {
             await upstreamFailed(error, writer: writer)
             return nil
         }
+        guard response.status == .ok else {
+            metrics.tally(status: Int(response.status.code))
+            await writer.respond(status: response.status, headers: ShardProxy.downstreamHeaders(response.headers, keepLength: false),
+                                 body: Array(body.readableBytesView))
+            return nil
+        }
+        guard let current = try? JSON.parse(body.readableBytesView) else {
+            metrics.add(.filterErrors)
+            await refuse(StatusError.internalError("the proxy could not read the object's key from the API server's response"), writer: writer)
+            return nil
+        }
+        let labels = namespaceLabels.lookup
+        let identity = ObjectIdentity(json: current)
+        guard ShardFence.owns(identity, gr: info.groupResource, mode: mode, spec: spec, namespaceLabels: labels) else {
+            await refuse(StatusError.forbidden(notOwned(info, identity, mode: mode, spec: spec)), writer: writer)
+            return nil
+        }
         var forwarded = request
-        switch current.status {
-        case .ok:
-            let identity = Array(body.readableBytesView).withUnsafeBufferPointer { try? JSONIdentityReader.object($0) }
-            guard let identity else {
-                metrics.add(.filterErrors)
-                await refuse(StatusError.internalError("the proxy could not read the object's key from the API server's response"), writer: writer)
+        let contentType = request.headers.first(name: "content-type")
+        switch info.verb {
+        case .delete where info.subresource == nil:
+            switch DeletePin.pinned(contentType: contentType, body: request.bodyBytes, uid: identity.uid) {
+            case .success(let pinned):
+                forwarded.body = ByteBuffer(bytes: pinned)
+                forwarded.headers.replaceOrAdd(name: "content-type", value: "application/json")
+            case .failure(let error):
+                await refuse(error, writer: writer)
                 return nil
             }
-            guard ShardFence.owns(identity, gr: info.groupResource, mode: mode, spec: spec, namespaceLabels: namespaceLabels.lookup) else {
-                await refuse(StatusError.forbidden(notOwned(info, identity, mode: mode, spec: spec)), writer: writer)
-                return nil
-            }
-            if info.verb == .delete, info.subresource == nil, let pinned = ShardProxy.pinDelete(request, uid: identity.uid) {
-                forwarded = pinned
-            }
-        case .notFound where info.verb == .update:
-            // An update that creates: judge the body as a create.
-            guard let identity = ShardProxy.bodyIdentity(request),
-                  ShardFence.mayCreate(identity, gr: info.groupResource, mode: mode, spec: spec, namespaceLabels: namespaceLabels.lookup) else {
-                await refuse(StatusError.forbidden(ShardFence.notOwnedMessage(verb: info.verb, gr: info.groupResource, key: "object \(name)", shard: spec?.shard ?? "(none)")), writer: writer)
+        case .update, .patch:
+            let keyField = mode == .object ? "ownerReferences" : "labels"
+            switch KeyedWrite.plan(current: current, info: info, contentType: contentType, body: request.bodyBytes, keyField: keyField) {
+            case .success(let plan):
+                guard ShardFence.owns(plan.future, gr: info.groupResource, mode: mode, spec: spec, namespaceLabels: labels) else {
+                    let message = "\(info.verb.rawValue) \(info.groupResource) refused: the write would move the object to \(keyDescription(info, plan.future, mode: mode)), which shard \(spec?.shard ?? "(none)") does not own"
+                    await refuse(StatusError.forbidden(message), writer: writer)
+                    return nil
+                }
+                if let pinned = plan.body { forwarded.body = ByteBuffer(bytes: pinned) }
+            case .failure(let error):
+                await refuse(error, writer: writer)
                 return nil
             }
         default:
-            // Not found or not readable: the write fails upstream the same way.
             break
         }
         return forwarded
     }
 
-    /// Adds `preconditions.uid` to a delete so it deletes the object that was judged, not a
-    /// namesake created in between.
-    static func pinDelete(_ request: ServerRequest, uid: String) -> ServerRequest? {
-        guard !uid.isEmpty else { return nil }
-        var options: JSON = ["kind": "DeleteOptions", "apiVersion": "v1"]
-        if request.body.readableBytes > 0 {
-            guard let parsed = try? JSON.parse(request.body.readableBytesView), parsed.objectValue != nil else { return nil }
-            options = parsed
+    // MARK: Bodies
+
+    /// The identity in a request body, nil when the body cannot be read.
+    static func bodyIdentity(_ request: ServerRequest) -> ObjectIdentity? {
+        try? RequestBody.read(contentType: request.headers.first(name: "content-type"), bytes: request.bodyBytes).get().identity
+    }
+
+    static func identity(of bytes: [UInt8], contentType: String?) -> ObjectIdentity? {
+        switch BodyFormat(contentType: contentType ?? "application/json") {
+        case .json: bytes.withUnsafeBufferPointer { try? JSONIdentityReader.object($0) }
+        case .protobuf: try? ProtobufIdentityReader.envelope(bytes[...])
+        case nil: nil
         }
-        if options["preconditions"]?["uid"] != nil { return nil }
-        options.setValue(.string(uid), at: ["preconditions", "uid"])
-        var pinned = request
-        pinned.body = ByteBuffer(bytes: options.serialized())
-        pinned.headers.replaceOrAdd(name: "content-type", value: "application/json")
-        pinned.headers.remove(name: "content-length")
-        return pinned
     }
 
     // MARK: Leader-election lock
 
-    func relayRenamedLock(_ request: ServerRequest, info: RequestInfo, lock: ShardSpec.LeaderElectionLock, shard: String,
-                          writer: ResponseWriter) async {
+    func relayRenamedLock(_ request: ServerRequest, target: RequestTarget, info: RequestInfo, lock: ShardSpec.LeaderElectionLock,
+                          shard: String, writer: ResponseWriter) async {
         let shardName = LeaderLockRename.shardLockName(lock.name, shard: shard)
-        var target = LeaderLockRename.path(request.path, resource: lock.resource, name: lock.name, newName: shardName)
-        if !request.rawQuery.isEmpty { target += "?" + request.rawQuery }
+        let renamed = LeaderLockRename.target(target, resource: lock.resource, name: lock.name, newName: shardName).encoded
         var headers = ShardProxy.upstreamHeaders(request.headers)
         headers.remove(name: "accept-encoding")
+        stamp(&headers, .resource(info.with(verb: info.verb, name: info.name == nil ? nil : shardName, subresource: info.subresource)))
         var body: ByteBuffer?
         if request.body.readableBytes > 0 {
             guard var json = try? JSON.parse(request.body.readableBytesView) else {
@@ -364,7 +410,7 @@ public final class ShardProxy: HTTPResponder {
         }
         headers.replaceOrAdd(name: "accept", value: "application/json")
         do {
-            let response = try await upstream.send(method: request.method, target: target, headers: headers, body: body)
+            let response = try await upstream.send(method: request.method, target: renamed, headers: headers, body: body)
             let collected = try await response.body.collect(upTo: 16 << 20)
             var out = Array(collected.readableBytesView)
             if var json = try? JSON.parse(out), json.name == shardName {
@@ -374,39 +420,6 @@ public final class ShardProxy: HTTPResponder {
             await writer.respond(status: response.status, headers: ShardProxy.downstreamHeaders(response.headers, keepLength: false), body: out)
         } catch {
             await upstreamFailed(error, writer: writer)
-        }
-    }
-
-    // MARK: Bodies
-
-    /// The identity in a request body (JSON or protobuf), nil when the body cannot be read.
-    static func bodyIdentity(_ request: ServerRequest) -> ObjectIdentity? {
-        try? readBody(request).get()
-    }
-
-    /// The identity in a request body, or the Status the API server would answer for a body
-    /// it cannot decode. A body the proxy cannot read is never forwarded unjudged.
-    static func readBody(_ request: ServerRequest) -> Result<ObjectIdentity, StatusError> {
-        let contentType = request.headers.first(name: "content-type") ?? "application/json"
-        let bytes = Array(request.body.readableBytesView)
-        do {
-            switch BodyFilter.format(contentType: contentType) {
-            case .json: return .success(ObjectIdentity(json: try JSON.parse(bytes)))
-            case .protobuf: return .success(try ProtobufIdentityReader.envelope(bytes[...]))
-            case nil:
-                return .failure(StatusError(code: 415, reason: .unsupportedMediaType,
-                                            message: "the proxy reads request bodies as application/json or application/vnd.kubernetes.protobuf, not \(contentType)"))
-            }
-        } catch {
-            return .failure(StatusError.badRequest("the request body could not be decoded: \(error)"))
-        }
-    }
-
-    static func identity(of bytes: [UInt8], contentType: String?) -> ObjectIdentity? {
-        switch BodyFilter.format(contentType: contentType ?? "application/json") {
-        case .json: bytes.withUnsafeBufferPointer { try? JSONIdentityReader.object($0) }
-        case .protobuf: try? ProtobufIdentityReader.envelope(bytes[...])
-        case nil: nil
         }
     }
 }

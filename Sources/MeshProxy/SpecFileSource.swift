@@ -1,6 +1,7 @@
 import Foundation
 import KubeClient
 import KubeModel
+import KubeYAML
 import Logging
 import MeshCore
 import Synchronization

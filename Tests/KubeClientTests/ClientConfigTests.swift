@@ -1,6 +1,7 @@
-import Foundation
 @testable import KubeClient
+import Foundation
 import KubeModel
+import KubeYAML
 import Testing
 
 @Suite struct ClientConfigTests {

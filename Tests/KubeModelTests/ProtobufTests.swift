@@ -26,3 +26,13 @@ import Testing
         #expect(throws: KubernetesProtobuf.DecodeError.self) { try KubernetesProtobuf.decode([1, 2, 3]) }
     }
 }
+
+@Suite struct ProtobufReaderTests {
+    /// A length past Int.max once trapped (found by fuzzing): a client's protobuf body took the
+    /// proxy down. It is malformed input now.
+    @Test func aLengthPastIntMaxIsMalformed() {
+        let body = KubernetesProtobuf.magic + [0x0A, 0x13, 0x0A, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x13]
+        #expect(throws: ProtobufReader.Malformed.self) { try KubernetesProtobuf.envelope(body[...]) }
+        #expect(throws: KubernetesProtobuf.DecodeError.self) { try KubernetesProtobuf.decode(body) }
+    }
+}

@@ -25,7 +25,7 @@ enum Policies {
 
     static func request(_ method: String, _ path: String, query: String = "") -> RequestFacts {
         RequestFacts(method: method, path: path, upstream: "https://127.0.0.1:6443",
-                     info: RequestInfo.parse(method: method, path: path[...], query: QueryParameters(query[...])))
+                     info: RequestInfo.classify(method: method, target: query.isEmpty ? path : path + "?" + query))
     }
 
     static let createPod = request("POST", "/api/v1/namespaces/a/pods")

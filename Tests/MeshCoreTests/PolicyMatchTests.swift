@@ -86,7 +86,7 @@ import Testing
 
 @Suite struct RequestMatchTests {
     static func facts(_ method: String, _ path: String, query: String = "", name: String? = nil, labels: [String: String]? = nil) -> RequestFacts {
-        let info = RequestInfo.parse(method: method, path: path[...], query: QueryParameters(query[...]))
+        let info = RequestInfo.classify(method: method, target: query.isEmpty ? path : path + "?" + query)
         return RequestFacts(method: method, path: path, upstream: "https://10.0.0.1:6443", info: info, name: name, labels: labels)
     }
 

@@ -41,6 +41,27 @@ import Testing
         #expect { try ShardSpec(json: json) } throws: { ($0 as? ShardSpecError)?.message.contains(message) == true }
     }
 
+    /// A typo or a wrong type once applied as a spec that shards nothing, letting every write
+    /// through: each is an error now, and only an explicit `resources: []` shards nothing.
+    @Test(arguments: [
+        (#"{"shard":"s","epoch":5,"resource":[{"apiGroups":[""],"resources":["configmaps"]}],"owned":{"namespaces":["a"]}}"#, "resource: Unknown field"),
+        (#"{"shard":"s","epoch":5,"resources":"nope","owned":{"namespaces":["a"]}}"#, "resources: Invalid value: must be a list"),
+        (#"{"shard":"s","epoch":5,"owned":{"namespaces":["a"]}}"#, "resources: required"),
+        (#"{"shard":"s","epoch":5,"resources":[{"apiGroups":[""],"resources":["x"],"keys":"object"}]}"#, "resources[0].keys: Unknown field"),
+        (#"{"shard":"s","epoch":5,"resources":[],"owned":{"namespace":["a"]}}"#, "owned.namespace: Unknown field"),
+        (#"{"shard":"s","epoch":"5","resources":[]}"#, "epoch"),
+        (#"{"shard":"s","epoch":5,"resources":[],"owned":{"objectHashRanges":[{"start":"0x0","end":"0x10","step":1}]}}"#, "step: Unknown field"),
+        (#"{"shard":"s","epoch":5,"resources":[],"leaderElection":{"name":"l","namespace":"n","resourse":"leases"}}"#, "resourse: Unknown field"),
+    ])
+    func typosAndWrongTypesAreErrors(_ text: String, _ message: String) throws {
+        try rejectsBadSpecs(text, message)
+    }
+
+    @Test func anExplicitEmptyListShardsNothing() throws {
+        let spec = try ShardSpec(json: try JSON.parse(#"{"shard":"s","epoch":1,"resources":[]}"#))
+        #expect(spec.resources.isEmpty)
+    }
+
     /// Two specs that split the hash space at any point own every key exactly once, in both
     /// hash modes, and an owned object's children follow it.
     @Test func complementarySpecsOwnEveryKeyOnce() async {
@@ -69,8 +90,7 @@ import Testing
     ], owned: .init(namespaces: ["mine"]))
 
     func decide(_ method: String, _ uri: String, spec: ShardSpec?) -> FenceDecision {
-        let parts = uri.split(separator: "?", maxSplits: 1)
-        let info = RequestInfo.parse(method: method, path: parts[0], query: QueryParameters(parts.count > 1 ? parts[1] : ""))!
+        let info = RequestInfo.classify(method: method, target: uri)!
         return ShardFence.decide(info, spec: spec) { _ in nil }
     }
 
@@ -117,15 +137,15 @@ import Testing
 
     @Test func renamesTheLeaderLock() {
         let lock = ShardSpec.LeaderElectionLock(namespace: "sys", name: "op")
-        let get = RequestInfo.parse(method: "GET", path: "/apis/coordination.k8s.io/v1/namespaces/sys/leases/op", query: QueryParameters(""))!
-        let create = RequestInfo.parse(method: "POST", path: "/apis/coordination.k8s.io/v1/namespaces/sys/leases", query: QueryParameters(""))!
-        let other = RequestInfo.parse(method: "GET", path: "/apis/coordination.k8s.io/v1/namespaces/sys/leases/x", query: QueryParameters(""))!
+        let get = RequestInfo.classify(method: "GET", target: "/apis/coordination.k8s.io/v1/namespaces/sys/leases/op")!
+        let create = RequestInfo.classify(method: "POST", target: "/apis/coordination.k8s.io/v1/namespaces/sys/leases")!
+        let other = RequestInfo.classify(method: "GET", target: "/apis/coordination.k8s.io/v1/namespaces/sys/leases/x")!
         #expect(LeaderLockRename.targetsLock(get, bodyName: nil, lock: lock))
         #expect(LeaderLockRename.targetsLock(create, bodyName: "op", lock: lock))
         #expect(!LeaderLockRename.targetsLock(create, bodyName: "x", lock: lock) && !LeaderLockRename.targetsLock(other, bodyName: nil, lock: lock))
-        #expect(LeaderLockRename.path("/apis/coordination.k8s.io/v1/namespaces/sys/leases/op", resource: "leases", name: "op",
-                                      newName: LeaderLockRename.shardLockName("op", shard: "s1"))
-                == "/apis/coordination.k8s.io/v1/namespaces/sys/leases/op---s1")
+        let target = try! RequestTarget.parse("/apis/coordination.k8s.io/v1/namespaces/sys/leases/op?timeout=5s")
+        #expect(LeaderLockRename.target(target, resource: "leases", name: "op", newName: LeaderLockRename.shardLockName("op", shard: "s1")).encoded
+                == "/apis/coordination.k8s.io/v1/namespaces/sys/leases/op---s1?timeout=5s")
     }
 }
 

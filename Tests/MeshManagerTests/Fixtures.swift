@@ -1,6 +1,7 @@
 import Foundation
 import KubeClient
 import KubeModel
+import KubeYAML
 
 enum Fixtures {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

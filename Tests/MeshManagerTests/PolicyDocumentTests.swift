@@ -1,7 +1,8 @@
+@testable import MeshManager
 import KubeClient
 import KubeModel
+import KubeYAML
 import MeshCore
-@testable import MeshManager
 import Testing
 
 @Suite struct PolicyDocumentTests {
@@ -19,7 +20,7 @@ import Testing
         #expect(fault.faults[0].delay == DelayFault(min: .seconds(5), percent: 10))
         #expect(fault.faults[0].match.http == [HTTPMatch(method: "POST", url: .glob(Glob("https://*.com/*/trafficOff")))])
         #expect(fault.faults[1].abort?.status.code == 500 && fault.faults[1].abort?.percent == 100)
-        let deletePod = RequestFacts(method: "DELETE", path: "/api/v1/namespaces/x/pods/p", info: RequestInfo.parse(method: "DELETE", path: "/api/v1/namespaces/x/pods/p", query: QueryParameters("")))
+        let deletePod = RequestFacts(method: "DELETE", path: "/api/v1/namespaces/x/pods/p", info: RequestInfo.classify(method: "DELETE", target: "/api/v1/namespaces/x/pods/p"))
         #expect(fault.faults[1].match.matches(deletePod))
 
         let breaker = try PolicyDocument(object: try #require(try Fixtures.documents("Tests/fixtures/kusionstack/circuitbreaker-demo.yaml").first))

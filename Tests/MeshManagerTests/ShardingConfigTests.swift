@@ -1,7 +1,8 @@
+@testable import MeshManager
 import KubeClient
 import KubeModel
+import KubeYAML
 import MeshCore
-@testable import MeshManager
 import Testing
 
 @Suite struct ShardingConfigTests {
@@ -125,5 +126,82 @@ import Testing
         #expect(response["status"]?["message"]?.stringValue?.hasPrefix("ShardingConfig.ctrlmesh.kruise.io \"op\" is invalid: ") == true)
         let good = try Fixtures.documents("manifests/samples/cloneset-operator-sharded.yaml").first { $0["kind"] == "ShardingConfig" }
         #expect(AdmissionWebhook.validateShardingConfig(["object": try #require(good)])["allowed"] == true)
+    }
+}
+
+/// ShardingConfigs and policies are read strictly: a misspelt or mistyped field is an error
+/// the manager reports, never a setting silently not applied.
+@Suite struct StrictConfigTests {
+    func config(_ spec: JSON, group: String = MeshConfig.group) -> JSON {
+        ["apiVersion": .string("\(group)/v1alpha1"), "kind": "ShardingConfig", "metadata": ["name": "c", "namespace": "ns"], "spec": spec]
+    }
+
+    let valid: JSON = ["selector": ["matchLabels": ["app": "op"]], "resources": [["apiGroups": [""], "resources": ["configmaps"]]],
+                       "sharding": ["mode": "NamespaceHash", "shards": 2]]
+
+    func problems(_ object: JSON) -> [String] {
+        do {
+            _ = try MeshConfig(object: object)
+            return []
+        } catch {
+            return error.problems
+        }
+    }
+
+    @Test func theValidConfigParses() {
+        #expect(problems(config(valid)).isEmpty)
+    }
+
+    @Test(arguments: [
+        (["sharding", "mod"], JSON.string("ObjectHash"), "spec.sharding.mod: Unknown field"),
+        (["resource"], JSON.array([]), "spec.resource: Unknown field"),
+        (["sharding", "shards"], JSON.string("2"), "spec.sharding.shards: Invalid value: must be an integer"),
+        (["sharding", "mode"], JSON.int(1), "spec.sharding.mode: Invalid value: must be a string"),
+        (["selector"], JSON.string("app=op"), "spec.selector: Invalid value"),
+        (["selector", "matchLabel"], JSON.object(JSONObject()), "spec.selector: Invalid value"),
+        (["leaderElection", "nam"], JSON.string("l"), "spec.leaderElection.nam: Unknown field"),
+        (["canary", "step"], JSON.array([]), "spec.canary.step: Unknown field"),
+    ])
+    func typosAreReported(_ path: [String], _ value: JSON, _ expected: String) {
+        var spec = valid
+        spec.setValue(value, at: path)
+        let found = problems(config(spec))
+        #expect(found.contains { $0.hasPrefix(expected) }, "\(found)")
+    }
+
+    @Test func kusionStackFieldsThatWouldChangeTheMeaningAreRefusedUntilImplemented() throws {
+        var auto = try Fixtures.documents("Tests/fixtures/kusionstack/shardingconfig-auto.yaml")[0]
+        #expect(problems(auto).isEmpty)
+        auto.setValue(["port": 9443, "certDir": "/certs"], at: ["spec", "webhook"])
+        var resourceSelector = auto["spec"]?["root"]?["resourceSelector"]?.arrayValue ?? []
+        resourceSelector[0].setValue(["matchLabels": ["a": "b"]], at: ["selector"])
+        auto.setValue(.array(resourceSelector), at: ["spec", "root", "resourceSelector"])
+        let found = problems(auto)
+        #expect(found.contains { $0.hasPrefix("spec.webhook: Unsupported value") })
+        #expect(found.contains { $0.hasPrefix("spec.root.resourceSelector[0].selector: Unsupported value") })
+    }
+
+    @Test func policiesAreReadStrictly() throws {
+        func policyProblems(_ spec: JSON) -> [String] {
+            let object: JSON = ["apiVersion": "ctrlmesh.kruise.io/v1alpha1", "kind": "FaultInjection",
+                                "metadata": ["name": "f", "namespace": "ns"], "spec": spec]
+            do {
+                _ = try PolicyDocument(object: object)
+                return []
+            } catch {
+                return error.problems
+            }
+        }
+        let fault: JSON = ["name": "f", "match": ["resources": [["verbs": ["delete"], "apiGroups": [""], "resources": ["pods"]]]],
+                           "abort": ["httpStatus": 500]]
+        #expect(policyProblems(["selector": ["matchLabels": ["a": "b"]], "httpFault": [fault]]).isEmpty)
+        var typo = fault
+        typo.setValue(500, at: ["abort", "httpStatsu"])
+        #expect(policyProblems(["selector": ["matchLabels": ["a": "b"]], "httpFault": [typo]]).contains { $0.contains("httpStatsu: Unknown field") })
+        #expect(policyProblems(["selector": ["matchLabels": ["a": "b"]], "httpFault": [fault], "disabled": "true"])
+            .contains { $0.hasPrefix("spec.disabled: Invalid value") })
+        var headers = fault
+        headers.setValue(["httpMatch": [["method": "GET", "headers": [["name": "x", "value": "y"]]]]], at: ["match"])
+        #expect(policyProblems(["selector": ["matchLabels": ["a": "b"]], "httpFault": [headers]]).contains { $0.contains("headers: Unsupported value") })
     }
 }

@@ -1,5 +1,6 @@
 import KubeClient
 import KubeModel
+import KubeYAML
 import MeshCore
 import Testing
 

@@ -1,5 +1,6 @@
 import Foundation
 import KubeClient
+import KubeYAML
 import SampleOperator
 import Testing
 

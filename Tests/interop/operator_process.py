@@ -8,7 +8,7 @@ from conftest import BINARY, free_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FIXTURES = os.path.join(ROOT, "Tests", "fixtures", "kruise")
-CLONESET_CRD = os.path.join(FIXTURES, "apps.kruise.io_clonesets.yaml")
+CLONESET_CRD = os.path.join(FIXTURES, "crds", "apps.kruise.io_clonesets.yaml")
 CLONESET_SAMPLE = os.path.join(FIXTURES, "apps_v1alpha1_cloneset.yaml")
 RECONCILED_BY = "sample.ctrlmesh.io/reconciled-by"
 

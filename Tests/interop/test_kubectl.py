@@ -7,7 +7,6 @@ import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data")
 FIXTURES = os.path.join(ROOT, "Tests", "fixtures", "kruise")
 
 DEPLOYMENT = """
@@ -85,7 +84,7 @@ def test_api_resources_lists_builtins(server):
 def test_scale_subresource(server):
     """`kubectl scale` on a custom resource with a scale subresource and on a Deployment."""
     k = server.kubectl
-    k("apply", "-f", os.path.join(FIXTURES, "apps.kruise.io_clonesets.yaml"))
+    k("apply", "-f", os.path.join(FIXTURES, "crds", "apps.kruise.io_clonesets.yaml"))
     k("apply", "-f", os.path.join(FIXTURES, "apps_v1alpha1_cloneset.yaml"))
     assert "scaled" in k("scale", "cloneset", "sample", "--replicas", "7").stdout
     scale = json.loads(k("get", "--raw", "/apis/apps.kruise.io/v1alpha1/namespaces/default/clonesets/sample/scale").stdout)
@@ -111,8 +110,8 @@ def test_scale_subresource(server):
 
 def test_crd_and_custom_resources(server):
     k = server.kubectl
-    k("apply", "-f", os.path.join(SHARED, "kruise-crds", "apps.kruise.io_clonesets.yaml"))
-    sample = os.path.join(SHARED, "kruise-samples", "apps_v1alpha1_cloneset.yaml")
+    k("apply", "-f", os.path.join(FIXTURES, "crds", "apps.kruise.io_clonesets.yaml"))
+    sample = os.path.join(FIXTURES, "apps_v1alpha1_cloneset.yaml")
     assert "created" in k("apply", "-f", sample).stdout
     assert "unchanged" in k("apply", "-f", sample).stdout
     table = k("get", "clonesets").stdout
@@ -132,8 +131,8 @@ def test_crd_and_custom_resources(server):
 
 
 def test_all_kruise_crds_load(server):
-    out = server.kubectl("apply", "-f", os.path.join(SHARED, "kruise-crds")).stdout
-    assert out.count("created") == len(os.listdir(os.path.join(SHARED, "kruise-crds")))
+    out = server.kubectl("apply", "-f", os.path.join(FIXTURES, "crds")).stdout
+    assert out.count("created") == len(os.listdir(os.path.join(FIXTURES, "crds")))
     assert "broadcastjobs" in server.kubectl("api-resources", "--api-group", "apps.kruise.io").stdout
 
 

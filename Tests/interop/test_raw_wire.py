@@ -5,6 +5,8 @@ import time
 import urllib.error
 import urllib.request
 
+from operator_process import CLONESET_CRD
+
 
 def call(server, method, path, body=None, content_type="application/json"):
     data = body if isinstance(body, (bytes, type(None))) else json.dumps(body).encode()
@@ -57,9 +59,7 @@ def test_watch_bookmarks_and_timeout(server):
 
 def test_status_subresource_rules(server):
     k = server.kubectl
-    import os
-    shared = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))), "shared", "data")
-    k("apply", "-f", os.path.join(shared, "kruise-crds", "apps.kruise.io_clonesets.yaml"))
+    k("apply", "-f", CLONESET_CRD)
     path = "/apis/apps.kruise.io/v1alpha1/namespaces/default/clonesets"
     status, cs = call(server, "POST", path, {"apiVersion": "apps.kruise.io/v1alpha1", "kind": "CloneSet", "metadata": {"name": "c"},
                                              "spec": {"replicas": 1}, "status": {"replicas": 9}})

@@ -100,7 +100,10 @@ struct OwnerIndex {
         Ref(resource: gr, key: ObjectKey(namespace: json.namespace ?? "", name: json.name ?? ""), uid: json.uid ?? "")
     }
 
+    /// The uids of the object's owners. A reference to itself is no owner: an object cannot wait
+    /// for itself to go (a foreground delete would never finish) nor keep itself alive.
     static func ownerUIDs(_ json: JSON) -> [String] {
-        json.metadataValue("ownerReferences")?.arrayValue?.compactMap { $0["uid"]?.stringValue } ?? []
+        let own = json.uid
+        return json.metadataValue("ownerReferences")?.arrayValue?.compactMap { $0["uid"]?.stringValue }.filter { $0 != own } ?? []
     }
 }

@@ -11,8 +11,7 @@ struct Discovery {
         "compiler": "gc", "platform": "linux/amd64",
     ]
 
-    func document(for path: Substring) -> JSON? {
-        let parts = path.split(separator: "/").map(String.init)
+    func document(for parts: [String]) -> JSON? {
         switch parts.count {
         case 1 where parts[0] == "version": return Self.version
         case 1 where parts[0] == "api":

@@ -38,6 +38,46 @@ enum ObjectRules {
         }
     }
 
+    /// What the typed decoding of a built-in kind refuses (400) and what it changes: ConfigMap
+    /// `data` holds strings and `binaryData` base64; Secret `data` holds base64 and the
+    /// write-only `stringData` is folded into `data` (its keys win), as the API server does.
+    static func normalizeBuiltin(_ object: inout JSON, info: ResourceInfo) throws(StatusError) {
+        guard info.group.isEmpty else { return }
+        switch info.plural {
+        case "configmaps":
+            try checkMap(object["data"], "data", base64: false)
+            try checkMap(object["binaryData"], "binaryData", base64: true)
+        case "secrets":
+            try checkMap(object["data"], "data", base64: true)
+            try checkMap(object["stringData"], "stringData", base64: false)
+            if let stringData = object["stringData"]?.objectValue {
+                var data = object["data"]?.objectValue ?? JSONObject()
+                for (key, value) in stringData {
+                    data[key] = .string(Data((value.stringValue ?? "").utf8).base64EncodedString())
+                }
+                object["data"] = .object(data)
+            }
+            object["stringData"] = nil
+        default:
+            break
+        }
+    }
+
+    static func checkMap(_ value: JSON?, _ field: String, base64: Bool) throws(StatusError) {
+        guard let value, !value.isNull else { return }
+        guard case .object(let map) = value else {
+            throw StatusError.badRequest("error decoding request body: \(field): a \(value.typeName) cannot be decoded as a map of strings")
+        }
+        for (key, entry) in map {
+            guard let text = entry.stringValue else {
+                throw StatusError.badRequest("error decoding request body: \(field).\(key): a \(entry.typeName) cannot be decoded as a string")
+            }
+            if base64, Data(base64Encoded: text) == nil {
+                throw StatusError.badRequest("error decoding request body: \(field).\(key): illegal base64 data")
+            }
+        }
+    }
+
     /// System fields of a new object. With a status subresource, status starts empty (a
     /// namespace starts Active), as the API server's create strategies reset it.
     static func prepareCreate(_ object: inout JSON, info: ResourceInfo, now: String) {
@@ -90,7 +130,12 @@ enum ObjectRules {
         return body(old) != body(new)
     }
 
-    /// Name, generateName and label validation; 422 with causes.
+    /// `TotalAnnotationSizeLimitB` of the API server's ObjectMeta validation.
+    static let totalAnnotationBytes = 256 * 1024
+    /// `MaxSecretSize`, the limit of a ConfigMap's data and binaryData together.
+    static let configMapDataBytes = 1024 * 1024
+
+    /// Name, generateName, label, annotation and owner reference validation; 422 with causes.
     static func validate(_ object: JSON, info: ResourceInfo) throws(StatusError) {
         var causes: [StatusError.Cause] = []
         let name = object.name ?? ""
@@ -126,8 +171,21 @@ enum ObjectRules {
                 if map.contains(where: { $0.1.stringValue == nil }) {
                     causes.append(.init(reason: "FieldValueTypeInvalid", message: "Invalid value: annotation values must be strings", field: "metadata.annotations"))
                 }
+                let size = map.reduce(0) { $0 + $1.0.utf8.count + ($1.1.stringValue?.utf8.count ?? 0) }
+                if size > totalAnnotationBytes {
+                    causes.append(.init(reason: "FieldValueTooLong", message: "Too long: must have at most \(totalAnnotationBytes) bytes", field: "metadata.annotations"))
+                }
             } else {
                 causes.append(.init(reason: "FieldValueTypeInvalid", message: "Invalid value: annotations must be an object", field: "metadata.annotations"))
+            }
+        }
+        causes += ObjectMetaCheck.ownerReferenceCauses(object)
+        if info.group.isEmpty, info.plural == "configmaps" {
+            let size = ["data", "binaryData"].reduce(0) { total, field in
+                total + (object[field]?.objectValue?.reduce(0) { $0 + $1.0.utf8.count + ($1.1.stringValue?.utf8.count ?? 0) } ?? 0)
+            }
+            if size > configMapDataBytes {
+                causes.append(.init(reason: "FieldValueTooLong", message: "Too long: must have at most \(configMapDataBytes) bytes", field: "data"))
             }
         }
         if !causes.isEmpty {

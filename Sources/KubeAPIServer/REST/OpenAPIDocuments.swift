@@ -9,10 +9,11 @@ import MeshCore
 struct OpenAPIDocuments {
     let registry: ResourceRegistry
 
-    func document(for path: Substring) -> JSON? {
-        if path == "/openapi/v3" || path == "/openapi/v3/" { return index() }
-        guard path.hasPrefix("/openapi/v3/") else { return nil }
-        let gvPath = String(path.dropFirst("/openapi/v3/".count))
+    /// `segments` of the path, `openapi` first.
+    func document(for segments: [String]) -> JSON? {
+        guard segments.count >= 2, segments[0] == "openapi", segments[1] == "v3" else { return nil }
+        if segments.count == 2 { return index() }
+        let gvPath = segments.dropFirst(2).joined(separator: "/")
         guard let gv = registry.groupVersions.first(where: { Self.path(of: $0) == gvPath }) else { return nil }
         return groupVersionDocument(gv)
     }

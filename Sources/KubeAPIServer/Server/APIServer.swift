@@ -15,6 +15,8 @@ public final class APIServer: HTTPResponder {
         public var serverAddress: String = "127.0.0.1:6443"
         public var maxBodyBytes: Int = 3 * 1024 * 1024
         public var webhookTimeout: Duration = .seconds(10)
+        /// Compare each proxy's `X-Ctrlmesh-Judged` stamp with this server's routing.
+        public var checkJudgements = false
         public init() {}
     }
 
@@ -25,6 +27,8 @@ public final class APIServer: HTTPResponder {
     let requests = RequestCounter()
     /// Writes stamped by mesh proxies, for the ownership audit.
     public let writeAudit: WriteAudit
+    /// Proxies' classifications against this server's routing (`checkJudgements`).
+    public let judgements = JudgementAudit()
     let logger: Logger
     private let garbageCollection = Mutex<Task<Void, Never>?>(nil)
 
@@ -77,10 +81,21 @@ public final class APIServer: HTTPResponder {
     }
 
     func route(_ request: ServerRequest, writer: ResponseWriter) async throws {
-        let path = request.path
-        let query = QueryParameters(request.rawQuery)
+        let target: RequestTarget
+        do {
+            target = try RequestTarget.parse(request.uri)
+        } catch {
+            throw StatusError.badRequest("invalid request target: \(error.message)")
+        }
+        let path = target.path
+        let discovery = Discovery(registry: registry, serverAddress: options.serverAddress).document(for: target.segments)
+        let info = RequestInfo.classify(method: request.method.rawValue, target: target)
+        if options.checkJudgements, let stamp = request.headers.first(name: Judgement.header) {
+            judgements.check(stamp: stamp, routed: APIServer.routing(method: request.method.rawValue, target: target),
+                             method: request.method.rawValue, target: request.uri)
+        }
         switch path {
-        case "/healthz", "/readyz", "/livez", "/healthz/", "/readyz/", "/livez/":
+        case "/healthz", "/readyz", "/livez":
             await writer.respond(status: .ok, headers: ["content-type": "text/plain; charset=utf-8"], body: Array("ok".utf8))
             return
         case "/metrics":
@@ -88,24 +103,25 @@ public final class APIServer: HTTPResponder {
             return
         case "/debug/ctrlmesh/writes":
             return await writeJSON(writeAudit.json(), writer: writer)
+        case "/debug/ctrlmesh/judgements":
+            return await writeJSON(judgements.json(), writer: writer)
         default:
             break
         }
-        if let document = Discovery(registry: registry, serverAddress: options.serverAddress).document(for: path) {
-            return await writeJSON(document, writer: writer)
-        }
-        if path.hasPrefix("/openapi/") {
-            guard let document = OpenAPIDocuments(registry: registry).document(for: path) else {
+        if let discovery { return await writeJSON(discovery, writer: writer) }
+        if target.segments.first == "openapi" {
+            guard let document = OpenAPIDocuments(registry: registry).document(for: target.segments) else {
                 throw StatusError(code: 404, reason: .notFound, message: "the server could not find the requested resource")
             }
             return await writeJSON(document, writer: writer)
         }
-        guard let info = RequestInfo.parse(method: request.method.rawValue, path: path, query: query) else {
+        guard let info else {
             throw StatusError(code: 404, reason: .notFound, message: "the server could not find the requested resource")
         }
         requests.count(info)
         let resource = try resolve(info)
-        let context = RequestContext(request: request, info: info, resource: resource, query: query)
+        let context = RequestContext(request: request, info: info, resource: resource, query: target.query)
+        try QueryOptions.check(context)
         if info.subresource == "scale", let scale = resource.scale {
             return try await serveScale(context, scale, writer: writer)
         }
@@ -114,6 +130,19 @@ public final class APIServer: HTTPResponder {
             return try await WriteAudit.$stamp.withValue((shard, epoch)) { try await serve(context, writer: writer) }
         }
         try await serve(context, writer: writer)
+    }
+
+    /// What this router serves a parsed target as, in the terms a proxy's judgement uses:
+    /// health, metrics, version, discovery-shaped paths (whether or not the group exists: an
+    /// unknown one is discovery's 404) and OpenAPI are non-resource requests; anything else is
+    /// the resource request it classifies as, or nothing (404).
+    public static func routing(method: String, target: RequestTarget) -> Judgement? {
+        let segments = target.segments
+        let discoveryShaped = (segments.first == "api" && segments.count <= 2) || (segments.first == "apis" && segments.count <= 3)
+        if ["/healthz", "/readyz", "/livez", "/metrics", "/version"].contains(target.path) || discoveryShaped || segments.first == "openapi" {
+            return .nonResource(path: target.path)
+        }
+        return RequestInfo.classify(method: method, target: target).map { .resource($0) }
     }
 
     func serve(_ context: RequestContext, writer: ResponseWriter) async throws {
@@ -195,6 +224,13 @@ struct RequestContext: Sendable {
         } catch {
             throw StatusError.badRequest("error decoding request body: \(error)")
         }
+    }
+
+    /// The body of a create or update: an object whose metadata decodes.
+    func objectBody() throws(StatusError) -> JSON {
+        let object = try body()
+        if let problem = ObjectMetaCheck.decodeError(object) { throw StatusError.badRequest("error decoding request body: \(problem)") }
+        return object
     }
 
     func checkDryRun() throws(StatusError) -> Bool {

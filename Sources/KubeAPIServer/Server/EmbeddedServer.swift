@@ -130,6 +130,7 @@ extension APIServer {
         }
         var object = json
         try ObjectRules.checkBody(&object, info: resource, urlNamespace: resource.namespaced ? (object.namespace ?? "default") : nil)
+        try ObjectRules.normalizeBuiltin(&object, info: resource)
         if resource.namespaced { try checkNamespaceAcceptsCreate(object.namespace ?? "") }
         try ObjectRules.validate(object, info: resource)
         ObjectRules.prepareCreate(&object, info: resource, now: Timestamp.now())

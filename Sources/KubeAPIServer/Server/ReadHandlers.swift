@@ -45,7 +45,7 @@ extension APIServer {
             after = decoded.after
             listRV = decoded.resourceVersion
         }
-        let limit = c.query.int("limit").flatMap { $0 > 0 ? $0 : nil }
+        let limit = (try? c.query.int("limit")).flatMap { $0 }.flatMap { $0 > 0 ? Int(clamping: $0) : nil }
         let (all, rv) = store.list(c.gr, namespace: filter.namespace, after: after)
         var items: [StoredObject] = []
         var remaining = 0

@@ -66,7 +66,7 @@ extension APIServer {
                 }
             })
         }
-        if let timeout = c.query.int("timeoutSeconds"), timeout > 0 {
+        if let timeout = (try? c.query.int("timeoutSeconds")).flatMap({ $0 }), timeout > 0 {
             timers.append(Task {
                 try? await Task.sleep(for: .seconds(timeout))
                 if !Task.isCancelled { subscription.finish() }

@@ -13,8 +13,9 @@ extension APIServer {
         if c.info.subresource != nil { throw StatusError.methodNotAllowed("create is not allowed on subresources") }
         if c.info.name != nil { throw StatusError.methodNotAllowed("POST to a named object is not allowed") }
         let dryRun = try c.checkDryRun()
-        var object = try c.body()
+        var object = try c.objectBody()
         try ObjectRules.checkBody(&object, info: c.resource, urlNamespace: c.info.namespace)
+        try ObjectRules.normalizeBuiltin(&object, info: c.resource)
         if c.resource.namespaced { try checkNamespaceAcceptsCreate(object.namespace ?? "") }
         let generateName = object.generateName ?? ""
         if (object.name ?? "").isEmpty, !generateName.isEmpty {
@@ -45,7 +46,7 @@ extension APIServer {
 
     func update(_ c: RequestContext, writer: ResponseWriter) async throws {
         let dryRun = try c.checkDryRun()
-        var body = try c.body()
+        var body = try c.objectBody()
         try ObjectRules.checkBody(&body, info: c.resource, urlNamespace: c.info.namespace)
         if let name = body.name, name != c.key.name {
             throw StatusError.badRequest("the name of the object (\(name)) does not match the name on the URL (\(c.key.name))")
@@ -87,10 +88,7 @@ extension APIServer {
             do throws(PatchError) {
                 return try apply(document)
             } catch {
-                switch error.kind {
-                case .malformed: throw StatusError.badRequest(error.message)
-                case .failed: throw StatusError(code: 422, reason: .invalid, message: error.message)
-                }
+                throw error.status
             }
         }
         return (mapped, patchBody)
@@ -107,8 +105,15 @@ extension APIServer {
                 throw StatusError.staleResourceVersion(c.gr, c.key.name)
             }
             var new = try transform(old)
-            guard case .object = new else { throw StatusError.badRequest("the result must be a JSON object") }
+            if let problem = ObjectMetaCheck.decodeError(new) { throw StatusError.badRequest("error decoding the object: \(problem)") }
             if new.name != nil, new.name != c.key.name { throw StatusError.badRequest("the name of the object cannot be changed") }
+            if let uid = new.uid, !uid.isEmpty, uid != old.uid {
+                // A uid in the body is a precondition (the proxy pins writes to the object it judged).
+                throw StatusError.invalid(kind: c.resource.kind, group: c.resource.group, name: c.key.name, causes: [
+                    .init(reason: "FieldValueInvalid", message: "Invalid value: \"\(uid)\": field is immutable", field: "metadata.uid"),
+                ])
+            }
+            try ObjectRules.normalizeBuiltin(&new, info: c.resource)
             var merged = ObjectRules.mergeUpdate(old: old.json, new: new, info: c.resource, subresource: c.info.subresource)
             let attributes = AdmissionAttributes(operation: .update, resource: c.resource, subresource: c.info.subresource,
                                                  namespace: c.key.namespace, name: c.key.name, dryRun: dryRun)
@@ -141,8 +146,7 @@ extension APIServer {
 
     func delete(_ c: RequestContext, writer: ResponseWriter) async throws {
         let dryRun = try c.checkDryRun()
-        var options: JSON = .null
-        if c.request.body.readableBytes > 0 { options = try c.body() }
+        let options = try DeleteOptions.decode(contentType: c.request.headers.first(name: "content-type"), body: c.request.bodyBytes).get()
         let propagation = try DeletePropagation(options: options, query: c.query)
         for _ in 0..<Self.maxRetries {
             guard let old = store.get(c.gr, c.key) else { throw StatusError.notFound(c.gr, c.key.name) }

@@ -31,6 +31,8 @@ public final class ObjectStore: Sendable {
     let state: Mutex<State>
     let persistence: any Persistence
     public let historyLimit: Int
+    /// The largest object stored, serialized: etcd's default `--max-request-bytes` (1.5 MiB).
+    public static let maxObjectBytes = 1_572_864
     public let watcherBufferLimit: Int
 
     public init(persistence: any Persistence = NoPersistence(), historyLimit: Int = 20_000, watcherBufferLimit: Int = 200_000) throws {
@@ -126,6 +128,11 @@ public final class ObjectStore: Sendable {
             case .put(var json):
                 json.setMetadata("resourceVersion", .string(String(rv)))
                 let stored = StoredObject(json: json, resourceVersion: rv)
+                if stored.bytes.count > ObjectStore.maxObjectBytes {
+                    throw StatusError(code: 413, reason: .requestEntityTooLarge,
+                                      message: "the object would be \(stored.bytes.count) bytes, above the store's limit of \(ObjectStore.maxObjectBytes) (etcd's default request limit)",
+                                      name: key.name, group: gr.group, kind: gr.resource)
+                }
                 try persistence.put(gr, stored)
                 s.collections[gr, default: Collection()].objects[key] = stored
                 if existing == nil { s.collections[gr]!.sortedKeys = nil }

@@ -130,10 +130,16 @@ extension JSON: ExpressibleByStringLiteral, ExpressibleByBooleanLiteral, Express
     }
 }
 
-/// A JSON object that keeps its keys in insertion order.
+/// A JSON object that keeps its keys in insertion order. Objects above a few keys keep an
+/// index from key to position, so lookups, merges and comparisons of large objects (a
+/// ConfigMap with many keys, a hostile body) stay linear in the object's size.
 public struct JSONObject: Sendable, Equatable, Sequence {
     public private(set) var keys: [String] = []
     public private(set) var values: [JSON] = []
+    /// Position of each key; built once the object outgrows `indexThreshold`.
+    private var positions: [String: Int]?
+
+    static let indexThreshold = 16
 
     public init() {}
 
@@ -145,7 +151,8 @@ public struct JSONObject: Sendable, Equatable, Sequence {
     public var isEmpty: Bool { keys.isEmpty }
 
     public func index(of key: String) -> Int? {
-        keys.firstIndex(of: key)
+        if let positions { return positions[key] }
+        return keys.firstIndex(of: key)
     }
 
     public subscript(key: String) -> JSON? {
@@ -160,10 +167,10 @@ public struct JSONObject: Sendable, Equatable, Sequence {
                 } else {
                     keys.remove(at: i)
                     values.remove(at: i)
+                    if positions != nil { rebuildPositions() }
                 }
             } else if let newValue {
-                keys.append(key)
-                values.append(newValue)
+                appendUnchecked(key, newValue)
             }
         }
     }
@@ -172,10 +179,40 @@ public struct JSONObject: Sendable, Equatable, Sequence {
     mutating func appendUnchecked(_ key: String, _ value: JSON) {
         keys.append(key)
         values.append(value)
+        if positions != nil {
+            positions![key] = keys.count - 1
+        } else if keys.count > JSONObject.indexThreshold {
+            rebuildPositions()
+        }
+    }
+
+    /// Removes every listed key in one pass (one by one, each removal would cost the object's size).
+    public mutating func removeKeys(_ removed: Set<String>) {
+        guard !removed.isEmpty else { return }
+        var keptKeys: [String] = []
+        var keptValues: [JSON] = []
+        for (key, value) in self where !removed.contains(key) {
+            keptKeys.append(key)
+            keptValues.append(value)
+        }
+        keys = keptKeys
+        values = keptValues
+        rebuildPositions()
     }
 
     mutating func replaceValue(at index: Int, with value: JSON) {
         values[index] = value
+    }
+
+    private mutating func rebuildPositions() {
+        guard keys.count > JSONObject.indexThreshold else {
+            positions = nil
+            return
+        }
+        var map: [String: Int] = [:]
+        map.reserveCapacity(keys.count)
+        for (i, key) in keys.enumerated() { map[key] = i }
+        positions = map
     }
 
     public func makeIterator() -> Zip2Sequence<[String], [JSON]>.Iterator {

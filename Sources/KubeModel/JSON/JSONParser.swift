@@ -110,7 +110,6 @@ struct JSONParser {
         defer { depth -= 1 }
         index += 1
         var object = JSONObject()
-        var seen: Set<String>? = nil
         skipWhitespace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
             index += 1
@@ -126,18 +125,8 @@ struct JSONParser {
             skipWhitespace()
             let value: JSON
             if let member { value = try member(&self, key) } else { value = try parseValue() }
-            // Small objects are scanned; large ones (CRD schemas) get a set of seen keys.
-            if object.count < 16 {
-                if let i = object.index(of: key) { object.replaceValue(at: i, with: value) } else { object.appendUnchecked(key, value) }
-            } else {
-                if seen == nil { seen = Set(object.keys) }
-                if seen!.contains(key) {
-                    object.replaceValue(at: object.index(of: key)!, with: value)
-                } else {
-                    seen!.insert(key)
-                    object.appendUnchecked(key, value)
-                }
-            }
+            // A repeated key keeps its last value, as Go's decoder does.
+            if let i = object.index(of: key) { object.replaceValue(at: i, with: value) } else { object.appendUnchecked(key, value) }
             skipWhitespace()
             guard index < bytes.count else { throw fail("unexpected end of input in object") }
             if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
@@ -184,18 +173,28 @@ struct JSONParser {
         } else {
             while index < bytes.count, isDigit(bytes[index]) { index += 1 }
         }
+        var integer = true
         if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
+            integer = false
             index += 1
             guard index < bytes.count, isDigit(bytes[index]) else { throw fail("invalid number") }
             while index < bytes.count, isDigit(bytes[index]) { index += 1 }
         }
         if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
+            integer = false
             index += 1
             if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
             guard index < bytes.count, isDigit(bytes[index]) else { throw fail("invalid number") }
             while index < bytes.count, isDigit(bytes[index]) { index += 1 }
         }
-        return .number(String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self))
+        let literal = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+        // Only numbers every client can decode are accepted: Go's decoder and the Python
+        // client refuse integers beyond int64 (or past 4,300 digits) and floats beyond float64,
+        // and an object holding one could no longer be listed by them.
+        if integer ? Int64(literal) == nil : !(Double(literal)?.isFinite ?? false) {
+            throw JSONParseError(message: "number \(literal.prefix(32))\(literal.count > 32 ? "…" : "") is out of range (integers must fit in 64 bits, other numbers in a finite double)", offset: start)
+        }
+        return .number(literal)
     }
 
     func isDigit(_ b: UInt8) -> Bool { b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9") }

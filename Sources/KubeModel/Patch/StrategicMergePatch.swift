@@ -10,7 +10,11 @@ public enum StrategicMergePatch {
         guard case .object(let patchObject) = patch else {
             throw PatchError(.malformed, "strategic merge patch must be a JSON object")
         }
-        return try mergeObject(original.objectValue ?? JSONObject(), patchObject, path: [], schema: schema) ?? .object(JSONObject())
+        guard let merged = try mergeObject(original.objectValue ?? JSONObject(), patchObject, path: [], schema: schema) else {
+            // Deleting the object is what DELETE is for; a patch that would leave nothing is refused.
+            throw PatchError(.failed, "a strategic merge patch cannot delete the whole object ($patch: delete at the top level)")
+        }
+        return merged
     }
 
     /// Returns nil when the patch deletes the object (`$patch: delete`).
@@ -30,6 +34,8 @@ public enum StrategicMergePatch {
         }
         var result = original
         var orders: [String: [JSON]] = [:]
+        // Removals are applied together: one at a time, each would cost the object's size.
+        var removed = Set<String>()
         for (key, value) in patch {
             if key == directive || key == retainKeys { continue }
             if key.hasPrefix(setElementOrderPrefix) {
@@ -41,29 +47,31 @@ public enum StrategicMergePatch {
                 let field = String(key.dropFirst(deleteFromPrimitiveListPrefix.count))
                 guard let toDelete = value.arrayValue else { throw PatchError(.malformed, "\(key) must be a list") }
                 if let list = result[field]?.arrayValue {
-                    result[field] = .array(list.filter { !toDelete.contains($0) })
+                    let deleted = Set(toDelete.map(JSONValueKey.init))
+                    result[field] = .array(list.filter { !deleted.contains(JSONValueKey($0)) })
                 }
                 continue
             }
             if value.isNull {
-                result[key] = nil
+                removed.insert(key)
                 continue
             }
             let fieldPath = path + [key]
             switch (result[key], value) {
             case (.object(let o)?, .object(let p)):
-                result[key] = try mergeObject(o, p, path: fieldPath, schema: schema)
+                if let merged = try mergeObject(o, p, path: fieldPath, schema: schema) { result[key] = merged } else { removed.insert(key) }
             case (.array(let o)?, .array(let p)):
                 result[key] = .array(try mergeList(o, p, path: fieldPath, schema: schema))
             case (_, .object(let p)):
                 // Nothing to merge into: the patch value (minus directives) becomes the field.
-                result[key] = try mergeObject(JSONObject(), p, path: fieldPath, schema: schema)
+                if let merged = try mergeObject(JSONObject(), p, path: fieldPath, schema: schema) { result[key] = merged } else { removed.insert(key) }
             case (_, .array(let p)):
                 result[key] = .array(try mergeList([], p, path: fieldPath, schema: schema))
             default:
                 result[key] = value
             }
         }
+        result.removeKeys(removed)
         for (field, order) in orders {
             if let list = result[field]?.arrayValue {
                 result[field] = .array(reorder(list, by: order, strategy: schema.strategy(forListAt: path + [field])))
@@ -71,7 +79,8 @@ public enum StrategicMergePatch {
         }
         if let keep = patch[retainKeys] {
             guard let names = keep.arrayValue?.compactMap(\.stringValue) else { throw PatchError(.malformed, "$retainKeys must be a list of strings") }
-            for key in result.keys where !names.contains(key) { result[key] = nil }
+            let kept = Set(names)
+            result.removeKeys(Set(result.keys.filter { !kept.contains($0) }))
         }
         return .object(result)
     }
@@ -82,7 +91,8 @@ public enum StrategicMergePatch {
             return try patch.map { (e: JSON) throws(PatchError) -> JSON in try stripDirectives(e) }
         case .mergePrimitives:
             var result = original
-            for element in patch where !result.contains(element) { result.append(element) }
+            var present = Set(original.map(JSONValueKey.init))
+            for element in patch where present.insert(JSONValueKey(element)).inserted { result.append(element) }
             return result
         case .mergeByKey(let key):
             // `{"$patch": "replace"}` as an element replaces the whole list with the other elements.
@@ -90,32 +100,46 @@ public enum StrategicMergePatch {
                 return try patch.filter { !($0[directive]?.stringValue == "replace" && $0.objectValue?.count == 1) }
                     .map { (e: JSON) throws(PatchError) -> JSON in try stripDirectives(e) }
             }
-            var result = original
+            // Elements are found through an index of their merge-key values (and primitives
+            // through a set), so a large list and a large patch merge in linear time.
+            var result: [JSON?] = original
+            var positions: [JSONValueKey: [Int]] = [:]
+            var primitives = Set<JSONValueKey>()
+            for (i, element) in original.enumerated() {
+                if case .object(let o) = element, let value = o[key] {
+                    positions[JSONValueKey(value), default: []].append(i)
+                } else if element.objectValue == nil {
+                    primitives.insert(JSONValueKey(element))
+                }
+            }
             for element in patch {
                 guard case .object(let patchElement) = element else {
                     // Primitive elements in a keyed list: treat as a set.
-                    if !result.contains(element) { result.append(element) }
+                    if primitives.insert(JSONValueKey(element)).inserted { result.append(element) }
                     continue
                 }
                 guard let keyValue = patchElement[key] else {
-                    throw PatchError(.malformed, "map: \(element.jsonString) does not contain declared merge key: \(key)")
+                    throw PatchError(.malformed, "map: \(element.jsonString.prefix(256)) does not contain declared merge key: \(key)")
                 }
-                let index = result.firstIndex { $0[key] == keyValue }
+                let valueKey = JSONValueKey(keyValue)
                 if patchElement[directive]?.stringValue == "delete" {
-                    result.removeAll { $0[key] == keyValue }
+                    for i in positions[valueKey] ?? [] { result[i] = nil }
+                    positions[valueKey] = nil
                     continue
                 }
-                if let index, case .object(let existing) = result[index] {
+                if let index = positions[valueKey]?.first, case .object(let existing)? = result[index] {
                     if let merged = try mergeObject(existing, patchElement, path: path, schema: schema) {
                         result[index] = merged
                     } else {
-                        result.remove(at: index)
+                        result[index] = nil
+                        positions[valueKey]?.removeFirst()
                     }
                 } else if let created = try mergeObject(JSONObject(), patchElement, path: path, schema: schema) {
+                    positions[valueKey, default: []].append(result.count)
                     result.append(created)
                 }
             }
-            return result
+            return result.compactMap { $0 }
         }
     }
 
@@ -125,15 +149,18 @@ public enum StrategicMergePatch {
             if case .mergeByKey(let key) = strategy, case .object(let o) = element { return o[key] ?? element }
             return element
         }
-        var remaining = list
+        var positions: [JSONValueKey: [Int]] = [:]
+        for (i, element) in list.enumerated() { positions[JSONValueKey(identity(element)), default: []].append(i) }
+        var taken = Set<Int>()
         var result: [JSON] = []
         for wanted in order {
-            let wantedID = identity(wanted)
-            if let i = remaining.firstIndex(where: { identity($0) == wantedID }) {
-                result.append(remaining.remove(at: i))
+            let wantedID = JSONValueKey(identity(wanted))
+            if let i = positions[wantedID]?.first(where: { !taken.contains($0) }) {
+                taken.insert(i)
+                result.append(list[i])
             }
         }
-        return result + remaining
+        return result + list.indices.filter { !taken.contains($0) }.map { list[$0] }
     }
 
     /// Removes directive keys from a value the patch introduces wholesale.

@@ -2,7 +2,7 @@ import Foundation
 
 /// Decodes `application/vnd.kubernetes.protobuf` request bodies of the built-in kinds that
 /// kubectl's typed `create` commands send (namespaces, configmaps, secrets, serviceaccounts,
-/// leases) into the JSON the API server stores. The envelope is `k8s\0` + runtime.Unknown
+/// leases), and the DeleteOptions of protobuf clients, into the JSON the API server stores. The envelope is `k8s\0` + runtime.Unknown
 /// (typeMeta = 1 {apiVersion = 1, kind = 2}, raw = 2); field numbers are those of
 /// k8s.io/api's generated.proto.
 public enum KubernetesProtobuf {
@@ -23,6 +23,8 @@ public enum KubernetesProtobuf {
         var name: String
         var type: FieldType
         var repeated = false
+        /// An optional (pointer) field in Go: present means set, even to zero.
+        var keepsZero = false
     }
 
     typealias Schema = [Int: Field]
@@ -68,6 +70,16 @@ public enum KubernetesProtobuf {
             2: Field(name: "secrets", type: .message(objectReference), repeated: true),
             3: Field(name: "imagePullSecrets", type: .message(localObjectReference), repeated: true),
             4: Field(name: "automountServiceAccountToken", type: .bool),
+        ],
+        // What client-go sends as the body of a delete from a protobuf client.
+        "DeleteOptions": [
+            1: Field(name: "gracePeriodSeconds", type: .int64, keepsZero: true),
+            2: Field(name: "preconditions", type: .message([
+                1: Field(name: "uid", type: .string, keepsZero: true), 2: Field(name: "resourceVersion", type: .string, keepsZero: true),
+            ])),
+            3: Field(name: "orphanDependents", type: .bool, keepsZero: true),
+            4: Field(name: "propagationPolicy", type: .string, keepsZero: true),
+            5: Field(name: "dryRun", type: .string, repeated: true),
         ],
         "Lease": [
             1: Field(name: "metadata", type: .message(objectMeta)),
@@ -141,7 +153,7 @@ public enum KubernetesProtobuf {
                 object[field.name] = .object(map)
             default:
                 // Go's JSON omits empty values that protobuf always carries.
-                if !field.repeated, value == .string("") || value == .number("0") || value == .bool(false) { continue }
+                if !field.repeated, !field.keepsZero, value == .string("") || value == .number("0") || value == .bool(false) { continue }
                 if field.repeated {
                     var list = object[field.name]?.arrayValue ?? []
                     list.append(value)

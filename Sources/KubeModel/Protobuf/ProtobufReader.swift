@@ -46,8 +46,8 @@ public struct ProtobufReader {
         case 0: return (number, .varint(try varint()))
         case 1: return (number, .fixed64(try fixed(8)))
         case 2:
-            let length = Int(try varint())
-            guard length >= 0, bytes.count >= length else { throw Malformed() }
+            // A length past Int.max (found by fuzzing) is malformed, not a trap.
+            guard let length = Int(exactly: try varint()), bytes.count >= length else { throw Malformed() }
             let value = bytes.prefix(length)
             bytes = bytes.dropFirst(length)
             return (number, .bytes(value))

@@ -15,53 +15,56 @@ public struct RequestInfo: Sendable, Equatable {
 
     public var groupResource: GroupResource { GroupResource(group: group, resource: resource) }
 
-    /// The path of one object of this request's resource (no subresource).
+    /// The path of one object of this request's resource (no subresource), encoded.
     public func objectPath(namespace: String?, name: String) -> String {
-        var path = group.isEmpty ? "/api/\(version)" : "/apis/\(group)/\(version)"
-        if let namespace { path += "/namespaces/\(namespace)" }
-        return path + "/\(resource)/\(name)"
+        var segments = group.isEmpty ? ["api", version] : ["apis", group, version]
+        if let namespace { segments += ["namespaces", namespace] }
+        return RequestTarget.path(segments + [resource, name])
     }
 
-    /// Parses `/api/v1/...` and `/apis/G/V/...`; nil for anything else (discovery, health).
-    public static func parse(method: String, path: Substring, query: QueryParameters) -> RequestInfo? {
-        var parts = path.split(separator: "/", omittingEmptySubsequences: true).map { percentDecode($0) }
+    /// Classifies `/api/v1/...` and `/apis/G/V/...` as the API server's RequestInfoFactory does;
+    /// nil for anything else (discovery, health) and for resource paths with more than
+    /// resource, name and subresource. `watch=true` makes a collection GET a watch; a GET of
+    /// one object stays a get (a single object is watched through the legacy `/watch/` path).
+    public static func classify(method: String, target: RequestTarget) -> RequestInfo? {
+        var parts = target.segments[...]
         let group: String
         let version: String
         if parts.first == "api", parts.count >= 2 {
             group = ""
-            version = parts[1]
-            parts.removeFirst(2)
+            version = parts[parts.startIndex + 1]
+            parts = parts.dropFirst(2)
         } else if parts.first == "apis", parts.count >= 3 {
-            group = parts[1]
-            version = parts[2]
-            parts.removeFirst(3)
+            group = parts[parts.startIndex + 1]
+            version = parts[parts.startIndex + 2]
+            parts = parts.dropFirst(3)
         } else {
             return nil
         }
         guard !parts.isEmpty else { return nil }
         var legacyWatch = false
-        if parts[0] == "watch" {
+        if parts.first == "watch" {
             legacyWatch = true
-            parts.removeFirst()
+            parts = parts.dropFirst()
             guard !parts.isEmpty else { return nil }
         }
         var namespace: String?
-        if parts[0] == "namespaces", parts.count > 1 {
-            namespace = parts[1]
-            if parts.count > 2, parts[2] != "status", parts[2] != "finalize" {
-                parts.removeFirst(2)
+        if parts.first == "namespaces", parts.count > 1 {
+            namespace = parts[parts.startIndex + 1]
+            if parts.count > 2, parts[parts.startIndex + 2] != "status", parts[parts.startIndex + 2] != "finalize" {
+                parts = parts.dropFirst(2)
             }
         }
-        let resource = parts[0]
-        let name = parts.count > 1 ? parts[1] : nil
-        let subresource = parts.count > 2 ? parts[2] : nil
         guard parts.count <= 3 else { return nil }
+        let resource = parts[parts.startIndex]
+        let name = parts.count > 1 ? parts[parts.startIndex + 1] : nil
+        let subresource = parts.count > 2 ? parts[parts.startIndex + 2] : nil
         if resource == "namespaces" { namespace = nil }
 
         let verb: Verb
         switch method {
         case "GET", "HEAD":
-            if legacyWatch || query.bool("watch") {
+            if legacyWatch || (name == nil && target.query.bool("watch")) {
                 verb = .watch
             } else {
                 verb = name == nil ? .list : .get
@@ -75,23 +78,9 @@ public struct RequestInfo: Sendable, Equatable {
         return RequestInfo(verb: verb, group: group, version: version, resource: resource, subresource: subresource,
                            namespace: namespace, name: name)
     }
-}
 
-func percentDecode<S: StringProtocol>(_ s: S, plusIsSpace: Bool = false) -> String {
-    guard s.contains("%") || (plusIsSpace && s.contains("+")) else { return String(s) }
-    var bytes: [UInt8] = []
-    var utf8 = Array(s.utf8)[...]
-    while let b = utf8.first {
-        utf8 = utf8.dropFirst()
-        if b == UInt8(ascii: "%"), utf8.count >= 2,
-           let v = UInt8(String(decoding: utf8.prefix(2), as: UTF8.self), radix: 16) {
-            bytes.append(v)
-            utf8 = utf8.dropFirst(2)
-        } else if plusIsSpace, b == UInt8(ascii: "+") {
-            bytes.append(UInt8(ascii: " "))
-        } else {
-            bytes.append(b)
-        }
+    /// Classifies a raw target; nil when it does not parse or classify.
+    public static func classify(method: String, target: String) -> RequestInfo? {
+        (try? RequestTarget.parse(target)).flatMap { classify(method: method, target: $0) }
     }
-    return String(decoding: bytes, as: UTF8.self)
 }

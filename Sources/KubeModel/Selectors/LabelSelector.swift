@@ -99,31 +99,52 @@ extension LabelSelector {
         self.init(requirements: requirements)
     }
 
-    /// Builds a selector from a `metav1.LabelSelector` object (`matchLabels`, `matchExpressions`).
-    /// A missing or null selector matches everything, as in webhook namespace/object selectors.
+    /// A `metav1.LabelSelector` object (`matchLabels`, `matchExpressions`), read strictly: an unknown field, a value of another
+    /// type, `In`/`NotIn` without values or `Exists`/`DoesNotExist` with values are errors (a
+    /// selector read leniently selects more than it says). Absent or `null` selects everything.
     public init(object: JSON?) throws(SelectorParseError) {
         var requirements: [Requirement] = []
-        guard let object, case .object(let o) = object else {
+        guard let object, !object.isNull else {
             self.init()
             return
         }
-        if let labels = o["matchLabels"]?.objectValue {
-            for (k, v) in labels {
+        guard case .object(let o) = object else { throw SelectorParseError("a label selector must be an object, not \(object.typeName)") }
+        for key in o.keys where key != "matchLabels" && key != "matchExpressions" {
+            throw SelectorParseError("unknown field \"\(key)\" in a label selector (matchLabels, matchExpressions)")
+        }
+        if let labels = o["matchLabels"], !labels.isNull {
+            guard case .object(let map) = labels else { throw SelectorParseError("matchLabels must be an object") }
+            for (k, v) in map {
                 guard let value = v.stringValue else { throw SelectorParseError("matchLabels values must be strings") }
                 requirements.append(Requirement(key: k, op: .equals, values: [value]))
             }
         }
-        for expression in o["matchExpressions"]?.arrayValue ?? [] {
-            guard let key = expression["key"]?.stringValue, let op = expression["operator"]?.stringValue else {
-                throw SelectorParseError("matchExpressions need key and operator")
-            }
-            let values = expression["values"]?.arrayValue?.compactMap(\.stringValue) ?? []
-            switch op {
-            case "In": requirements.append(Requirement(key: key, op: .in, values: values))
-            case "NotIn": requirements.append(Requirement(key: key, op: .notIn, values: values))
-            case "Exists": requirements.append(Requirement(key: key, op: .exists))
-            case "DoesNotExist": requirements.append(Requirement(key: key, op: .doesNotExist))
-            default: throw SelectorParseError("\"\(op)\" is not a valid label selector operator")
+        if let expressions = o["matchExpressions"], !expressions.isNull {
+            guard case .array(let list) = expressions else { throw SelectorParseError("matchExpressions must be a list") }
+            for expression in list {
+                guard case .object(let fields) = expression else { throw SelectorParseError("each of matchExpressions must be an object") }
+                for key in fields.keys where !["key", "operator", "values"].contains(key) {
+                    throw SelectorParseError("unknown field \"\(key)\" in matchExpressions (key, operator, values)")
+                }
+                guard let key = fields["key"]?.stringValue, let op = fields["operator"]?.stringValue else {
+                    throw SelectorParseError("matchExpressions need key and operator")
+                }
+                var values: [String] = []
+                if let list = fields["values"], !list.isNull {
+                    guard let items = list.arrayValue, items.allSatisfy({ $0.stringValue != nil }) else {
+                        throw SelectorParseError("matchExpressions values must be a list of strings")
+                    }
+                    values = items.compactMap(\.stringValue)
+                }
+                switch op {
+                case "In", "NotIn":
+                    if values.isEmpty { throw SelectorParseError("\(op) needs at least one value") }
+                    requirements.append(Requirement(key: key, op: op == "In" ? .in : .notIn, values: values))
+                case "Exists", "DoesNotExist":
+                    if !values.isEmpty { throw SelectorParseError("\(op) takes no values") }
+                    requirements.append(Requirement(key: key, op: op == "Exists" ? .exists : .doesNotExist))
+                default: throw SelectorParseError("\"\(op)\" is not a valid label selector operator")
+                }
             }
         }
         self.init(requirements: requirements)

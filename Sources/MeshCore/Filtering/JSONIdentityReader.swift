@@ -101,7 +101,10 @@ public enum JSONIdentityReader {
                         default: try s.skipValue()
                         }
                     }
-                    if controller, identity.controllerUID == nil { identity.controllerUID = uid }
+                    if controller {
+                        identity.controllers += 1
+                        if identity.controllerUID == nil { identity.controllerUID = uid }
+                    }
                 }
             default: try s.skipValue()
             }

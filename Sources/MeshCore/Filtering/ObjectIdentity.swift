@@ -12,6 +12,9 @@ public struct ObjectIdentity: Sendable, Equatable {
     public var labels: [String: String] = [:]
     /// The uid in the ownerReference marked `controller: true`: owned objects follow it.
     public var controllerUID: String?
+    /// How many ownerReferences are marked `controller: true`. More than one is invalid (the
+    /// API server refuses it); readers of stored objects follow the first.
+    public var controllers = 0
 
     public init() {}
 
@@ -39,6 +42,7 @@ public struct ObjectIdentity: Sendable, Equatable {
         self.uid = uid
         self.labels = labels
         self.controllerUID = controllerUID
+        self.controllers = controllerUID == nil ? 0 : 1
     }
 }
 
@@ -49,6 +53,7 @@ extension ObjectIdentity {
     public init(json: JSON) {
         self.init(name: json.name ?? "", namespace: json.namespace ?? "", uid: json.uid ?? "", labels: json.labels,
                   controllerUID: json.controllerOwnerReference?["uid"]?.stringValue)
+        controllers = json.metadataValue("ownerReferences")?.arrayValue?.filter { $0["controller"]?.boolValue == true }.count ?? 0
         resourceVersion = json.resourceVersion ?? ""
         kind = json.kind ?? ""
         apiVersion = json.apiVersion ?? ""

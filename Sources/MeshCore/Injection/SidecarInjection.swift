@@ -37,6 +37,15 @@ public struct SidecarInjection: Sendable, Equatable {
         return names.contains(containerName)
     }
 
+    /// Where a kind that runs pods keeps its pod spec; nil for every other kind.
+    public static func podSpecPath(kind: String?) -> [String]? {
+        switch kind {
+        case "Pod": ["spec"]
+        case "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CloneSet": ["spec", "template", "spec"]
+        default: nil
+        }
+    }
+
     /// The pod spec with the proxy added, or nil when it already has it.
     public func inject(podSpec: JSON) -> JSON? {
         guard !SidecarInjection.isInjected(podSpec) else { return nil }
@@ -89,13 +98,8 @@ public struct SidecarInjection: Sendable, Equatable {
     /// DaemonSet, ReplicaSet, Job or CloneSet. Returns nil for other kinds and for objects
     /// that already have the proxy.
     public func inject(object: JSON) -> JSON? {
-        let path: [String]
-        switch object["kind"]?.stringValue {
-        case "Pod": path = ["spec"]
-        case "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CloneSet": path = ["spec", "template", "spec"]
-        default: return nil
-        }
-        guard let podSpec = object.value(at: path), let injected = inject(podSpec: podSpec) else { return nil }
+        guard let path = SidecarInjection.podSpecPath(kind: object["kind"]?.stringValue),
+              let podSpec = object.value(at: path), let injected = inject(podSpec: podSpec) else { return nil }
         var result = object
         result.setValue(injected, at: path)
         let metadataPath = path.count == 1 ? ["metadata"] : ["spec", "template", "metadata"]

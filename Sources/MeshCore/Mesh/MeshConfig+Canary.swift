@@ -96,21 +96,21 @@ extension MeshConfig {
 extension FieldReader {
     /// `spec.canary` of a `ctrlmesh.kruise.io` ShardingConfig.
     mutating func canary(_ value: JSON?, _ path: String) -> MeshConfig.Canary? {
-        guard let value, !value.isNull else { return nil }
+        guard let value = object(value, path, known: ["selector", "steps", "pause", "analysis"]) else { return nil }
         let pods = selector(value["selector"], "\(path).selector", required: true)
         var steps: [MeshConfig.Canary.Share] = []
-        for (i, item) in (array(value["steps"], "\(path).steps") ?? []).enumerated() {
-            let percent = int(item["percent"], "\(path).steps[\(i)].percent") ?? 0
-            if !(0...100).contains(percent) { fail("\(path).steps[\(i)].percent", "Invalid value: \(percent): must be from 0 to 100") }
-            let share = MeshConfig.Canary.Share(namespaces: strings(item["namespaces"], "\(path).steps[\(i)].namespaces"), percent: percent)
-            if share == MeshConfig.Canary.Share() { fail("\(path).steps[\(i)]", "Required value: namespaces or a percent above 0") }
+        for (at, item) in objects(value["steps"], "\(path).steps", known: ["namespaces", "percent"]) {
+            let percent = int(item["percent"], "\(at).percent") ?? 0
+            if !(0...100).contains(percent) { fail("\(at).percent", "Invalid value: \(percent): must be from 0 to 100") }
+            let share = MeshConfig.Canary.Share(namespaces: strings(item["namespaces"], "\(at).namespaces"), percent: percent)
+            if share == MeshConfig.Canary.Share() { fail(at, "Required value: namespaces or a percent above 0") }
             steps.append(share)
         }
         if steps.isEmpty { fail("\(path).steps", "Required value: at least one step") }
         let pause = duration(value["pause"], "\(path).pause", required: false) ?? .zero
         var analysis: MeshConfig.Canary.Analysis?
-        if let body = value["analysis"], !body.isNull {
-            let limit = body["maxErrorPercent"]?.doubleValue ?? -1
+        if let body = object(value["analysis"], "\(path).analysis", known: ["maxErrorPercent", "minRequests", "window"]) {
+            let limit = number(body["maxErrorPercent"], "\(path).analysis.maxErrorPercent") ?? -1
             if !(0...100).contains(limit) { fail("\(path).analysis.maxErrorPercent", "Required value: a percentage from 0 to 100") }
             let minimum = int(body["minRequests"], "\(path).analysis.minRequests") ?? 20
             if minimum < 1 { fail("\(path).analysis.minRequests", "Invalid value: \(minimum): must be at least 1") }
@@ -124,7 +124,7 @@ extension FieldReader {
     /// KusionStack's fixed canary: the first `replicas` pods own the named namespaces and
     /// hash buckets from the start (one step, no analysis).
     mutating func kusionCanary(_ value: JSON?, _ path: String) -> MeshConfig.Canary? {
-        guard let value, !value.isNull else { return nil }
+        guard let value = object(value, path, known: ["replicas", "inNamespaces", "inShardHash"]) else { return nil }
         let replicas = int(value["replicas"], "\(path).replicas") ?? 0
         if replicas < 1 { fail("\(path).replicas", "Invalid value: \(replicas): must be at least 1") }
         var buckets: [Int] = []

@@ -23,6 +23,7 @@ extension MeshConfig {
         let namespace = object["metadata"]?["namespace"]?.stringValue ?? ""
         if name.isEmpty { reader.fail("metadata.name", "Required value") }
         let spec = object["spec"] ?? .null
+        reader.object(object, "", known: ["apiVersion", "kind", "metadata", "spec", "status"])
         let parsed = group == MeshConfig.kusionGroup
             ? MeshConfig.kusion(spec, name: name, namespace: namespace, reader: &reader)
             : MeshConfig.native(spec, name: name, namespace: namespace, reader: &reader)
@@ -49,24 +50,25 @@ extension MeshConfig {
     ///         pause: 30s               # each step holds this long once converged
     ///         analysis: {maxErrorPercent: 20, minRequests: 20, window: 1m}
     static func native(_ spec: JSON, name: String, namespace: String, reader: inout FieldReader) -> MeshConfig? {
+        reader.object(spec, "spec", known: ["selector", "resources", "sharding", "leaderElection", "canary"])
         let selector = reader.selector(spec["selector"], "spec.selector", required: true)
         let resources = reader.resourceRules(spec["resources"], "spec.resources", key: .namespace)
-        let sharding = spec["sharding"] ?? .null
-        let modeText = sharding["mode"]?.stringValue ?? "ObjectHash"
+        let sharding = reader.object(spec["sharding"], "spec.sharding", known: ["mode", "shards", "replicasPerShard", "slots", "namespaceSets"]) ?? .null
+        let modeText = reader.string(sharding["mode"], "spec.sharding.mode") ?? "ObjectHash"
         let mode: Mode
         switch modeText {
         case "ObjectHash": mode = .objectHash
         case "NamespaceHash": mode = .namespaceHash
         case "NamespaceSets":
             var sets: [NamespaceSet] = []
-            for (i, item) in (sharding["namespaceSets"]?.arrayValue ?? []).enumerated() {
-                let path = "spec.sharding.namespaceSets[\(i)]"
-                var set = NamespaceSet(name: item["name"]?.stringValue ?? "")
+            for (path, item) in reader.objects(sharding["namespaceSets"], "spec.sharding.namespaceSets",
+                                               known: ["name", "namespaces", "namespaceSelector", "namespaceRegex"]) {
+                var set = NamespaceSet(name: reader.string(item["name"], "\(path).name") ?? "")
                 set.namespaces = reader.strings(item["namespaces"], "\(path).namespaces")
                 if let selector = item["namespaceSelector"], !selector.isNull {
                     set.selectors = [reader.selector(selector, "\(path).namespaceSelector", required: false)]
                 }
-                if let regex = item["namespaceRegex"]?.stringValue {
+                if let regex = reader.string(item["namespaceRegex"], "\(path).namespaceRegex") {
                     do { set.regexes = [try RegexPattern(regex)] } catch {
                         reader.fail("\(path).namespaceRegex", "Invalid value: \"\(regex)\": not a valid regular expression")
                     }
@@ -94,18 +96,28 @@ extension MeshConfig {
     /// shards namespaces by hash into `shardingSize` shards of `everyShardReplicas` pods; any
     /// other config is one shard owning the namespaces its `limits` name through the
     /// `ctrlmesh.kusionstack.io/namespace` label requirement.
+    /// Fields of KusionStack's schema that do not change what is sharded or where (the name
+    /// prefix and StatefulSet of its generated configs) are accepted and have no effect here;
+    /// fields that would (`webhook`, object label selectors, `root.disable`) are refused until
+    /// they are implemented, rather than silently ignored.
     static func kusion(_ spec: JSON, name: String, namespace: String, reader: inout FieldReader) -> MeshConfig? {
+        reader.object(spec, "spec", known: ["selector", "controller", "limits", "root"])
+        reader.unsupported(spec["webhook"], "spec.webhook", "routing admission webhooks to shards is not implemented")
         let selector = reader.selector(spec["selector"], "spec.selector", required: true)
         var lock: ShardSpec.LeaderElectionLock?
-        if let lockName = spec["controller"]?["leaderElectionName"]?.stringValue, !lockName.isEmpty {
+        let controller = reader.object(spec["controller"], "spec.controller", known: ["leaderElectionName"])
+        if let lockName = reader.string(controller?["leaderElectionName"], "spec.controller.leaderElectionName"), !lockName.isEmpty {
             lock = ShardSpec.LeaderElectionLock(namespace: namespace, name: lockName)
         }
-        if let root = spec["root"], !root.isNull {
+        if let root = reader.object(spec["root"], "spec.root", known: ["auto", "canary", "resourceSelector", "disable"],
+                                    ignored: ["prefix", "targetStatefulSet"]) {
+            reader.unsupported(root["disable"], "spec.root.disable", "a disabled root config is not implemented")
             var resources: [ShardSpec.ResourceRule] = []
-            for (i, item) in (root["resourceSelector"]?.arrayValue ?? []).enumerated() {
-                resources += reader.resourceRules(item["relateResources"], "spec.root.resourceSelector[\(i)].relateResources", key: .namespace)
+            for (path, item) in reader.objects(root["resourceSelector"], "spec.root.resourceSelector", known: ["relateResources", "selector"]) {
+                resources += reader.resourceRules(item["relateResources"], "\(path).relateResources", key: .namespace)
+                reader.unsupported(item["selector"], "\(path).selector", "object label selectors are not used: the mesh shards by namespace hash")
             }
-            let auto = root["auto"] ?? .null
+            let auto = reader.object(root["auto"], "spec.root.auto", known: ["everyShardReplicas", "shardingSize"]) ?? .null
             guard !auto.isNull else {
                 reader.fail("spec.root.auto", "Required value: only automatic root sharding is supported")
                 return nil
@@ -118,9 +130,12 @@ extension MeshConfig {
         }
         var resources: [ShardSpec.ResourceRule] = []
         var set = NamespaceSet(name: name)
-        for (i, limit) in (spec["limits"]?.arrayValue ?? []).enumerated() {
-            let path = "spec.limits[\(i)].objectSelector"
-            let objectSelector = limit["objectSelector"] ?? .null
+        // Both shapes of a limit: the schema's `{relateResources, selector}` and the older
+        // samples' `{objectSelector: {relateResources, selector}}`.
+        for (at, limit) in reader.objects(spec["limits"], "spec.limits", known: ["objectSelector", "relateResources", "selector"]) {
+            let nested = limit["objectSelector"] != nil
+            let path = nested ? "\(at).objectSelector" : at
+            let objectSelector = nested ? reader.object(limit["objectSelector"], path, known: ["relateResources", "selector"]) ?? .null : limit
             resources += reader.resourceRules(objectSelector["relateResources"], "\(path).relateResources", key: .namespace)
             let labels = reader.selector(objectSelector["selector"], "\(path).selector", required: false)
             for requirement in labels.requirements {
@@ -141,11 +156,11 @@ extension MeshConfig {
 extension FieldReader {
     mutating func resourceRules(_ value: JSON?, _ path: String, key: ShardSpec.KeyMode) -> [ShardSpec.ResourceRule] {
         var rules: [ShardSpec.ResourceRule] = []
-        for (i, item) in (value?.arrayValue ?? []).enumerated() {
-            let groups = strings(item["apiGroups"], "\(path)[\(i)].apiGroups")
-            let resources = strings(item["resources"], "\(path)[\(i)].resources")
+        for (at, item) in objects(value, path, known: ["apiGroups", "resources"]) {
+            let groups = strings(item["apiGroups"], "\(at).apiGroups")
+            let resources = strings(item["resources"], "\(at).resources")
             if groups.isEmpty || resources.isEmpty {
-                fail("\(path)[\(i)]", "Required value: apiGroups and resources must not be empty")
+                fail(at, "Required value: apiGroups and resources must not be empty")
             }
             rules.append(ShardSpec.ResourceRule(apiGroups: groups, resources: resources, key: key))
         }
@@ -153,18 +168,18 @@ extension FieldReader {
     }
 
     mutating func lock(_ value: JSON?, _ path: String, defaultNamespace: String) -> ShardSpec.LeaderElectionLock? {
-        guard let value, !value.isNull else { return nil }
-        guard let name = value["name"]?.stringValue, !name.isEmpty else {
+        guard let value = object(value, path, known: ["namespace", "name", "resource"]) else { return nil }
+        guard let name = string(value["name"], "\(path).name"), !name.isEmpty else {
             fail("\(path).name", "Required value")
             return nil
         }
-        let resource = value["resource"]?.stringValue ?? "leases"
+        let resource = string(value["resource"], "\(path).resource") ?? "leases"
         guard ["leases", "configmaps", "endpoints"].contains(resource) else {
             fail("\(path).resource", "Unsupported value: \"\(resource)\": supported values: \"leases\", \"configmaps\", \"endpoints\"")
             return nil
         }
         return ShardSpec.LeaderElectionLock(group: resource == "leases" ? "coordination.k8s.io" : "", resource: resource,
-                                            namespace: value["namespace"]?.stringValue ?? defaultNamespace, name: name)
+                                            namespace: string(value["namespace"], "\(path).namespace") ?? defaultNamespace, name: name)
     }
 
     /// Rules that span fields.

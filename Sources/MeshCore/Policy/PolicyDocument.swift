@@ -62,12 +62,16 @@ public struct PolicyDocument: Sendable, Equatable {
         let name = metadata?["name"]?.stringValue ?? ""
         if name.isEmpty { reader.fail("metadata.name", "Required value") }
         let spec = object["spec"] ?? .null
+        reader.object(object, "", known: ["apiVersion", "kind", "metadata", "spec", "status"])
+        let specFields: Set<String> = kind == .faultInjection ? ["selector", "disabled", "seed", "httpFault"]
+            : ["selector", "disabled", "seed", "rateLimitings", "trafficInterceptRules"]
+        if reader.object(spec, "spec", known: specFields) == nil { reader.fail("spec", "Required value") }
         self.kind = kind
         self.group = group
         self.namespace = metadata?["namespace"]?.stringValue ?? ""
         self.name = name
         self.selector = reader.selector(spec["selector"], "spec.selector", required: true)
-        self.disabled = spec["disabled"]?.boolValue ?? false
+        self.disabled = reader.bool(spec["disabled"], "spec.disabled") ?? false
         self.seed = reader.int(spec["seed"], "spec.seed").map { UInt64(bitPattern: Int64($0)) }
         self.faults = []
         self.limits = []

@@ -10,32 +10,36 @@ extension FieldReader {
         if items.isEmpty { fail(path, "Required value: at least one fault") }
         var rules: [FaultRule] = []
         var names = Set<String>()
-        for (i, item) in items.enumerated() {
+        for (i, element) in items.enumerated() {
             let at = "\(path)[\(i)]"
-            let name = item["name"]?.stringValue ?? "fault-\(i)"
+            guard let item = object(element, at, known: ["name", "match", "effectiveTime", "delay", "abort", "watch"]) else {
+                fail(at, "Required value: a fault")
+                continue
+            }
+            let name = string(item["name"], "\(at).name") ?? "fault-\(i)"
             if !names.insert(name).inserted { fail("\(at).name", "Duplicate value: \"\(name)\"") }
             let match = requestMatch(item["match"], "\(at).match")
             var rule = FaultRule(name: name, match: match)
             rule.window = window(item["effectiveTime"], "\(at).effectiveTime")
-            if let delay = item["delay"], !delay.isNull {
+            if let delay = object(item["delay"], "\(at).delay", known: ["fixedDelay", "maxDelay", "percent"]) {
                 let fixed = duration(delay["fixedDelay"], "\(at).delay.fixedDelay", required: true) ?? .zero
                 let max = duration(delay["maxDelay"], "\(at).delay.maxDelay", required: false)
                 if let max, max < fixed { fail("\(at).delay.maxDelay", "Invalid value: must not be less than fixedDelay") }
                 rule.delay = DelayFault(min: fixed, max: max, percent: percent(delay["percent"], "\(at).delay.percent"))
             }
-            if let abort = item["abort"], !abort.isNull {
+            if let abort = object(item["abort"], "\(at).abort", known: ["httpStatus", "percent", "message", "retryAfterSeconds"]) {
                 let code = int(abort["httpStatus"], "\(at).abort.httpStatus") ?? 0
                 if !(400...599).contains(code) { fail("\(at).abort.httpStatus", "Invalid value: \(code): must be an HTTP error status (400-599)") }
                 let retry = int(abort["retryAfterSeconds"], "\(at).abort.retryAfterSeconds")
-                let message = abort["message"]?.stringValue ?? "fault injected by the ctrlmesh proxy (rule \(name))"
+                let message = string(abort["message"], "\(at).abort.message") ?? "fault injected by the ctrlmesh proxy (rule \(name))"
                 rule.abort = AbortFault(status: AbortFault.status(code: code, message: message, retryAfterSeconds: retry),
                                         percent: percent(abort["percent"], "\(at).abort.percent"))
             }
-            if let watch = item["watch"], !watch.isNull {
+            if let watch = object(item["watch"], "\(at).watch", known: ["closeAfterEvents", "closeAfter", "eventDelay", "expire", "percent"]) {
                 let fault = WatchFault(closeAfterEvents: int(watch["closeAfterEvents"], "\(at).watch.closeAfterEvents"),
                                        closeAfter: duration(watch["closeAfter"], "\(at).watch.closeAfter", required: false),
                                        eventDelay: duration(watch["eventDelay"], "\(at).watch.eventDelay", required: false),
-                                       expire: watch["expire"]?.boolValue ?? false,
+                                       expire: bool(watch["expire"], "\(at).watch.expire") ?? false,
                                        percent: percent(watch["percent"], "\(at).watch.percent"))
                 if fault.closeAfterEvents == nil, fault.closeAfter == nil, fault.eventDelay == nil {
                     fail("\(at).watch", "Required value: one of closeAfterEvents, closeAfter or eventDelay")
@@ -55,9 +59,14 @@ extension FieldReader {
         guard let items = array(value, path) else { return [] }
         var rules: [LimitRule] = []
         var names = Set<String>()
-        for (i, item) in items.enumerated() {
+        for (i, element) in items.enumerated() {
             let at = "\(path)[\(i)]"
-            guard let name = item["name"]?.stringValue, !name.isEmpty else {
+            guard let item = object(element, at, known: ["name", "match", "resourceRules", "restRules", "bucket", "maxInFlight",
+                                                         "triggerPolicy", "recoverPolicy", "scope", "overLimit"]) else {
+                fail(at, "Required value: a rule")
+                continue
+            }
+            guard let name = string(item["name"], "\(at).name"), !name.isEmpty else {
                 fail("\(at).name", "Required value")
                 continue
             }
@@ -67,7 +76,7 @@ extension FieldReader {
             match.http += restMatches(item["restRules"], "\(at).restRules")
             if match.isEmpty { fail(at, "Required value: one of match, resourceRules or restRules") }
             var rule = LimitRule(name: name, match: match, scope: defaultScope)
-            if let bucket = item["bucket"], !bucket.isNull {
+            if let bucket = object(item["bucket"], "\(at).bucket", known: ["limit", "burst", "interval"]) {
                 let limit = int(bucket["limit"], "\(at).bucket.limit") ?? 0
                 let burst = int(bucket["burst"], "\(at).bucket.burst") ?? max(limit, 1)
                 let interval = duration(bucket["interval"], "\(at).bucket.interval", required: true) ?? .seconds(1)
@@ -78,26 +87,26 @@ extension FieldReader {
             }
             rule.maxInFlight = int(item["maxInFlight"], "\(at).maxInFlight")
             if let n = rule.maxInFlight, n < 1 { fail("\(at).maxInFlight", "Invalid value: \(n): must be at least 1") }
-            if let text = item["triggerPolicy"]?.stringValue {
+            if let text = string(item["triggerPolicy"], "\(at).triggerPolicy") {
                 if let trigger = LimitRule.Trigger(rawValue: text) { rule.trigger = trigger } else {
                     fail("\(at).triggerPolicy", "Unsupported value: \"\(text)\": supported values: \"Normal\", \"LimiterOnly\", \"ForceOpened\", \"ForceClosed\"")
                 }
             }
-            if let recover = item["recoverPolicy"], !recover.isNull {
-                switch recover["type"]?.stringValue ?? "Manual" {
+            if let recover = object(item["recoverPolicy"], "\(at).recoverPolicy", known: ["type", "sleepingWindowSize"]) {
+                switch string(recover["type"], "\(at).recoverPolicy.type") ?? "Manual" {
                 case "Manual": rule.recovery = .manual
                 case "SleepingWindow":
                     rule.recovery = .sleepingWindow(duration(recover["sleepingWindowSize"], "\(at).recoverPolicy.sleepingWindowSize", required: true) ?? .zero)
                 case let other: fail("\(at).recoverPolicy.type", "Unsupported value: \"\(other)\": supported values: \"Manual\", \"SleepingWindow\"")
                 }
             }
-            if let text = item["scope"]?.stringValue {
+            if let text = string(item["scope"], "\(at).scope") {
                 if let scope = LimitRule.Scope(rawValue: text) { rule.scope = scope } else {
                     fail("\(at).scope", "Unsupported value: \"\(text)\": supported values: \"Operator\", \"Pod\"")
                 }
             }
-            if let over = item["overLimit"], !over.isNull {
-                switch over["action"]?.stringValue ?? "Reject" {
+            if let over = object(item["overLimit"], "\(at).overLimit", known: ["action", "maxWait", "maxQueued"]) {
+                switch string(over["action"], "\(at).overLimit.action") ?? "Reject" {
                 case "Reject": rule.overLimit = .reject
                 case "Wait":
                     let wait = duration(over["maxWait"], "\(at).overLimit.maxWait", required: false) ?? .seconds(30)
@@ -120,16 +129,24 @@ extension FieldReader {
     mutating func interceptRules(_ value: JSON?, _ path: String) -> [InterceptRule] {
         guard let items = array(value, path) else { return [] }
         var rules: [InterceptRule] = []
-        for (i, item) in items.enumerated() {
+        for (i, element) in items.enumerated() {
             let at = "\(path)[\(i)]"
-            let name = item["name"]?.stringValue ?? "intercept-\(i)"
-            let typeText = item["interceptType"]?.stringValue ?? "Blacklist"
+            guard let item = object(element, at, known: ["name", "interceptType", "match", "contentType", "contents", "methods"]) else {
+                fail(at, "Required value: a rule")
+                continue
+            }
+            let name = string(item["name"], "\(at).name") ?? "intercept-\(i)"
+            let typeText = string(item["interceptType"], "\(at).interceptType") ?? "Blacklist"
             guard let kind = InterceptRule.Kind(rawValue: typeText) else {
                 fail("\(at).interceptType", "Unsupported value: \"\(typeText)\": supported values: \"Whitelist\", \"Blacklist\"")
                 continue
             }
             var match = requestMatch(item["match"], "\(at).match", allowEmpty: true)
-            let regexp = item["contentType"]?.stringValue == "Regexp"
+            let contentType = string(item["contentType"], "\(at).contentType") ?? "Normal"
+            if contentType != "Normal", contentType != "Regexp" {
+                fail("\(at).contentType", "Unsupported value: \"\(contentType)\": supported values: \"Normal\", \"Regexp\"")
+            }
+            let regexp = contentType == "Regexp"
             for (j, content) in strings(item["contents"], "\(at).contents").enumerated() {
                 if regexp {
                     guard let pattern = try? RegexPattern(content) else {
@@ -160,6 +177,7 @@ extension FieldReader {
         if value.arrayValue != nil {
             match.http = restMatches(value, path)
         } else {
+            object(value, path, known: ["resources", "relatedResources", "httpMatch"])
             match.resources = resourceMatches(value["resources"], "\(path).resources")
                 + resourceMatches(value["relatedResources"], "\(path).relatedResources")
             match.http = httpMatches(value["httpMatch"], "\(path).httpMatch")
@@ -169,9 +187,7 @@ extension FieldReader {
     }
 
     mutating func resourceMatches(_ value: JSON?, _ path: String) -> [ResourceMatch] {
-        guard let items = array(value, path) else { return [] }
-        return items.enumerated().map { i, item in
-            let at = "\(path)[\(i)]"
+        objects(value, path, known: ["verbs", "apiGroups", "resources", "subresources", "namespaces", "names", "labelSelector"]).map { at, item in
             var labelSelector: LabelSelector?
             if let selector = item["labelSelector"], !selector.isNull {
                 labelSelector = self.selector(selector, "\(at).labelSelector", required: false)
@@ -188,21 +204,21 @@ extension FieldReader {
 
     /// KusionStack's `{method, url}` REST rules; the URL may hold `*` wildcards.
     mutating func restMatches(_ value: JSON?, _ path: String) -> [HTTPMatch] {
-        guard let items = array(value, path) else { return [] }
-        return items.enumerated().map { i, item in
-            let url = item["url"]?.stringValue
-            if url == nil, item["path"] == nil { fail("\(path)[\(i)].url", "Required value") }
-            var match = HTTPMatch(method: item["method"]?.stringValue, url: url.map { .glob(Glob($0)) })
-            if let text = item["path"]?.stringValue { match.path = .glob(Glob(text)) }
+        objects(value, path, known: ["method", "url", "path"]).map { at, item in
+            let url = string(item["url"], "\(at).url")
+            let pathText = string(item["path"], "\(at).path")
+            if url == nil, pathText == nil { fail("\(at).url", "Required value") }
+            var match = HTTPMatch(method: string(item["method"], "\(at).method"), url: url.map { .glob(Glob($0)) })
+            if let pathText { match.path = .glob(Glob(pathText)) }
             return match
         }
     }
 
     mutating func httpMatches(_ value: JSON?, _ path: String) -> [HTTPMatch] {
-        guard let items = array(value, path) else { return [] }
-        return items.enumerated().map { i, item in
-            let at = "\(path)[\(i)]"
-            return HTTPMatch(method: item["method"]?.stringValue, path: textMatch(item["path"], "\(at).path"),
+        objects(value, path, known: ["method", "path", "host", "url", "headers"]).map { at, item in
+            // A rule narrowed by headers would, with them ignored, apply to every request.
+            unsupported(item["headers"], "\(at).headers", "matching on headers is not implemented")
+            return HTTPMatch(method: string(item["method"], "\(at).method"), path: textMatch(item["path"], "\(at).path"),
                              host: textMatch(item["host"], "\(at).host"), url: textMatch(item["url"], "\(at).url"))
         }
     }
@@ -211,9 +227,11 @@ extension FieldReader {
     mutating func textMatch(_ value: JSON?, _ path: String) -> TextMatch? {
         guard let value, !value.isNull else { return nil }
         if let text = value.stringValue { return .glob(Glob(text)) }
-        if let exact = value["exact"]?.stringValue { return .exact(exact) }
-        if let glob = value["glob"]?.stringValue { return .glob(Glob(glob)) }
-        if let regex = value["regex"]?.stringValue {
+        guard let value = object(value, path, known: ["exact", "glob", "regex"]) else { return nil }
+        if value.objectValue?.count ?? 0 > 1 { fail(path, "Invalid value: give one of exact, glob or regex") }
+        if let exact = string(value["exact"], "\(path).exact") { return .exact(exact) }
+        if let glob = string(value["glob"], "\(path).glob") { return .glob(Glob(glob)) }
+        if let regex = string(value["regex"], "\(path).regex") {
             if let pattern = try? RegexPattern(regex) { return .regex(pattern) }
             fail("\(path).regex", "Invalid value: \"\(regex)\": not a valid regular expression")
             return nil
@@ -223,15 +241,6 @@ extension FieldReader {
     }
 
     // MARK: Values
-
-    mutating func array(_ value: JSON?, _ path: String) -> [JSON]? {
-        guard let value, !value.isNull else { return nil }
-        guard let items = value.arrayValue else {
-            fail(path, "Invalid value: must be a list")
-            return nil
-        }
-        return items
-    }
 
     /// A Go duration string (`5s`, `1m30s`, `250ms`).
     mutating func duration(_ value: JSON?, _ path: String, required: Bool) -> Duration? {
@@ -257,10 +266,10 @@ extension FieldReader {
     }
 
     mutating func window(_ value: JSON?, _ path: String) -> TimeWindow? {
-        guard let value, !value.isNull else { return nil }
+        guard let value = object(value, path, known: ["startTime", "endTime", "daysOfWeek", "daysOfMonth", "months"]) else { return nil }
         var window = TimeWindow()
         for (field, keyPath) in [("startTime", \TimeWindow.start), ("endTime", \TimeWindow.end)] {
-            guard let text = value[field]?.stringValue else { continue }
+            guard let text = string(value[field], "\(path).\(field)") else { continue }
             if let bound = TimeWindow.bound(text) { window[keyPath: keyPath] = bound } else {
                 fail("\(path).\(field)", "Invalid value: \"\(text)\": must be HH:MM[:SS] or an RFC 3339 time")
             }

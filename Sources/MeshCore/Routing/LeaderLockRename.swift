@@ -15,13 +15,13 @@ public enum LeaderLockRename {
         }
     }
 
-    /// The request path with the object name (the segment after the resource) replaced.
-    public static func path(_ path: Substring, resource: String, name: String, newName: String) -> String {
-        var segments = path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+    /// The request target with the object name (the segment after the resource) replaced.
+    public static func target(_ target: RequestTarget, resource: String, name: String, newName: String) -> RequestTarget {
+        var segments = target.segments
         for i in segments.indices.dropLast() where segments[i] == resource && segments[i + 1] == name {
             segments[i + 1] = newName
             break
         }
-        return segments.joined(separator: "/")
+        return RequestTarget(segments: segments, query: target.query)
     }
 }

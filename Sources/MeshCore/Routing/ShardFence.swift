@@ -17,8 +17,8 @@ public enum FenceDecision: Equatable, Sendable {
     case judgeResponse(ShardSpec.KeyMode)
     /// A create whose key only the body knows: judge the body's identity first.
     case judgeBody(ShardSpec.KeyMode)
-    /// A write to an existing object whose key only the object knows: read the object, judge
-    /// it (and the new body, for updates), then forward.
+    /// A write to an existing object whose key the object decides: read the object, judge it
+    /// as it is and as the write will leave it, then forward.
     case judgeCurrent(ShardSpec.KeyMode)
     /// A deletecollection the server cannot limit to the shard: list the collection, then
     /// delete the owned objects one by one, each pinned to the uid that was judged.
@@ -64,6 +64,11 @@ public enum ShardFence {
             case .namespace:
                 let key = gr == namespaces ? info.name : info.namespace
                 guard let key else { return refuseClusterScoped(gr, spec: spec) }
+                if gr == namespaces, spec.owned.usesNamespaceLabels, info.subresource == nil, info.verb == .update || info.verb == .patch {
+                    // A namespace owned through its labels can be moved by a write to them:
+                    // judge it as it is and as the write leaves it.
+                    return .judgeCurrent(.namespace)
+                }
                 return namespaceDecision(key, verb: info.verb, gr: gr, spec: spec, namespaceLabels: namespaceLabels)
             case .object:
                 if info.verb == .get, info.subresource == nil { return .judgeResponse(.object) }

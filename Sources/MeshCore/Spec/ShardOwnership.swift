@@ -32,9 +32,11 @@ extension ShardSpec {
         case .namespace:
             let namespace = isNamespaceResource ? identity.name : identity.namespace
             guard !namespace.isEmpty else { return false }
-            // Labels matter only to selectors; the lookup is skipped for every other spec.
+            // Labels matter only to selectors; the lookup is skipped for every other spec. A
+            // Namespace is judged by its own labels as read (none is none: a write that drops
+            // them must not be judged by the labels it had).
             guard owned.usesNamespaceLabels else { return ownsNamespace(namespace, labels: nil) }
-            let labels = isNamespaceResource && !identity.labels.isEmpty ? identity.labels : namespaceLabels(namespace)
+            let labels = isNamespaceResource ? identity.labels : namespaceLabels(namespace)
             return ownsNamespace(namespace, labels: labels)
         case .object:
             guard let hash = ShardSpec.objectKeyHash(identity) else { return false }

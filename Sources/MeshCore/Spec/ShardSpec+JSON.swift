@@ -21,90 +21,98 @@ public struct ShardSpecError: Error, Sendable, Equatable, CustomStringConvertibl
 ///       objectHashRanges: [{start: "0x0", end: "0x10000000000000000"}]
 ///     leaderElection: {resource: leases, namespace: kruise-system, name: kruise-manager}
 extension ShardSpec {
+    /// Parses a spec strictly: an unknown field or a value of the wrong type is an error (the
+    /// proxy keeps its last good spec), and `resources` must be given — `resources: []` says
+    /// explicitly that the spec shards nothing; a missing or misspelt list never does.
     public init(json: JSON) throws(ShardSpecError) {
-        guard json.objectValue != nil else { throw ShardSpecError("shard spec: expected an object") }
-        guard let shard = json["shard"]?.stringValue, !shard.isEmpty else { throw ShardSpecError("shard spec: shard: required") }
-        guard NameValidation.isDNS1123Subdomain(shard) else {
-            throw ShardSpecError("shard spec: shard: \"\(shard)\" is not a valid DNS subdomain name")
+        var reader = FieldReader()
+        guard let json = reader.object(json, "", known: ["shard", "epoch", "resources", "owned", "leaderElection"]) else {
+            throw ShardSpecError("shard spec: expected an object")
         }
-        guard let epochValue = json["epoch"]?.intValue, epochValue >= 0 else {
-            throw ShardSpecError("shard spec: epoch: required, a non-negative integer")
+        let shard = reader.string(json["shard"], "shard") ?? ""
+        if shard.isEmpty {
+            reader.fail("shard", "required")
+        } else if !NameValidation.isDNS1123Subdomain(shard) {
+            reader.fail("shard", "\"\(shard)\" is not a valid DNS subdomain name")
         }
+        let epoch = reader.int(json["epoch"], "epoch")
+        if (epoch ?? -1) < 0 { reader.fail("epoch", "required, a non-negative integer") }
         var resources: [ResourceRule] = []
-        for (i, rule) in (json["resources"]?.arrayValue ?? []).enumerated() {
-            let path = "resources[\(i)]"
-            let groups = try ShardSpec.strings(rule["apiGroups"], "\(path).apiGroups")
-            let names = try ShardSpec.strings(rule["resources"], "\(path).resources")
-            guard !groups.isEmpty, !names.isEmpty else { throw ShardSpecError("shard spec: \(path): apiGroups and resources must not be empty") }
-            let keyText = rule["key"]?.stringValue ?? "namespace"
+        if json["resources"] == nil || json["resources"]?.isNull == true {
+            reader.fail("resources", "required: list the sharded resources, or write `resources: []` for a spec that shards nothing")
+        }
+        for (path, rule) in reader.objects(json["resources"], "resources", known: ["apiGroups", "resources", "key"]) {
+            let groups = reader.strings(rule["apiGroups"], "\(path).apiGroups")
+            let names = reader.strings(rule["resources"], "\(path).resources")
+            if groups.isEmpty || names.isEmpty { reader.fail(path, "apiGroups and resources must not be empty") }
+            let keyText = reader.string(rule["key"], "\(path).key") ?? "namespace"
             guard let key = KeyMode(rawValue: keyText) else {
-                throw ShardSpecError("shard spec: \(path).key: \"\(keyText)\" is not one of namespace, object")
+                reader.fail("\(path).key", "\"\(keyText)\" is not one of namespace, object")
+                continue
             }
             resources.append(ResourceRule(apiGroups: groups, resources: names, key: key))
         }
-        let ownedJSON = json["owned"] ?? .object(JSONObject())
         var owned = OwnedKeys()
-        owned.namespaces = Set(try ShardSpec.strings(ownedJSON["namespaces"], "owned.namespaces"))
-        for text in try ShardSpec.strings(ownedJSON["namespaceSelectors"], "owned.namespaceSelectors") {
-            do {
-                owned.namespaceSelectors.append(try LabelSelector(parsing: text))
-            } catch {
-                throw ShardSpecError("shard spec: owned.namespaceSelectors: \(error)")
+        if let ownedJSON = reader.object(json["owned"], "owned", known: ["namespaces", "namespaceSelectors", "namespaceRegexes",
+                                                                         "namespaceHashRanges", "objectHashRanges"]) {
+            owned.namespaces = Set(reader.strings(ownedJSON["namespaces"], "owned.namespaces"))
+            for text in reader.strings(ownedJSON["namespaceSelectors"], "owned.namespaceSelectors") {
+                do {
+                    owned.namespaceSelectors.append(try LabelSelector(parsing: text))
+                } catch {
+                    reader.fail("owned.namespaceSelectors", "\(error)")
+                }
             }
-        }
-        for text in try ShardSpec.strings(ownedJSON["namespaceRegexes"], "owned.namespaceRegexes") {
-            do {
-                owned.namespacePatterns.append(try RegexPattern(text))
-            } catch {
-                throw ShardSpecError("shard spec: owned.namespaceRegexes: \"\(text)\" is not a valid regular expression")
+            for text in reader.strings(ownedJSON["namespaceRegexes"], "owned.namespaceRegexes") {
+                do {
+                    owned.namespacePatterns.append(try RegexPattern(text))
+                } catch {
+                    reader.fail("owned.namespaceRegexes", "\"\(text)\" is not a valid regular expression")
+                }
             }
+            owned.namespaceHashRanges = reader.hashRanges(ownedJSON["namespaceHashRanges"], "owned.namespaceHashRanges")
+            owned.objectHashRanges = reader.hashRanges(ownedJSON["objectHashRanges"], "owned.objectHashRanges")
         }
-        owned.namespaceHashRanges = try ShardSpec.ranges(ownedJSON["namespaceHashRanges"], "owned.namespaceHashRanges")
-        owned.objectHashRanges = try ShardSpec.ranges(ownedJSON["objectHashRanges"], "owned.objectHashRanges")
-
         var lock: LeaderElectionLock?
-        if let le = json["leaderElection"], !le.isNull {
-            guard let namespace = le["namespace"]?.stringValue, let name = le["name"]?.stringValue, !name.isEmpty else {
-                throw ShardSpecError("shard spec: leaderElection: namespace and name are required")
+        if let le = reader.object(json["leaderElection"], "leaderElection", known: ["group", "resource", "namespace", "name"]) {
+            let namespace = reader.string(le["namespace"], "leaderElection.namespace") ?? ""
+            let name = reader.string(le["name"], "leaderElection.name") ?? ""
+            let resource = reader.string(le["resource"], "leaderElection.resource") ?? "leases"
+            if namespace.isEmpty || name.isEmpty { reader.fail("leaderElection", "namespace and name are required") }
+            if !["leases", "configmaps", "endpoints"].contains(resource) {
+                reader.fail("leaderElection.resource", "\"\(resource)\" is not one of leases, configmaps, endpoints")
             }
-            let resource = le["resource"]?.stringValue ?? "leases"
-            guard ["leases", "configmaps", "endpoints"].contains(resource) else {
-                throw ShardSpecError("shard spec: leaderElection.resource: \"\(resource)\" is not one of leases, configmaps, endpoints")
-            }
-            let group = le["group"]?.stringValue ?? (resource == "leases" ? "coordination.k8s.io" : "")
+            let group = reader.string(le["group"], "leaderElection.group") ?? (resource == "leases" ? "coordination.k8s.io" : "")
             lock = LeaderElectionLock(group: group, resource: resource, namespace: namespace, name: name)
         }
-        self.init(shard: shard, epoch: UInt64(epochValue), resources: resources, owned: owned, leaderElection: lock)
+        guard reader.problems.isEmpty, let epoch else { throw ShardSpecError("shard spec: " + reader.problems.joined(separator: "; ")) }
+        self.init(shard: shard, epoch: UInt64(epoch), resources: resources, owned: owned, leaderElection: lock)
     }
+}
 
-    static func strings(_ value: JSON?, _ path: String) throws(ShardSpecError) -> [String] {
-        guard let value, !value.isNull else { return [] }
-        guard let array = value.arrayValue else { throw ShardSpecError("shard spec: \(path): expected a list of strings") }
-        var result: [String] = []
-        for element in array {
-            guard let s = element.stringValue else { throw ShardSpecError("shard spec: \(path): expected a list of strings") }
-            result.append(s)
-        }
-        return result
-    }
-
-    static func ranges(_ value: JSON?, _ path: String) throws(ShardSpecError) -> [HashRange] {
-        guard let value, !value.isNull else { return [] }
-        guard let array = value.arrayValue else { throw ShardSpecError("shard spec: \(path): expected a list of {start, end}") }
+extension FieldReader {
+    /// `[{start, end}]` of 0x-prefixed hex bounds, end exclusive (up to `0x10000000000000000`).
+    mutating func hashRanges(_ value: JSON?, _ path: String) -> [HashRange] {
         var result: [HashRange] = []
-        for (i, element) in array.enumerated() {
-            guard let start = element["start"]?.stringValue, let end = element["end"]?.stringValue else {
-                throw ShardSpecError("shard spec: \(path)[\(i)]: start and end are required hex strings")
+        for (at, element) in objects(value, path, known: ["start", "end"]) {
+            guard let start = string(element["start"], "\(at).start"), let end = string(element["end"], "\(at).end") else {
+                fail(at, "start and end are required hex strings")
+                continue
             }
             let bounds: (UInt64?, UInt64?)
             do {
                 bounds = (try ShardSelector.hexBound("'\(start)'"[...], in: start), try ShardSelector.hexBound("'\(end)'"[...], in: end))
             } catch {
-                throw ShardSpecError("shard spec: \(path)[\(i)]: start and end must be 0x-prefixed hex numbers up to 0x10000000000000000")
+                fail(at, "start and end must be 0x-prefixed hex numbers up to 0x10000000000000000")
+                continue
             }
-            guard let low = bounds.0 else { throw ShardSpecError("shard spec: \(path)[\(i)]: start must be below 2^64") }
+            guard let low = bounds.0 else {
+                fail(at, "start must be below 2^64")
+                continue
+            }
             guard let range = HashRange(start: low, endExclusive: bounds.1) else {
-                throw ShardSpecError("shard spec: \(path)[\(i)]: end must be above start")
+                fail(at, "end must be above start")
+                continue
             }
             result.append(range)
         }

@@ -25,7 +25,7 @@ struct PolicyMatchBench: ParsableCommand {
         let rules = documents.reduce(0) { $0 + $1.faults.count + $1.limits.count + $1.intercepts.count }
         let path = "/api/v1/namespaces/default/configmaps/bench"
         let facts = RequestFacts(method: "GET", path: path, upstream: "http://127.0.0.1:6443",
-                                 info: RequestInfo.parse(method: "GET", path: path[...], query: QueryParameters(""[...])))
+                                 info: RequestInfo.classify(method: "GET", target: path))
         let indexed = time { engine.concerns(facts) }
         let everyRule = time {
             documents.contains { document in

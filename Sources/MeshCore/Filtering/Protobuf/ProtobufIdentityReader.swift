@@ -69,7 +69,10 @@ public enum ProtobufIdentityReader {
                     if n == 4, case .bytes(let s) = v { uid = String(decoding: s, as: UTF8.self) }
                     if n == 6, case .varint(let flag) = v { controller = flag != 0 }
                 }
-                if controller, identity.controllerUID == nil { identity.controllerUID = uid }
+                if controller {
+                    identity.controllers += 1
+                    if identity.controllerUID == nil { identity.controllerUID = uid }
+                }
             default: break
             }
         }
