@@ -24,6 +24,14 @@ public enum DeleteOptions {
         return .success(options)
     }
 
+    /// Whether a delete orphans the object's dependents (releases them by removing their
+    /// reference to it), from the options or the query, as the API server reads either.
+    public static func orphans(_ options: JSON, query: QueryParameters) -> Bool {
+        if let policy = options["propagationPolicy"]?.stringValue ?? query["propagationPolicy"] { return policy == "Orphan" }
+        if let flag = options["orphanDependents"]?.boolValue { return flag }
+        return query["orphanDependents"].map { $0.lowercased() == "true" } ?? false
+    }
+
     static func typeProblem(_ options: JSON) -> String? {
         guard case .object(let fields) = options else { return "the body must be a JSON object, not \(options.typeName)" }
         for (key, value) in fields where !value.isNull {

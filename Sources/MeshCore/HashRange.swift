@@ -40,4 +40,14 @@ public struct HashRange: Hashable, Sendable, Comparable, CustomStringConvertible
     }
 
     public var description: String { "[\(HashRange.hex(start)), \(HashRange.hex(endExclusive)))" }
+
+    /// Whether ranges together cover the whole space.
+    public static func coverAll(_ ranges: [HashRange]) -> Bool {
+        var next: UInt64 = 0
+        for range in ranges.sorted() where range.start <= next {
+            if range.last == .max { return true }
+            next = max(next, range.last + 1)
+        }
+        return false
+    }
 }

@@ -44,9 +44,10 @@ extension ShardProxy {
             guard let name = object.name, let uid = object.uid else { continue }
             let path = info.objectPath(namespace: object.namespace, name: name)
             let pinned: [UInt8]
-            switch DeletePin.pinned(contentType: contentType, body: request.bodyBytes, uid: uid) {
+            switch DeletePin.pinned(contentType: contentType, body: request.bodyBytes, query: query, uid: uid,
+                                    resourceVersion: object.resourceVersion ?? "", mode: mode) {
             case .success(let body): pinned = body
-            case .failure(let error) where error.code == 409: continue  // the options name another object
+            case .failure(let error) where error.code == 409: continue  // the options name another object or version
             case .failure(let error): return await refuse(error, writer: writer)
             }
             var deleteHeaders = ShardProxy.upstreamHeaders(request.headers)

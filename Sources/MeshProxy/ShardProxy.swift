@@ -206,6 +206,9 @@ public final class ShardProxy: HTTPResponder {
 
         if let lock = spec?.leaderElection, let spec {
             let bodyName = info.verb == .create ? ShardProxy.bodyIdentity(request)?.name : nil
+            if LeaderLockRename.targetsRenamedLock(info, bodyName: bodyName, lock: lock) {
+                return await refuse(StatusError.forbidden("\(info.verb.rawValue) \(info.groupResource) refused: \(lock.namespace)/\(info.name ?? bodyName ?? "") is a shard's leader-election lock; shard \(spec.shard) reaches its own as \(lock.name)"), writer: writer)
+            }
             if LeaderLockRename.targetsLock(info, bodyName: bodyName, lock: lock) {
                 metrics.add(.lockRenames)
                 return await relayRenamedLock(request, target: target, info: info, lock: lock, shard: spec.shard, writer: writer)
@@ -246,7 +249,7 @@ public final class ShardProxy: HTTPResponder {
         case .judgeResponse(let mode):
             await relayJudged(request, info: info, mode: mode, spec: spec, writer: writer)
         case .judgeCurrent(let mode):
-            await relayAfterJudgingCurrent(request, info: info, mode: mode, spec: spec, writer: writer)
+            await relayAfterJudgingCurrent(request, target: target, info: info, mode: mode, spec: spec, writer: writer)
         case .deleteOwned(let mode):
             await deleteOwned(request, target: target, info: info, mode: mode, spec: spec, writer: writer)
         }
@@ -294,9 +297,9 @@ public final class ShardProxy: HTTPResponder {
 
     /// Writes to objects whose key the object decides: read the object first, judge it as it
     /// is and as the write will leave it, then write (pinned to the judged object).
-    func relayAfterJudgingCurrent(_ request: ServerRequest, info: RequestInfo, mode: ShardSpec.KeyMode, spec: ShardSpec?,
+    func relayAfterJudgingCurrent(_ request: ServerRequest, target: RequestTarget, info: RequestInfo, mode: ShardSpec.KeyMode, spec: ShardSpec?,
                                   writer: ResponseWriter) async {
-        guard let forwarded = await judgeCurrent(request, info: info, mode: mode, spec: spec, writer: writer) else { return }
+        guard let forwarded = await judgeCurrent(request, target: target, info: info, mode: mode, spec: spec, writer: writer) else { return }
         metrics.add(.passedThrough)
         await forward(forwarded, writer: writer)
     }
@@ -305,7 +308,7 @@ public final class ShardProxy: HTTPResponder {
     /// request to forward (its body carrying the preconditions that pin it to the judged
     /// object), or nil after answering the client itself. An object the proxy cannot read is
     /// never written: the read's own answer (404, 403, 500…) goes back instead.
-    func judgeCurrent(_ request: ServerRequest, info: RequestInfo, mode: ShardSpec.KeyMode, spec: ShardSpec?,
+    func judgeCurrent(_ request: ServerRequest, target: RequestTarget, info: RequestInfo, mode: ShardSpec.KeyMode, spec: ShardSpec?,
                       writer: ResponseWriter) async -> ServerRequest? {
         guard let name = info.name else {
             await refuse(StatusError.forbidden("a name is required"), writer: writer)
@@ -348,7 +351,8 @@ public final class ShardProxy: HTTPResponder {
         let contentType = request.headers.first(name: "content-type")
         switch info.verb {
         case .delete where info.subresource == nil:
-            switch DeletePin.pinned(contentType: contentType, body: request.bodyBytes, uid: identity.uid) {
+            switch DeletePin.pinned(contentType: contentType, body: request.bodyBytes, query: target.query,
+                                    uid: identity.uid, resourceVersion: identity.resourceVersion, mode: mode) {
             case .success(let pinned):
                 forwarded.body = ByteBuffer(bytes: pinned)
                 forwarded.headers.replaceOrAdd(name: "content-type", value: "application/json")

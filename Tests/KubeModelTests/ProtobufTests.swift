@@ -19,6 +19,15 @@ import Testing
                          "metadata": ["name": "settings", "namespace": "team-a", "labels": ["app": "web"]], "data": ["k": "v"]])
     }
 
+    /// A message field given twice is the merge of both, as protobuf decoders read it (and as
+    /// the proxy's identity reader does): the API server and the proxy read one body alike.
+    @Test func repeatedMetadataMerges() throws {
+        let object = field(1, string(1, "settings") + string(3, "team-a")) + field(1, string(3, "team-b") + field(11, string(1, "a") + string(2, "b")))
+        let body = KubernetesProtobuf.magic + field(1, string(1, "v1") + string(2, "ConfigMap")) + field(2, object)
+        let json = try KubernetesProtobuf.decode(body)
+        #expect(json["metadata"] == ["name": "settings", "namespace": "team-b", "labels": ["a": "b"]])
+    }
+
     @Test func rejectsUnknownKindsAndGarbage() {
         let body = KubernetesProtobuf.magic + field(1, string(1, "apps/v1") + string(2, "Deployment"))
         #expect(throws: KubernetesProtobuf.DecodeError.self) { try KubernetesProtobuf.decode(body) }

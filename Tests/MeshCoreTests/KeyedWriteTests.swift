@@ -20,11 +20,17 @@ import Testing
         return KeyedWrite.plan(current: current, info: info, contentType: contentType, body: body.serialized(), keyField: "ownerReferences")
     }
 
-    @Test func aPatchOfTheSpecKeepsTheKeyAndIsPinnedToTheJudgedObject() throws {
+    @Test func aPatchOfTheSpecKeepsTheKeyAndIsPinnedToTheJudgedVersion() throws {
         let result = try plan(.patch, "application/merge-patch+json", ["spec": ["activeDeadlineSeconds": 5]]).get()
         #expect(result.future.controllerUID == "owned-uid")
         let pinned = try JSON.parse(try #require(result.body))
-        #expect(pinned["metadata"]?["uid"] == "pod-uid" && pinned["metadata"]?["resourceVersion"] == nil)
+        #expect(pinned["metadata"]?["resourceVersion"] == "41")
+        // The client's own precondition stands when it names the judged version, and is a
+        // conflict when it names another.
+        #expect(try plan(.patch, "application/merge-patch+json", ["metadata": ["resourceVersion": "41"]]).get().body == nil)
+        #expect { try plan(.patch, "application/merge-patch+json", ["metadata": ["resourceVersion": "40"]]).get() } throws: {
+            ($0 as? StatusError)?.code == 409
+        }
     }
 
     @Test(arguments: ["application/merge-patch+json", "application/strategic-merge-patch+json"])
@@ -35,7 +41,7 @@ import Testing
         let result = try plan(.patch, contentType, ["metadata": ["ownerReferences": references]]).get()
         #expect(result.future.controllerUID == "foreign-uid")
         let pinned = try JSON.parse(try #require(result.body))
-        #expect(pinned["metadata"]?["resourceVersion"] == "41" && pinned["metadata"]?["uid"] == "pod-uid")
+        #expect(pinned["metadata"]?["resourceVersion"] == "41")
     }
 
     @Test func aJSONPatchThatReplacesTheOwnerIsAppliedAndPinned() throws {
@@ -43,16 +49,22 @@ import Testing
         let result = try plan(.patch, "application/json-patch+json", body).get()
         #expect(result.future.controllerUID == "foreign-uid")
         let operations = try JSON.parse(try #require(result.body)).arrayValue ?? []
-        #expect(operations.prefix(2).map { $0["path"] } == ["/metadata/uid", "/metadata/resourceVersion"])
+        #expect(operations.first == ["op": "test", "path": "/metadata/resourceVersion", "value": "41"])
+        let longest = JSON.array(Array(repeating: ["op": "test", "path": "/kind", "value": "Pod"], count: KeyedWrite.maxClientPatchOperations + 1))
+        #expect { try plan(.patch, "application/json-patch+json", longest).get() } throws: { ($0 as? StatusError)?.code == 413 }
     }
 
-    @Test func anUpdateIsJudgedByItsBody() throws {
+    @Test func anUpdateIsJudgedByItsBodyAndPinnedToTheJudgedVersion() throws {
         var body = current
         body.setMetadata("ownerReferences", [foreign])
         body.setMetadata("uid", nil)
         let result = try plan(.update, "application/json", body).get()
         #expect(result.future.controllerUID == "foreign-uid" && result.future.uid == "pod-uid")
-        #expect(try JSON.parse(try #require(result.body)).uid == "pod-uid")
+        #expect(result.body == nil)  // it names the version judged already
+        body.setMetadata("resourceVersion", nil)
+        #expect(try JSON.parse(try #require(try plan(.update, "application/json", body).get().body)).resourceVersion == "41")
+        body.setMetadata("resourceVersion", "39")
+        #expect { try plan(.update, "application/json", body).get() } throws: { ($0 as? StatusError)?.code == 409 }
     }
 
     @Test func aStrategicPatchAddingASecondControllerIsRefused() {
@@ -85,21 +97,27 @@ import Testing
         #expect(!spec.owns(plan.future, mode: .namespace, isNamespaceResource: true, namespaceLabels: cached))
     }
 
-    @Test func subresourcesNeverMoveTheObject() throws {
+    @Test func subresourcesNeverMoveTheObjectAndArePinnedToo() throws {
         let result = try plan(.update, "application/json", ["metadata": ["ownerReferences": [foreign]]], subresource: "status").get()
-        #expect(result.future.controllerUID == "owned-uid" && result.body == nil)
+        #expect(result.future.controllerUID == "owned-uid")
+        #expect(try JSON.parse(try #require(result.body)).resourceVersion == "41")
     }
 
     @Test func deletesArePinnedAndAClientPreconditionOnAnotherObjectIsAConflict() throws {
-        let pinned = try JSON.parse(try DeletePin.pinned(contentType: nil, body: [], uid: "pod-uid").get())
+        let pinned = try JSON.parse(try DeletePin.pinned(contentType: nil, body: [], uid: "pod-uid", resourceVersion: "41", mode: .object).get())
         #expect(pinned["preconditions"]?["uid"] == "pod-uid")
         let other = Array(#"{"preconditions":{"uid":"namesake"}}"#.utf8)
-        #expect { try DeletePin.pinned(contentType: "application/json", body: other, uid: "pod-uid").get() } throws: {
+        #expect { try DeletePin.pinned(contentType: "application/json", body: other, uid: "pod-uid", resourceVersion: "41", mode: .object).get() } throws: {
             ($0 as? StatusError)?.code == 409
         }
-        #expect { try DeletePin.pinned(contentType: "application/json", body: Array("[1]".utf8), uid: "pod-uid").get() } throws: {
+        #expect { try DeletePin.pinned(contentType: "application/json", body: Array("[1]".utf8), uid: "pod-uid", resourceVersion: "41", mode: .object).get() } throws: {
             ($0 as? StatusError)?.code == 400
         }
+        let orphan = Array(#"{"propagationPolicy":"Orphan"}"#.utf8)
+        #expect { try DeletePin.pinned(contentType: nil, body: orphan, uid: "pod-uid", resourceVersion: "41", mode: .object).get() } throws: {
+            ($0 as? StatusError)?.code == 403
+        }
+        #expect((try? DeletePin.pinned(contentType: nil, body: orphan, uid: "pod-uid", resourceVersion: "41", mode: .namespace).get()) != nil)
     }
 }
 

@@ -272,3 +272,91 @@ def test_the_proxy_judges_exactly_what_the_server_serves_and_nothing_foreign_is_
     for path in ("/api/v1/namespaces/team-b/configmaps", "/api/v1/namespaces/team-b/pods"):
         assert not [i for i in rig.direct.ok("GET", path)["items"] if i["metadata"]["name"].startswith("planted-")]
     assert rig.exists("/api/v1/namespaces/team-b/pods/foreign-pod") and rig.exists("/api/v1/namespaces/team-b/secrets/foreign-secret")
+
+
+def test_writes_are_pinned_to_the_version_judged_while_the_owner_changes_underneath(rig):
+    """An outside writer flips a pod's controller between an owned and a foreign CloneSet while
+    the operator patches, replaces and deletes it through the proxy: no write of the shard ever
+    commits on a version whose controller is foreign (each is pinned to the version judged)."""
+    import threading
+    import time
+    pods = "/api/v1/namespaces/team-b/pods"
+    refs = {"owned": [controller_ref(rig.owned_cs)], "foreign": [controller_ref(rig.foreign_cs)]}
+    stop = threading.Event()
+    done = {"patched": 0, "replaced": 0, "deleted": 0}
+
+    def make(name):
+        rig.direct.request("POST", pods, {"metadata": {"name": name, "ownerReferences": refs["owned"]},
+                                          "spec": {"containers": [{"name": "c", "image": "i"}]}})
+
+    def flip():
+        c = Client(rig.server.url)
+        i = 0
+        while not stop.is_set():
+            for name in ("race-a", "race-b"):
+                c.request("PATCH", f"{pods}/{name}", {"metadata": {"ownerReferences": refs["foreign" if i % 2 else "owned"]}},
+                          content_type="application/merge-patch+json")
+            i += 1
+
+    def operate():
+        c = Client(rig.proxy.url)
+        n = 0
+        while not stop.is_set():
+            n += 1
+            if c.request("PATCH", f"{pods}/race-a", {"metadata": {"labels": {"n": str(n)}}},
+                         content_type="application/merge-patch+json")[0] == 200:
+                done["patched"] += 1
+            status, current = rig.direct.request("GET", f"{pods}/race-a")
+            if status == 200:
+                current["metadata"].pop("resourceVersion", None)
+                current["metadata"]["ownerReferences"] = refs["owned"]
+                if c.request("PUT", f"{pods}/race-a", current)[0] == 200:
+                    done["replaced"] += 1
+            if c.request("DELETE", f"{pods}/race-b")[0] == 200:
+                done["deleted"] += 1
+                make("race-b")
+
+    make("race-a")
+    make("race-b")
+    threads = [threading.Thread(target=flip), threading.Thread(target=operate)]
+    for t in threads:
+        t.start()
+    time.sleep(8)
+    stop.set()
+    for t in threads:
+        t.join(timeout=30)
+    mine = [w for w in rig.writes() if w["shard"] == "shard-a" and w["name"] in ("race-a", "race-b")]
+    foreign = [w for w in mine if fnv1a64(w.get("controllerUID") or w["uid"]) >= HALF]
+    assert not foreign, foreign[:5]
+    assert done["patched"] > 5 and done["deleted"] > 2, done
+
+
+def test_deletes_whose_cascade_reaches_other_shards_are_refused(rig):
+    via = rig.via
+    status, out = via.request("DELETE", "/api/v1/namespaces/team-b")
+    assert status == 403 and "namespace team-b" in out["message"], out
+    status, out = via.request("DELETE", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/clonesets.apps.kruise.io")
+    assert status == 403, out
+    status, out = via.request("DELETE", f"/apis/apps.kruise.io/v1alpha1/namespaces/team-b/clonesets/{rig.owned_cs['metadata']['name']}",
+                              {"propagationPolicy": "Orphan"})
+    assert status == 403 and "orphan" in out["message"], out
+    assert rig.exists("/api/v1/namespaces/team-b/secrets/foreign-secret") and rig.exists("/api/v1/namespaces/team-b/pods/foreign-pod")
+    assert rig.direct.ok("GET", "/api/v1/namespaces/team-b/pods/owned-pod")["metadata"]["ownerReferences"]
+
+
+def test_other_shards_leader_locks_are_out_of_reach(rig, workdir):
+    rig.direct.ok("POST", "/api/v1/namespaces", {"metadata": {"name": "kruise-system"}})
+    leases = "/apis/coordination.k8s.io/v1/namespaces/kruise-system/leases"
+    rig.direct.ok("POST", leases, {"metadata": {"name": "kruise-manager---shard-b"}, "spec": {"holderIdentity": "b-0"}})
+    rig.proxy.write_spec(SPEC.replace("epoch: 1", "epoch: 2")
+                         + "leaderElection: {resource: leases, namespace: kruise-system, name: kruise-manager}\n")
+    rig.proxy.wait_applied(2)
+    via = rig.via
+    assert via.request("GET", f"{leases}/kruise-manager---shard-b")[0] == 403
+    assert via.request("PATCH", f"{leases}/kruise-manager---shard-b", {"spec": {"holderIdentity": "a-0"}},
+                       content_type="application/merge-patch+json")[0] == 403
+    assert via.request("POST", leases, {"metadata": {"name": "kruise-manager---shard-a---shard-a"}})[0] == 403
+    # Its own lock, by the plain name, is renamed to its shard's.
+    assert via.request("POST", leases, {"metadata": {"name": "kruise-manager"}, "spec": {"holderIdentity": "a-0"}})[0] == 201
+    assert rig.direct.ok("GET", f"{leases}/kruise-manager---shard-a")["spec"]["holderIdentity"] == "a-0"
+    assert rig.direct.ok("GET", f"{leases}/kruise-manager---shard-b")["spec"]["holderIdentity"] == "b-0"

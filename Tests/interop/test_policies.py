@@ -255,7 +255,7 @@ def test_pod_deletions_are_rate_limited_across_shards_and_breakers_open_and_reco
     s.kubectl("apply", "-f", "-", input=circuit_breaker("risk", limits=[
         {"name": "pod-deletes", "scope": "Operator", "match": resources(["delete"], "pods"), "bucket": {"limit": 5, "burst": 5, "interval": "10s"}},
     ], intercepts=[
-        {"name": "no-namespace-deletes", "interceptType": "Blacklist", "methods": ["DELETE"], "match": resources([], "namespaces")},
+        {"name": "no-service-deletes", "interceptType": "Blacklist", "methods": ["DELETE"], "match": resources([], "services")},
     ]))
     applied(s, "circuitbreaker", "risk", pods)
     s.kubectl("apply", "-f", "-", input="---\n".join(cloneset(f"app-{ns}", ns, 5) for ns in namespaces))
@@ -283,12 +283,16 @@ def test_pod_deletions_are_rate_limited_across_shards_and_breakers_open_and_reco
     assert limited > 0
     print(f"20 deletions over {times[-1]:.1f}s by {sorted(owners)}; {limited} refused over the limit")
 
-    # Deleting a namespace is denied outright, as a 403 the Python client sees.
+    # Deleting a service is denied outright, as a 403 the Python client sees. (Deleting a
+    # namespace never gets this far: the fence refuses a cascade into other shards first.)
     proxy, _ = mesh.members[0]
     api = config.new_client_from_config(config_file=proxy.kubeconfig)
     with pytest.raises(ApiException) as denied:
+        client.CoreV1Api(api).delete_namespaced_service("web", "red")
+    assert denied.value.status == 403 and "no-service-deletes" in json.loads(denied.value.body)["message"]
+    with pytest.raises(ApiException) as fenced:
         client.CoreV1Api(api).delete_namespace("red")
-    assert denied.value.status == 403 and "no-namespace-deletes" in json.loads(denied.value.body)["message"]
+    assert fenced.value.status == 403 and "deletes every object in it" in json.loads(fenced.value.body)["message"]
 
     # A Normal trigger opens the breaker when the limit is hit; the sleeping window closes it.
     s.kubectl("apply", "-f", "-", input=circuit_breaker("trip", limits=[

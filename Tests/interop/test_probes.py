@@ -4,6 +4,7 @@ admin listener): malformed HTTP, request smuggling shapes, slowloris, idle conne
 everything it acknowledged is still there."""
 import os
 import signal
+import subprocess
 import socket
 import threading
 import time
@@ -213,3 +214,33 @@ def test_kill_9_during_writes_loses_nothing_acknowledged(workdir):
         assert request(restarted.port, "GET", "/healthz")[0] == 200
     finally:
         restarted.kill()
+
+
+def test_the_managers_listeners_drop_silent_and_garbage_clients(direct_server):
+    """The manager's gRPC listener (proxies' sessions) and its webhook listener: a client that
+    connects and says nothing is dropped within the header timeout, garbage gets nowhere, and
+    both keep serving."""
+    from test_manager import webhook_manager
+    direct_server.kubectl("create", "namespace", "ctrlmesh-system")
+    manager = webhook_manager(direct_server)
+    try:
+        flags = dict(zip(manager.args, manager.args[1:]))
+        grpc_port = int(flags["--listen"].rsplit(":", 1)[1])
+        webhook_port = int(flags["--webhook-listen"].rsplit(":", 1)[1])
+        for port in (grpc_port, webhook_port):
+            started = time.time()
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as silent:
+                try:
+                    silent.recv(1)
+                except OSError:
+                    pass
+            assert time.time() - started < 20, port
+            raw(port, b"\x00\x01garbage\r\n\r\n" * 100, timeout=5)
+        with socket.create_connection(("127.0.0.1", grpc_port), timeout=5) as s:
+            s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+            assert s.recv(9)[3:4] == b"\x04"  # the server's SETTINGS frame: still speaking HTTP/2
+        result = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{webhook_port}", "-brief"],
+                                input=b"", capture_output=True, timeout=20)
+        assert b"CONNECTION ESTABLISHED" in result.stdout + result.stderr, result.stderr[-300:]
+    finally:
+        manager.stop()

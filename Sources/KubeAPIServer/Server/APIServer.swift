@@ -94,6 +94,10 @@ public final class APIServer: HTTPResponder {
             judgements.check(stamp: stamp, routed: APIServer.routing(method: request.method.rawValue, target: target),
                              method: request.method.rawValue, target: request.uri)
         }
+        if case .nonResource? = APIServer.routing(method: request.method.rawValue, target: target),
+           request.method != .GET, request.method != .HEAD {
+            throw StatusError.methodNotAllowed("the server does not allow this method on the requested resource")
+        }
         switch path {
         case "/healthz", "/readyz", "/livez":
             await writer.respond(status: .ok, headers: ["content-type": "text/plain; charset=utf-8"], body: Array("ok".utf8))

@@ -142,9 +142,22 @@ public enum KubernetesProtobuf {
     static func message(_ bytes: ArraySlice<UInt8>, _ schema: Schema) throws -> JSONObject {
         var reader = ProtobufReader(bytes)
         var object = JSONObject()
+        // A singular message field that occurs more than once is the merge of its occurrences,
+        // which is what decoding their concatenation gives (the proxy's identity reader merges
+        // them the same way, so both read one body alike).
+        var embedded: [(name: String, schema: Schema, bytes: [UInt8])] = []
         while !reader.atEnd {
             let (number, wire) = try reader.field()
             guard let field = schema[number] else { continue }
+            if case .message(let inner) = field.type, !field.repeated, case .bytes(let payload) = wire {
+                if let i = embedded.firstIndex(where: { $0.name == field.name }) {
+                    embedded[i].bytes += payload
+                } else {
+                    embedded.append((field.name, inner, Array(payload)))
+                    object[field.name] = .null  // holds the field's place in key order
+                }
+                continue
+            }
             let value = try decodeValue(wire, field.type)
             switch field.type {
             case .stringMap, .bytesMap:
@@ -163,6 +176,7 @@ public enum KubernetesProtobuf {
                 }
             }
         }
+        for message in embedded { object[message.name] = .object(try self.message(message.bytes[...], message.schema)) }
         return object
     }
 

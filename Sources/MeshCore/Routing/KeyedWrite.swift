@@ -9,44 +9,54 @@ import KubeModel
 /// `labels` for a Namespace owned through label selectors.
 /// - A PUT replaces the key field with the body's: the body is the future.
 /// - A patch that cannot touch the key field (`PatchReach`) leaves it as it is.
-/// - A patch that can is applied to the current object here, and the judged outcome is pinned:
-///   the patch carries the object's resourceVersion as a precondition, so the API server
-///   applies it to exactly the object that was judged, or refuses.
-/// Every main-resource write is pinned to the judged object's uid, so a namesake created
-/// meanwhile is not written in its place. Server-side apply cannot be predicted and is refused.
+/// - A patch that can is applied to the current object here, and that result is the future.
+/// Every write, subresources included, is pinned to the resourceVersion that was judged: the
+/// API server applies it to exactly the object version the proxy read, or refuses (409/422).
+/// Without the pin, a write judged on one version could land on the next, whose controller
+/// someone else changed meanwhile. A resourceVersion is unique across objects, so the pin also
+/// rules out a namesake created in between. Server-side apply cannot be predicted: refused.
 public enum KeyedWrite {
     public struct Plan: Sendable, Equatable {
         /// The object's identity after the write.
         public var future: ObjectIdentity
-        /// The body to send in place of the client's (preconditions added); nil to send it as it came.
+        /// The body to send in place of the client's (the precondition added); nil to send it
+        /// as it came (it already carries the judged resourceVersion).
         public var body: [UInt8]?
     }
+
+    /// The JSON patch operations the API server accepts, less the one the pin adds.
+    public static let maxClientPatchOperations = JSONPatch.Limits().maxOperations - 1
 
     public static func plan(current: JSON, info: RequestInfo, contentType: String?, body: [UInt8],
                             keyField: String) -> Result<Plan, StatusError> {
         let now = ObjectIdentity(json: current)
-        // Subresources (status, scale, …) never change metadata.
-        guard info.subresource == nil else { return .success(Plan(future: now, body: nil)) }
-        let uid = now.uid
+        let judged = now.resourceVersion
         switch info.verb {
         case .update:
-            return RequestBody.read(contentType: contentType, bytes: body).map { read in
-                var future = read.identity
-                future.uid = uid
+            return RequestBody.read(contentType: contentType, bytes: body).flatMap { read in
+                // Subresources (status, scale, …) never change metadata: the future is now.
+                var future = info.subresource == nil ? read.identity : now
+                future.uid = now.uid
                 future.name = now.name
                 future.namespace = now.namespace
-                guard var json = read.json, (json.uid ?? "").isEmpty, !uid.isEmpty else { return Plan(future: future, body: nil) }
-                json.setMetadata("uid", .string(uid))
-                return Plan(future: future, body: json.serialized())
+                let sent = read.identity.resourceVersion
+                if !sent.isEmpty {
+                    return sent == judged ? .success(Plan(future: future, body: nil)) : .failure(conflict(info, judged: judged, sent: sent))
+                }
+                guard var json = read.json else {
+                    return .failure(conflict(info, judged: judged, sent: "none (a protobuf body must carry the object's resourceVersion)"))
+                }
+                json.setMetadata("resourceVersion", .string(judged))
+                return .success(Plan(future: future, body: json.serialized()))
             }
         case .patch:
-            return planPatch(current: current, now: now, contentType: contentType ?? "", body: body, keyField: keyField)
+            return planPatch(current: current, now: now, info: info, contentType: contentType ?? "", body: body, keyField: keyField)
         default:
             return .success(Plan(future: now, body: nil))
         }
     }
 
-    static func planPatch(current: JSON, now: ObjectIdentity, contentType: String, body: [UInt8],
+    static func planPatch(current: JSON, now: ObjectIdentity, info: RequestInfo, contentType: String, body: [UInt8],
                           keyField: String) -> Result<Plan, StatusError> {
         let kind: PatchReach.Kind
         switch BodyFormat.mediaType(contentType) {
@@ -65,55 +75,63 @@ public enum KeyedWrite {
         } catch {
             return .failure(.badRequest("the patch could not be decoded: \(error)"))
         }
-        guard PatchReach.mayChange(metadataField: keyField, patch: patch, kind: kind) else {
-            return pinned(patch, kind: kind, uid: now.uid, resourceVersion: nil).map { Plan(future: now, body: $0) }
-        }
-        let result: JSON
-        do throws(PatchError) {
-            switch kind {
-            case .json: result = try JSONPatch.apply(patch, to: current)
-            case .merge:
-                guard case .object = patch else { throw PatchError(.malformed, "merge patch must be a JSON object") }
-                result = MergePatch.apply(patch, to: current)
-            case .strategic: result = try StrategicMergePatch.apply(patch, to: current)
+        var future = now
+        if info.subresource == nil, PatchReach.mayChange(metadataField: keyField, patch: patch, kind: kind) {
+            let result: JSON
+            do throws(PatchError) {
+                switch kind {
+                case .json: result = try JSONPatch.apply(patch, to: current)
+                case .merge:
+                    guard case .object = patch else { throw PatchError(.malformed, "merge patch must be a JSON object") }
+                    result = MergePatch.apply(patch, to: current)
+                case .strategic: result = try StrategicMergePatch.apply(patch, to: current)
+                }
+            } catch {
+                return .failure(error.status)
             }
-        } catch {
-            return .failure(error.status)
+            if let problem = ObjectMetaCheck.decodeError(result) { return .failure(.badRequest("the patched object could not be decoded: \(problem)")) }
+            let causes = ObjectMetaCheck.ownerReferenceCauses(result)
+            if !causes.isEmpty { return .failure(RequestBody.invalid(current.kind ?? "", name: now.name, causes)) }
+            future = ObjectIdentity(json: result)
+            future.uid = now.uid
+            future.name = now.name
+            future.namespace = now.namespace
         }
-        if let problem = ObjectMetaCheck.decodeError(result) { return .failure(.badRequest("the patched object could not be decoded: \(problem)")) }
-        let causes = ObjectMetaCheck.ownerReferenceCauses(result)
-        if !causes.isEmpty { return .failure(RequestBody.invalid(current.kind ?? "", name: now.name, causes)) }
-        var future = ObjectIdentity(json: result)
-        future.uid = now.uid
-        future.name = now.name
-        future.namespace = now.namespace
-        return pinned(patch, kind: kind, uid: now.uid, resourceVersion: now.resourceVersion).map { Plan(future: future, body: $0) }
+        return pinned(patch, kind: kind, info: info, resourceVersion: now.resourceVersion).map { Plan(future: future, body: $0) }
     }
 
-    /// The patch with preconditions on the judged object's uid and (when given) resourceVersion:
-    /// `test` operations first in a JSON patch, `metadata` fields in a merge patch (where the API
-    /// server reads them as preconditions). Preconditions the client set itself are kept.
-    static func pinned(_ patch: JSON, kind: PatchReach.Kind, uid: String, resourceVersion: String?) -> Result<[UInt8]?, StatusError> {
-        var fields: [(String, String)] = []
-        if !uid.isEmpty { fields.append(("uid", uid)) }
-        if let resourceVersion, !resourceVersion.isEmpty { fields.append(("resourceVersion", resourceVersion)) }
-        guard !fields.isEmpty else { return .success(nil) }
+    /// The patch with the judged resourceVersion as its precondition: a `test` operation first
+    /// in a JSON patch, `metadata.resourceVersion` in a merge patch (where the API server reads
+    /// it as a precondition). A different resourceVersion the client named itself is a 409.
+    static func pinned(_ patch: JSON, kind: PatchReach.Kind, info: RequestInfo, resourceVersion: String) -> Result<[UInt8]?, StatusError> {
         switch kind {
         case .json:
             guard case .array(let operations) = patch else { return .failure(.badRequest("json patch must be an array of operations")) }
-            let tests: [JSON] = fields.map { ["op": "test", "path": .string("/metadata/\($0.0)"), "value": .string($0.1)] }
-            return .success(JSON.array(tests + operations).serialized())
+            guard operations.count <= maxClientPatchOperations else {
+                return .failure(StatusError(code: 413, reason: .requestEntityTooLarge,
+                                            message: "The allowed maximum operations in a JSON patch through the proxy is \(maxClientPatchOperations) (it adds a resourceVersion test), got \(operations.count)"))
+            }
+            let test: JSON = ["op": "test", "path": "/metadata/resourceVersion", "value": .string(resourceVersion)]
+            return .success(JSON.array([test] + operations).serialized())
         case .merge, .strategic:
             guard case .object = patch else { return .failure(.badRequest("a merge patch must be a JSON object")) }
-            var pinned = patch
             if let metadata = patch["metadata"], metadata.objectValue == nil {
                 return .failure(StatusError(code: 422, reason: .invalid,
                                             message: "the proxy cannot pin a patch that replaces metadata as a whole to the object it judged"))
             }
-            for (field, value) in fields where pinned["metadata"]?[field] == nil {
-                pinned.setValue(.string(value), at: ["metadata", field])
+            if let sent = patch["metadata"]?["resourceVersion"], !sent.isNull {
+                return sent.stringValue == resourceVersion ? .success(nil) : .failure(conflict(info, judged: resourceVersion, sent: sent.stringValue ?? sent.jsonString))
             }
+            var pinned = patch
+            pinned.setValue(.string(resourceVersion), at: ["metadata", "resourceVersion"])
             return .success(pinned.serialized())
         }
+    }
+
+    /// The client named a resourceVersion other than the one judged: the object changed
+    /// between its read and the proxy's, and the API server would say so.
+    static func conflict(_ info: RequestInfo, judged: String, sent: String) -> StatusError {
+        .conflict(info.groupResource, info.name ?? "",
+                  "the object has been modified; please apply your changes to the latest version and try again (resourceVersion \(sent), the proxy judged \(judged))")
     }
 }

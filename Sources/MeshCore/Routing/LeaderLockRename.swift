@@ -15,6 +15,14 @@ public enum LeaderLockRename {
         }
     }
 
+    /// Whether the request addresses a shard's renamed lock (`<name>---…`) directly: another
+    /// shard's election, which no shard may touch (its own goes through the plain name).
+    public static func targetsRenamedLock(_ info: RequestInfo, bodyName: String?, lock: ShardSpec.LeaderElectionLock) -> Bool {
+        guard info.group == lock.group, info.resource == lock.resource, info.namespace == lock.namespace else { return false }
+        let prefix = lock.name + "---"
+        return (info.name ?? bodyName ?? "").hasPrefix(prefix)
+    }
+
     /// The request target with the object name (the segment after the resource) replaced.
     public static func target(_ target: RequestTarget, resource: String, name: String, newName: String) -> RequestTarget {
         var segments = target.segments

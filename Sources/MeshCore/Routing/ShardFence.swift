@@ -41,6 +41,7 @@ public enum ShardFence {
             }
         }
         let gr = info.groupResource
+        if let refusal = cascadeRefusal(info, spec: spec, namespaceLabels: namespaceLabels) { return .refuse(refusal) }
         guard let mode = spec.keyMode(of: gr) else { return .passThrough }
         switch info.verb {
         case .list: return .filterList(mode)
@@ -75,6 +76,43 @@ public enum ShardFence {
                 return .judgeCurrent(.object)
             }
         }
+    }
+
+    static let crds = GroupResource(group: "apiextensions.k8s.io", resource: "customresourcedefinitions")
+
+    /// Deletes whose cascade the API server carries out beyond the object named: deleting a
+    /// Namespace deletes everything in it, deleting a CRD every object of its resource. They are
+    /// refused unless this shard owns everything they would delete (whatever the spec says of
+    /// namespaces and CRDs themselves).
+    static func cascadeRefusal(_ info: RequestInfo, spec: ShardSpec, namespaceLabels: (String) -> [String: String]?) -> String? {
+        guard info.verb == .delete || info.verb == .deletecollection, info.subresource == nil, !spec.resources.isEmpty else { return nil }
+        let gr = info.groupResource
+        let refused = { (why: String) in "\(info.verb.rawValue) \(gr) refused: \(why); shard \(spec.shard) does not own all of it" }
+        if gr == namespaces {
+            guard let name = info.name else { return refused("deleting namespaces deletes every object in them") }
+            if spec.resources.contains(where: { $0.key == .object }), !HashRange.coverAll(spec.owned.objectHashRanges) {
+                return refused("deleting namespace \(name) deletes every object in it, and objects keyed by their controller may belong to other shards")
+            }
+            if spec.resources.contains(where: { $0.key == .namespace }), !spec.ownsNamespace(name, labels: namespaceLabels(name)) {
+                return refused("deleting namespace \(name) deletes every object in it")
+            }
+            return nil
+        }
+        if gr == crds {
+            let sharded: [ShardSpec.KeyMode]
+            if let name = info.name {
+                let parts = name.split(separator: ".", maxSplits: 1)
+                let resource = GroupResource(group: parts.count > 1 ? String(parts[1]) : "", resource: String(parts.first ?? ""))
+                sharded = spec.keyMode(of: resource).map { [$0] } ?? []
+            } else {
+                sharded = spec.resources.map(\.key)
+            }
+            let ownsAll = sharded.allSatisfy { mode in
+                mode == .object ? HashRange.coverAll(spec.owned.objectHashRanges) : HashRange.coverAll(spec.owned.namespaceHashRanges)
+            }
+            if !ownsAll { return refused("deleting a CustomResourceDefinition deletes every object of its resource") }
+        }
+        return nil
     }
 
     static func namespaceDecision(_ namespace: String, verb: RequestInfo.Verb, gr: GroupResource, spec: ShardSpec,
