@@ -20,6 +20,11 @@ public enum DeleteOptions {
                 return .failure(.badRequest("error decoding DeleteOptions: \(error)"))
             }
         }
+        return checked(options)
+    }
+
+    /// Options already parsed (the `deleteOptions` of an Eviction), checked as `decode` checks.
+    public static func checked(_ options: JSON) -> Result<JSON, StatusError> {
         if let problem = typeProblem(options) { return .failure(.badRequest("error decoding DeleteOptions: \(problem)")) }
         return .success(options)
     }

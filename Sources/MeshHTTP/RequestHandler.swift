@@ -127,7 +127,7 @@ final class RequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         requestNumber += 1
         let number = requestNumber
         let writer = ResponseWriter(channel: context.channel, keepAlive: keepAlive, closeAfterResponse: closeAfterResponse ?? !keepAlive,
-                                    writeTimeout: connectionGuard.limits.writeTimeout)
+                                    writeTimeout: connectionGuard.limits.writeTimeout, headOnly: request.method == .HEAD)
         let responder = self.responder
         let eventLoop = context.eventLoop
         let isHTTP2 = self.isHTTP2

@@ -18,13 +18,16 @@ public final class ResponseWriter: Sendable {
     let closeAfterResponse: Bool
     /// A write the client does not take within this long closes the connection (or stream).
     let writeTimeout: TimeAmount
+    /// The answer to a HEAD: the head goes out, the body never does (RFC 9110 §9.3.2).
+    let headOnly: Bool
     let state = NIOLockedValueBox(State())
 
-    init(channel: any Channel, keepAlive: Bool, closeAfterResponse: Bool, writeTimeout: TimeAmount = .seconds(60)) {
+    init(channel: any Channel, keepAlive: Bool, closeAfterResponse: Bool, writeTimeout: TimeAmount = .seconds(60), headOnly: Bool = false) {
         self.channel = channel
         self.keepAlive = keepAlive
         self.closeAfterResponse = closeAfterResponse
         self.writeTimeout = writeTimeout
+        self.headOnly = headOnly
     }
 
     /// Writes and flushes one part, waiting until the client takes it; a client that stops
@@ -54,6 +57,7 @@ public final class ResponseWriter: Sendable {
     }
 
     public func writeBody(_ buffer: ByteBuffer) async throws {
+        if headOnly { return }
         try await send(.body(.byteBuffer(buffer)))
     }
 
@@ -90,7 +94,7 @@ public final class ResponseWriter: Sendable {
         if alreadyEnded { return }
         let head = HTTPResponseHead(version: .http1_1, status: status, headers: headers)
         channel.write(HTTPServerResponsePart.head(head), promise: nil)
-        if body.readableBytes > 0 { channel.write(HTTPServerResponsePart.body(.byteBuffer(body)), promise: nil) }
+        if body.readableBytes > 0, !headOnly { channel.write(HTTPServerResponsePart.body(.byteBuffer(body)), promise: nil) }
         do {
             try await send(.end(nil))
             if closeAfterResponse { try? await channel.close() }

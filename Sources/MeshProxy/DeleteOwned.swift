@@ -8,9 +8,10 @@ import NIOHTTP1
 /// deletecollection across keys: the server would delete other shards' objects too, so the
 /// proxy lists the collection (with the request's selectors), keeps what this shard owns and
 /// deletes those one by one, each pinned to the uid it judged. The answer is the list of
-/// deleted objects, as the API server's.
+/// deleted objects, as the API server's. Other shards' leader-election locks are never among
+/// them, whatever namespace they share with this shard's objects.
 extension ShardProxy {
-    func deleteOwned(_ request: ServerRequest, target: RequestTarget, info: RequestInfo, mode: ShardSpec.KeyMode, spec: ShardSpec?,
+    func deleteOwned(_ request: ServerRequest, target: RequestTarget, info: RequestInfo, mode: ShardSpec.KeyMode?, spec: ShardSpec?,
                      writer: ResponseWriter) async {
         let contentType = request.headers.first(name: "content-type")
         // The options are read before anything is listed: a body nobody can read deletes nothing.
@@ -18,15 +19,15 @@ extension ShardProxy {
             return await refuse(error, writer: writer)
         }
         let query = target.query
-        let listTarget = target.with(query: query.keeping(["labelSelector", "fieldSelector"])).encoded
+        let selectors = query.keeping(["labelSelector", "fieldSelector"])
+        let listTarget = info.collectionPath(namespace: info.namespace) + (selectors.pairs.isEmpty ? "" : "?" + selectors.encoded)
         var headers = ShardProxy.upstreamHeaders(request.headers)
         for header in ["content-type", "accept-encoding"] { headers.remove(name: header) }
         headers.replaceOrAdd(name: "accept", value: "application/json")
         stamp(&headers, .resource(info.with(verb: .list)))
         let list: JSON
         do {
-            let response = try await upstream.send(method: .GET, target: listTarget, headers: headers)
-            let body = try await response.body.collect(upTo: 256 << 20)
+            let (response, body) = try await exchange(method: .GET, target: listTarget, headers: headers, limit: 256 << 20)
             guard response.status == .ok else {
                 return await writer.respond(status: response.status, headers: ShardProxy.downstreamHeaders(response.headers, keepLength: false),
                                             body: body)
@@ -36,8 +37,13 @@ extension ShardProxy {
             return await upstreamFailed(error, writer: writer)
         }
         let gr = info.groupResource
-        let owned = (list["items"]?.arrayValue ?? []).filter {
-            ShardFence.owns(ObjectIdentity(json: $0), gr: gr, mode: mode, spec: spec, namespaceLabels: namespaceLabels.lookup)
+        let owned = (list["items"]?.arrayValue ?? []).filter { object in
+            if let lock = spec?.leaderElection, let spec,
+               LeaderLockRename.isAnotherShardsLock(gr: gr, namespace: object.namespace, name: object.name ?? "", lock: lock, shard: spec.shard) {
+                return false
+            }
+            guard let mode else { return true }  // not sharded: only the locks are left out
+            return ShardFence.owns(ObjectIdentity(json: object), gr: gr, mode: mode, spec: spec, namespaceLabels: namespaceLabels.lookup)
         }
         var deleted: [JSON] = []
         for object in owned {
@@ -45,7 +51,7 @@ extension ShardProxy {
             let path = info.objectPath(namespace: object.namespace, name: name)
             let pinned: [UInt8]
             switch DeletePin.pinned(contentType: contentType, body: request.bodyBytes, query: query, uid: uid,
-                                    resourceVersion: object.resourceVersion ?? "", mode: mode) {
+                                    resourceVersion: object.resourceVersion ?? "", mode: mode ?? .namespace) {
             case .success(let body): pinned = body
             case .failure(let error) where error.code == 409: continue  // the options name another object or version
             case .failure(let error): return await refuse(error, writer: writer)
@@ -56,9 +62,8 @@ extension ShardProxy {
             stamp(&deleteHeaders, .resource(info.with(verb: .delete, name: name, namespace: object.namespace)))
             let dryRun = query.keeping(["dryRun"])
             do {
-                let response = try await upstream.send(method: .DELETE, target: path + (dryRun.pairs.isEmpty ? "" : "?" + dryRun.encoded),
-                                                       headers: deleteHeaders, body: ByteBuffer(bytes: pinned))
-                let body = try await response.body.collect(upTo: 64 << 20)
+                let (response, body) = try await exchange(method: .DELETE, target: path + (dryRun.pairs.isEmpty ? "" : "?" + dryRun.encoded),
+                                                          headers: deleteHeaders, body: ByteBuffer(bytes: pinned), limit: 64 << 20)
                 switch response.status.code {
                 case 200, 202: if let json = try? JSON.parse(body.readableBytesView) { deleted.append(json) }
                 case 404, 409: continue  // gone, or replaced by a namesake: not the object judged

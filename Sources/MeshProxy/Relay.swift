@@ -52,7 +52,36 @@ extension ShardProxy {
         metrics.add(.upstreamErrors)
         metrics.tally(status: nil)
         logger.warning("upstream request failed: \(error)")
+        if error is ExchangeTimedOut {
+            return await writer.respond(StatusError(code: 504, reason: .timeout, message: "the API server did not answer the proxy within \(ShardProxy.exchangeSeconds) seconds"))
+        }
         await writer.respond(StatusError(code: 503, reason: .serviceUnavailable, message: "the proxy could not reach the API server: \(error)"))
+    }
+
+    struct ExchangeTimedOut: Error {}
+
+    /// How long an exchange whose answer the proxy reads whole may take, head and body.
+    static let exchangeSeconds: Int64 = 60
+
+    /// One request whose answer the proxy reads whole before it answers (its own reads to
+    /// judge a write, the writes it makes itself): bounded in size and in time, so no judged
+    /// request, and no spec change waiting for it, hangs on an answer that does not end.
+    func exchange(method: HTTPMethod, target: String, headers: HTTPHeaders, body: ByteBuffer? = nil,
+                  limit: Int) async throws -> (HTTPClientResponse, ByteBuffer) {
+        let upstream = self.upstream
+        return try await withThrowingTaskGroup(of: (HTTPClientResponse, ByteBuffer)?.self) { group in
+            group.addTask {
+                let response = try await upstream.send(method: method, target: target, headers: headers, body: body)
+                return (response, try await response.body.collect(upTo: limit))
+            }
+            group.addTask {
+                try await Task.sleep(for: .seconds(ShardProxy.exchangeSeconds))
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let answer = try await group.next(), let answer else { throw ExchangeTimedOut() }
+            return answer
+        }
     }
 
     /// Forwards a request unchanged and streams the response back unchanged. A stream whose

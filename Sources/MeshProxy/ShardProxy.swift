@@ -53,12 +53,14 @@ public final class ShardProxy: HTTPResponder {
         case .nonResource(let parsed): (target, info) = (parsed, nil)
         case .resource(let parsed, let classified): (target, info) = (parsed, classified)
         }
+        if let refusal = ForwardedHeaders.refusal(received.headers) {
+            return await refuse(refusal, writer: writer)
+        }
         var request = received
         request.uri = target.encoded
-        // The mesh's own headers come from the proxy alone (`stampWriter`), never from a client.
-        for name in Set(request.headers.map(\.name)) where name.lowercased().hasPrefix("x-ctrlmesh-") {
-            request.headers.remove(name: name)
-        }
+        // Only the headers the API server reads go on; the mesh's own (`stampWriter`) come
+        // from the proxy alone, never from a client.
+        request.headers = HTTPHeaders(received.headers.filter { ForwardedHeaders.forwards($0.name) })
         stamp(&request.headers, info.map { .resource($0) } ?? .nonResource(path: target.path))
         if policies.isActive {
             let facts = policyFacts(request, info: info)
@@ -205,9 +207,9 @@ public final class ShardProxy: HTTPResponder {
         let labels = namespaceLabels.lookup
 
         if let lock = spec?.leaderElection, let spec {
-            let bodyName = info.verb == .create ? ShardProxy.bodyIdentity(request)?.name : nil
-            if LeaderLockRename.targetsRenamedLock(info, bodyName: bodyName, lock: lock) {
-                return await refuse(StatusError.forbidden("\(info.verb.rawValue) \(info.groupResource) refused: \(lock.namespace)/\(info.name ?? bodyName ?? "") is a shard's leader-election lock; shard \(spec.shard) reaches its own as \(lock.name)"), writer: writer)
+            let (bodyName, generateName) = info.verb == .create ? ShardProxy.bodyNames(request) : (nil, nil)
+            if LeaderLockRename.targetsRenamedLock(info, bodyName: bodyName ?? generateName, lock: lock) {
+                return await refuse(StatusError.forbidden("\(info.verb.rawValue) \(info.groupResource) refused: \(lock.namespace)/\(info.name ?? bodyName ?? generateName ?? "") is a shard's leader-election lock; shard \(spec.shard) reaches its own as \(lock.name)"), writer: writer)
             }
             if LeaderLockRename.targetsLock(info, bodyName: bodyName, lock: lock) {
                 metrics.add(.lockRenames)
@@ -250,6 +252,11 @@ public final class ShardProxy: HTTPResponder {
             await relayJudged(request, info: info, mode: mode, spec: spec, writer: writer)
         case .judgeCurrent(let mode):
             await relayAfterJudgingCurrent(request, target: target, info: info, mode: mode, spec: spec, writer: writer)
+        case .judgeDefinitionChange:
+            await relayDefinitionWrite(request, info: info, spec: spec, writer: writer)
+        case .judgeLabelMove:
+            await relayAfterJudgingCurrent(request, target: target, info: info, mode: .namespace, spec: spec, labelMovesOnly: true,
+                                           writer: writer)
         case .deleteOwned(let mode):
             await deleteOwned(request, target: target, info: info, mode: mode, spec: spec, writer: writer)
         }
@@ -262,7 +269,9 @@ public final class ShardProxy: HTTPResponder {
 
     func keyDescription(_ info: RequestInfo, _ identity: ObjectIdentity, mode: ShardSpec.KeyMode) -> String {
         switch mode {
-        case .namespace: return "namespace \(info.resource == "namespaces" ? identity.name : identity.namespace)"
+        case .namespace:
+            let namespace = info.resource == "namespaces" ? identity.name : identity.namespace
+            return namespace.isEmpty ? "a namespace not named yet (a generateName is not known until the server draws it)" : "namespace \(namespace)"
         case .object:
             let uid = identity.controllerUID ?? identity.uid
             return identity.controllerUID != nil ? "controller owner \(uid)" : "object \(uid)"
@@ -274,9 +283,8 @@ public final class ShardProxy: HTTPResponder {
         let response: HTTPClientResponse
         let body: ByteBuffer
         do {
-            response = try await upstream.send(method: request.method, target: request.uri,
-                                               headers: ShardProxy.upstreamHeaders(request.headers), body: nil)
-            body = try await response.body.collect(upTo: 256 << 20)
+            (response, body) = try await exchange(method: request.method, target: request.uri,
+                                                  headers: ShardProxy.upstreamHeaders(request.headers), limit: 256 << 20)
         } catch {
             return await upstreamFailed(error, writer: writer)
         }
@@ -298,8 +306,9 @@ public final class ShardProxy: HTTPResponder {
     /// Writes to objects whose key the object decides: read the object first, judge it as it
     /// is and as the write will leave it, then write (pinned to the judged object).
     func relayAfterJudgingCurrent(_ request: ServerRequest, target: RequestTarget, info: RequestInfo, mode: ShardSpec.KeyMode, spec: ShardSpec?,
-                                  writer: ResponseWriter) async {
-        guard let forwarded = await judgeCurrent(request, target: target, info: info, mode: mode, spec: spec, writer: writer) else { return }
+                                  labelMovesOnly: Bool = false, writer: ResponseWriter) async {
+        guard let forwarded = await judgeCurrent(request, target: target, info: info, mode: mode, spec: spec, labelMovesOnly: labelMovesOnly,
+                                                 writer: writer) else { return }
         metrics.add(.passedThrough)
         await forward(forwarded, writer: writer)
     }
@@ -308,48 +317,34 @@ public final class ShardProxy: HTTPResponder {
     /// request to forward (its body carrying the preconditions that pin it to the judged
     /// object), or nil after answering the client itself. An object the proxy cannot read is
     /// never written: the read's own answer (404, 403, 500…) goes back instead.
+    /// With `labelMovesOnly` (a Namespace, where namespaces are not sharded), a write that
+    /// leaves the labels as they are needs no owner; one that changes them needs this shard to
+    /// own the namespace on both sides.
     func judgeCurrent(_ request: ServerRequest, target: RequestTarget, info: RequestInfo, mode: ShardSpec.KeyMode, spec: ShardSpec?,
-                      writer: ResponseWriter) async -> ServerRequest? {
-        guard let name = info.name else {
-            await refuse(StatusError.forbidden("a name is required"), writer: writer)
-            return nil
-        }
-        let objectPath = info.objectPath(namespace: info.namespace, name: name)
-        var headers = ShardProxy.upstreamHeaders(request.headers)
-        for header in ["content-type", "accept-encoding", "upgrade", "sec-websocket-key", "sec-websocket-version", "sec-websocket-protocol", "x-stream-protocol-version"] {
-            headers.remove(name: header)
-        }
-        headers.replaceOrAdd(name: "accept", value: "application/json")
-        stamp(&headers, .resource(info.with(verb: .get)))
-        let response: HTTPClientResponse
-        let body: ByteBuffer
-        do {
-            response = try await upstream.send(method: .GET, target: objectPath, headers: headers)
-            body = try await response.body.collect(upTo: 256 << 20)
-        } catch {
-            await upstreamFailed(error, writer: writer)
-            return nil
-        }
-        guard response.status == .ok else {
-            metrics.tally(status: Int(response.status.code))
-            await writer.respond(status: response.status, headers: ShardProxy.downstreamHeaders(response.headers, keepLength: false),
-                                 body: Array(body.readableBytesView))
-            return nil
-        }
-        guard let current = try? JSON.parse(body.readableBytesView) else {
-            metrics.add(.filterErrors)
-            await refuse(StatusError.internalError("the proxy could not read the object's key from the API server's response"), writer: writer)
-            return nil
-        }
+                      labelMovesOnly: Bool = false, writer: ResponseWriter) async -> ServerRequest? {
+        guard let current = await readCurrent(request, info: info, writer: writer) else { return nil }
         let labels = namespaceLabels.lookup
         let identity = ObjectIdentity(json: current)
-        guard ShardFence.owns(identity, gr: info.groupResource, mode: mode, spec: spec, namespaceLabels: labels) else {
+        let owned = ShardFence.owns(identity, gr: info.groupResource, mode: mode, spec: spec, namespaceLabels: labels)
+        guard owned || labelMovesOnly else {
             await refuse(StatusError.forbidden(notOwned(info, identity, mode: mode, spec: spec)), writer: writer)
             return nil
         }
         var forwarded = request
         let contentType = request.headers.first(name: "content-type")
         switch info.verb {
+        case .create where info.subresource != nil:
+            switch SubresourceCreatePin.pinned(subresource: info.subresource ?? "", contentType: contentType, body: request.bodyBytes,
+                                               uid: identity.uid, resourceVersion: identity.resourceVersion, mode: mode) {
+            case .success(let pinned?):
+                forwarded.body = ByteBuffer(bytes: pinned)
+                forwarded.headers.replaceOrAdd(name: "content-type", value: "application/json")
+            case .success(nil):
+                break
+            case .failure(let error):
+                await refuse(error, writer: writer)
+                return nil
+            }
         case .delete where info.subresource == nil:
             switch DeletePin.pinned(contentType: contentType, body: request.bodyBytes, query: target.query,
                                     uid: identity.uid, resourceVersion: identity.resourceVersion, mode: mode) {
@@ -364,7 +359,12 @@ public final class ShardProxy: HTTPResponder {
             let keyField = mode == .object ? "ownerReferences" : "labels"
             switch KeyedWrite.plan(current: current, info: info, contentType: contentType, body: request.bodyBytes, keyField: keyField) {
             case .success(let plan):
-                guard ShardFence.owns(plan.future, gr: info.groupResource, mode: mode, spec: spec, namespaceLabels: labels) else {
+                let moves = !labelMovesOnly || plan.future.labels != identity.labels
+                if moves, !owned {
+                    await refuse(StatusError.forbidden(notOwned(info, identity, mode: mode, spec: spec) + "; the write changes its labels"), writer: writer)
+                    return nil
+                }
+                guard !moves || ShardFence.owns(plan.future, gr: info.groupResource, mode: mode, spec: spec, namespaceLabels: labels) else {
                     let message = "\(info.verb.rawValue) \(info.groupResource) refused: the write would move the object to \(keyDescription(info, plan.future, mode: mode)), which shard \(spec?.shard ?? "(none)") does not own"
                     await refuse(StatusError.forbidden(message), writer: writer)
                     return nil
@@ -380,11 +380,57 @@ public final class ShardProxy: HTTPResponder {
         return forwarded
     }
 
+    /// Reads, as JSON, the object a write addresses. Nil after answering the client itself:
+    /// an object the proxy cannot read is never written, and the read's own answer (404, 403,
+    /// 500…) goes back instead.
+    func readCurrent(_ request: ServerRequest, info: RequestInfo, writer: ResponseWriter) async -> JSON? {
+        guard let name = info.name else {
+            await refuse(StatusError.forbidden("a name is required"), writer: writer)
+            return nil
+        }
+        let objectPath = info.objectPath(namespace: info.namespace, name: name)
+        var headers = ShardProxy.upstreamHeaders(request.headers)
+        for header in ["content-type", "accept-encoding", "upgrade", "sec-websocket-key", "sec-websocket-version", "sec-websocket-protocol",
+                       "sec-websocket-extensions", "x-stream-protocol-version"] {
+            headers.remove(name: header)
+        }
+        headers.replaceOrAdd(name: "accept", value: "application/json")
+        stamp(&headers, .resource(info.with(verb: .get)))
+        let response: HTTPClientResponse
+        let body: ByteBuffer
+        do {
+            (response, body) = try await exchange(method: .GET, target: objectPath, headers: headers, limit: 256 << 20)
+        } catch {
+            await upstreamFailed(error, writer: writer)
+            return nil
+        }
+        guard response.status == .ok else {
+            metrics.tally(status: Int(response.status.code))
+            await writer.respond(status: response.status, headers: ShardProxy.downstreamHeaders(response.headers, keepLength: false),
+                                 body: Array(body.readableBytesView))
+            return nil
+        }
+        guard let current = try? JSON.parse(body.readableBytesView) else {
+            metrics.add(.filterErrors)
+            await refuse(StatusError.internalError("the proxy could not read the object's key from the API server's response"), writer: writer)
+            return nil
+        }
+        return current
+    }
+
     // MARK: Bodies
 
     /// The identity in a request body, nil when the body cannot be read.
     static func bodyIdentity(_ request: ServerRequest) -> ObjectIdentity? {
         try? RequestBody.read(contentType: request.headers.first(name: "content-type"), bytes: request.bodyBytes).get().identity
+    }
+
+    /// The name a create's body asks for, and its `generateName` prefix (JSON bodies).
+    static func bodyNames(_ request: ServerRequest) -> (name: String?, generateName: String?) {
+        guard let read = try? RequestBody.read(contentType: request.headers.first(name: "content-type"), bytes: request.bodyBytes).get() else {
+            return (nil, nil)
+        }
+        return (read.identity.name.isEmpty ? nil : read.identity.name, read.json?.metadataValue("generateName")?.stringValue)
     }
 
     static func identity(of bytes: [UInt8], contentType: String?) -> ObjectIdentity? {
@@ -414,8 +460,7 @@ public final class ShardProxy: HTTPResponder {
         }
         headers.replaceOrAdd(name: "accept", value: "application/json")
         do {
-            let response = try await upstream.send(method: request.method, target: renamed, headers: headers, body: body)
-            let collected = try await response.body.collect(upTo: 16 << 20)
+            let (response, collected) = try await exchange(method: request.method, target: renamed, headers: headers, body: body, limit: 16 << 20)
             var out = Array(collected.readableBytesView)
             if var json = try? JSON.parse(out), json.name == shardName {
                 json.setMetadata("name", .string(lock.name))

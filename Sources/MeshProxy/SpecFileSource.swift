@@ -8,7 +8,8 @@ import Synchronization
 
 /// The shard spec from a file (YAML or JSON), re-read when its contents change. A file that
 /// is missing or invalid leaves the last good spec in force (or none: fail closed), and the
-/// error is reported on the status endpoint.
+/// error is reported on the status endpoint. So is a spec whose epoch is older than the one
+/// applied.
 public final class SpecFileSource: Sendable {
     public let path: String
     let lastError = Mutex<String?>(nil)
@@ -33,6 +34,10 @@ public final class SpecFileSource: Sendable {
                 lastContents = contents
                 do {
                     let spec = try SpecFileSource.parse(String(decoding: contents, as: UTF8.self))
+                    if let applied = state.appliedEpoch, spec.epoch < applied {
+                        // Epochs only grow: an older one is a stale copy of the file, not a handover.
+                        throw SpecFileError(message: "epoch \(spec.epoch) is older than the applied epoch \(applied)")
+                    }
                     lastError.withLock { $0 = nil }
                     if spec != state.spec || state.appliedEpoch != spec.epoch {
                         logger.info("applying shard spec \(spec.shard) epoch \(spec.epoch)")
@@ -51,4 +56,9 @@ public final class SpecFileSource: Sendable {
             try? await Task.sleep(for: interval)
         }
     }
+}
+
+struct SpecFileError: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
 }

@@ -28,6 +28,37 @@ import Testing
         #expect(parse("GET", "/api/v1/watch/namespaces/ns/secrets/s")?.verb == .watch)
     }
 
+    /// Reads are GETs: the API server has no route for any other method to a read, nor for
+    /// anything but GET to a `/watch/` path. Those are 405s, told apart from paths it does
+    /// not serve at all.
+    @Test func onlyGetReadsAndOnlyGetWatchesTheLegacyPath() throws {
+        #expect(parse("HEAD", "/api/v1/namespaces/ns/pods/p") == nil)
+        #expect(parse("DELETE", "/api/v1/watch/pods") == nil)
+        #expect(parse("POST", "/api/v1/watch/namespaces/ns/configmaps") == nil)
+        for (method, target) in [("HEAD", "/api/v1/pods"), ("OPTIONS", "/api/v1/namespaces/ns/pods/p"), ("DELETE", "/api/v1/watch/pods"),
+                                 ("PUT", "/api/v1/watch/namespaces/ns/pods/p")] {
+            #expect(RequestInfo.methodNotAllowed(method: method, target: try RequestTarget.parse(target)), "\(method) \(target)")
+        }
+        #expect(!RequestInfo.methodNotAllowed(method: "DELETE", target: try RequestTarget.parse("/api/v1/pods")))
+        #expect(!RequestInfo.methodNotAllowed(method: "GET", target: try RequestTarget.parse("/api/v1/a/b/c/d/e")))
+        // The proxy's own requests for a collection never take the `/watch/` form.
+        let watch = try #require(parse("GET", "/api/v1/watch/namespaces/ns/configmaps"))
+        #expect(watch.collectionPath(namespace: watch.namespace) == "/api/v1/namespaces/ns/configmaps")
+    }
+
+    /// The judgement stamp carries every field whole, a field that is `-` (the mark of an
+    /// absent one) or empty included.
+    @Test func judgementStampsRoundTrip() {
+        let names: [String?] = [nil, "", "-", "%", "a b", "x/y", "é"]
+        for namespace in names {
+            for name in names {
+                let judged = Judgement.resource(RequestInfo(verb: .list, group: "", version: "v1", resource: "configmaps",
+                                                            subresource: name, namespace: namespace, name: name))
+                #expect(Judgement(text: judged.text) == judged, "\(judged.text)")
+            }
+        }
+    }
+
     @Test func queryDecoding() throws {
         let q = try QueryParameters(parsing: "labelSelector=app%3Dweb%2Ctier+in+(a)&watch=True&timeoutSeconds=5&watch=false")
         #expect(q["labelSelector"] == "app=web,tier in (a)")

@@ -97,10 +97,28 @@ import Testing
         #expect(!spec.owns(plan.future, mode: .namespace, isNamespaceResource: true, namespaceLabels: cached))
     }
 
-    @Test func subresourcesNeverMoveTheObjectAndArePinnedToo() throws {
-        let result = try plan(.update, "application/json", ["metadata": ["ownerReferences": [foreign]]], subresource: "status").get()
-        #expect(result.future.controllerUID == "owned-uid")
-        #expect(try JSON.parse(try #require(result.body)).resourceVersion == "41")
+    /// A built-in kind's status write keeps the metadata it carries: it is judged by its body
+    /// as the object itself is. A Scale body changes replicas alone.
+    @Test func statusWritesAreJudgedByTheirBodyAndScaleWritesAreNot() throws {
+        let status = try plan(.update, "application/json", ["metadata": ["ownerReferences": [foreign]]], subresource: "status").get()
+        #expect(status.future.controllerUID == "foreign-uid")
+        #expect(try JSON.parse(try #require(status.body)).resourceVersion == "41")
+        let patched = try plan(.patch, "application/merge-patch+json", ["metadata": ["ownerReferences": [foreign]]], subresource: "status").get()
+        #expect(patched.future.controllerUID == "foreign-uid")
+        let scale = try plan(.update, "application/json", ["metadata": ["ownerReferences": [foreign]], "spec": ["replicas": 3]], subresource: "scale").get()
+        #expect(scale.future.controllerUID == "owned-uid")
+        #expect(try JSON.parse(try #require(scale.body)).resourceVersion == "41")
+    }
+
+    /// Without a key field the whole object matters: a patch is always applied.
+    @Test func withoutAKeyFieldTheWholeFutureIsWorkedOut() throws {
+        let info = RequestInfo.classify(method: "PATCH", target: "/api/v1/namespaces/ns/pods/p")!
+        let body = (["spec": ["activeDeadlineSeconds": 5]] as JSON).serialized()
+        let plan = try KeyedWrite.plan(current: current, info: info, contentType: "application/merge-patch+json", body: body, keyField: nil).get()
+        #expect(plan.object?["spec"]?["activeDeadlineSeconds"] == 5)
+        let keyed = try KeyedWrite.plan(current: current, info: info, contentType: "application/merge-patch+json", body: body,
+                                        keyField: "ownerReferences").get()
+        #expect(keyed.object == nil)
     }
 
     @Test func deletesArePinnedAndAClientPreconditionOnAnotherObjectIsAConflict() throws {
@@ -126,7 +144,10 @@ import Testing
         ("GET", "/api/v1/namespaces/a/secrets/s#/x", 400), ("GET", "/api/v1//secrets", 400),
         ("GET", "/foo", 403), ("GET", "/metrics", 403), ("GET", "/debug/ctrlmesh/writes", 403), ("GET", "/", 403),
         ("POST", "/apis", 405), ("DELETE", "/version", 405), ("GET", "/api/v1/namespaces/a/secrets/s/x/y", 404),
-        ("OPTIONS", "/api/v1/secrets", 404), ("GET", "/openapi/v2/x", 403), ("GET", "/healthz/etcd", 403),
+        ("OPTIONS", "/api/v1/secrets", 405), ("GET", "/openapi/v2/x", 403), ("GET", "/healthz/etcd", 403),
+        ("HEAD", "/api/v1/namespaces/a/pods/p", 405), ("HEAD", "/api/v1/pods", 405), ("DELETE", "/api/v1/watch/pods", 405),
+        ("POST", "/api/v1/watch/namespaces/a/configmaps", 405), ("PATCH", "/apis/apps/v1/watch/namespaces/a/deployments/d", 405),
+        ("DELETE", "/api/v1/watch", 404),
     ])
     func refusals(_ method: String, _ target: String, _ code: Int) {
         guard case .refused(let status) = RequestClassifier.classify(method: method, target: target) else {

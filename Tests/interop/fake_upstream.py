@@ -9,6 +9,7 @@ class FakeUpstream:
     def __init__(self, workdir):
         self.routes = {}  # path (without query) -> callable(handler) or (status, content_type, body or [chunks])
         self.requests = []
+        self.bodies = []  # the body of each request, in the order of `requests`
         upstream = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -19,6 +20,7 @@ class FakeUpstream:
 
             def do_GET(self):
                 upstream.requests.append((self.command, self.path, dict(self.headers)))
+                upstream.bodies.append(self.rfile.read(int(self.headers.get("content-length") or 0)))
                 route = upstream.routes.get(self.path.split("?")[0])
                 if route is None:
                     body = b'{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"NotFound","code":404}'
@@ -37,7 +39,7 @@ class FakeUpstream:
                 self.end_headers()
                 self.wfile.write(body)
 
-            do_POST = do_GET
+            do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True

@@ -6,7 +6,7 @@ import Foundation
 // hang does. Built plainly, `ctrlmesh-fuzz TARGET FILE...` replays inputs through
 // the same harness.
 
-nonisolated(unsafe) let selected: Harness = {
+let selected: Harness = {
     let name = ProcessInfo.processInfo.environment["CTRLMESH_FUZZ_TARGET"] ?? ""
     guard let harness = Harness.named(name) else {
         fatalError("set CTRLMESH_FUZZ_TARGET to one of: \(Harness.all.map(\.name).joined(separator: ", "))")

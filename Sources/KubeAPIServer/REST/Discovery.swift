@@ -91,6 +91,11 @@ struct Discovery {
                 resources.append(["name": .string("\(r.plural)/scale"), "singularName": "", "namespaced": .bool(r.namespaced),
                                   "group": "autoscaling", "version": "v1", "kind": "Scale", "verbs": ["get", "patch", "update"]])
             }
+            if r.groupResource == APIServer.podsResource {
+                resources.append(["name": "pods/binding", "singularName": "", "namespaced": true, "kind": "Binding", "verbs": ["create"]])
+                resources.append(["name": "pods/eviction", "singularName": "", "namespaced": true, "group": "policy", "version": "v1",
+                                  "kind": "Eviction", "verbs": ["create"]])
+            }
         }
         return ["kind": "APIResourceList", "apiVersion": "v1", "groupVersion": .string(gv.description), "resources": .array(resources)]
     }

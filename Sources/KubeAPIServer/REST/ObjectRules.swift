@@ -97,9 +97,19 @@ enum ObjectRules {
     static func mergeUpdate(old: JSON, new: JSON, info: ResourceInfo, subresource: String?) -> JSON {
         var result: JSON
         if subresource == "status" {
-            // Only status changes through /status.
+            // Only status changes through a custom resource's /status. A built-in kind's status
+            // strategy resets the spec alone: metadata changes made through /status stay (but
+            // a pod keeps its owner references).
             result = old
             result["status"] = new["status"]
+            if !info.isCustom, case .object(let metadata)? = new["metadata"] {
+                result["metadata"] = .object(metadata)
+                for field in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "namespace", "name", "generateName"] {
+                    result.setMetadata(field, old.metadataValue(field))
+                }
+                if info.kind == "Pod" { result.setMetadata("ownerReferences", old.metadataValue("ownerReferences")) }
+                result.setMetadata("selfLink", nil)
+            }
         } else {
             result = new
             result["kind"] = .string(info.kind)

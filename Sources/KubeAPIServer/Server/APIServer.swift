@@ -120,12 +120,18 @@ public final class APIServer: HTTPResponder {
             return await writeJSON(document, writer: writer)
         }
         guard let info else {
+            if RequestInfo.methodNotAllowed(method: request.method.rawValue, target: target) {
+                throw StatusError.methodNotAllowed("the server does not allow this method on the requested resource")
+            }
             throw StatusError(code: 404, reason: .notFound, message: "the server could not find the requested resource")
         }
         requests.count(info)
         let resource = try resolve(info)
         let context = RequestContext(request: request, info: info, resource: resource, query: target.query)
         try QueryOptions.check(context)
+        if info.verb == .create, resource.groupResource == Self.podsResource, info.subresource == "eviction" || info.subresource == "binding" {
+            return try await info.subresource == "eviction" ? evict(context, writer: writer) : bind(context, writer: writer)
+        }
         if info.subresource == "scale", let scale = resource.scale {
             return try await serveScale(context, scale, writer: writer)
         }
@@ -168,8 +174,12 @@ public final class APIServer: HTTPResponder {
         guard let resource = registry.lookup(group: info.group, version: info.version, plural: info.resource) else {
             throw StatusError(code: 404, reason: .notFound, message: "the server could not find the requested resource")
         }
-        if let sub = info.subresource, !(sub == "status" && resource.hasStatus), !(sub == "scale" && resource.scale != nil) {
+        let podAction = resource.groupResource == Self.podsResource && (info.subresource == "eviction" || info.subresource == "binding")
+        if let sub = info.subresource, !(sub == "status" && resource.hasStatus), !(sub == "scale" && resource.scale != nil), !podAction {
             throw StatusError(code: 404, reason: .notFound, message: "the server could not find the requested resource")
+        }
+        if podAction, info.verb != .create {
+            throw StatusError.methodNotAllowed("the server does not allow this method on the requested resource")
         }
         if !resource.namespaced, info.namespace != nil {
             throw StatusError(code: 404, reason: .notFound, message: "the server could not find the requested resource")
@@ -177,7 +187,7 @@ public final class APIServer: HTTPResponder {
         if resource.namespaced, info.namespace == nil, info.verb != .list, info.verb != .watch {
             throw StatusError(code: 404, reason: .notFound, message: "the server could not find the requested resource")
         }
-        if info.subresource != nil, info.verb != .get, info.verb != .update, info.verb != .patch {
+        if info.subresource != nil, !podAction, info.verb != .get, info.verb != .update, info.verb != .patch {
             throw StatusError.methodNotAllowed("the server does not allow this method on the requested resource")
         }
         return resource

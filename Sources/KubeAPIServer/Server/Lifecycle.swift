@@ -6,7 +6,7 @@ import KubeModel
 extension APIServer {
     func lifecycleBeforeWrite(_ object: inout JSON, old: JSON?, resource: ResourceInfo) throws(StatusError) {
         if resource.groupResource == CRDLifecycle.crdResource {
-            try CRDLifecycle.validate(object)
+            try CRDLifecycle.validate(object, old: old)
             CRDLifecycle.fillStatus(&object, old: old)
         }
     }
@@ -81,9 +81,16 @@ extension APIServer {
 enum CRDLifecycle {
     static let crdResource = GroupResource(group: "apiextensions.k8s.io", resource: "customresourcedefinitions")
 
-    static func validate(_ crd: JSON) throws(StatusError) {
+    static func validate(_ crd: JSON, old: JSON?) throws(StatusError) {
         var causes: [StatusError.Cause] = []
         let spec = crd["spec"] ?? .null
+        if let old {
+            // The name fixes group and plural; a scope change would strand every stored object.
+            for field in ["group", "scope"] where spec[field] != old["spec"]?[field] {
+                causes.append(.init(reason: "FieldValueInvalid", message: "Invalid value: \(spec[field]?.jsonString ?? "null"): field is immutable",
+                                    field: "spec.\(field)"))
+            }
+        }
         let group = spec["group"]?.stringValue ?? ""
         let plural = spec["names"]?["plural"]?.stringValue ?? ""
         let kind = spec["names"]?["kind"]?.stringValue ?? ""

@@ -107,6 +107,9 @@ extension APIServer {
             var new = try transform(old)
             if let problem = ObjectMetaCheck.decodeError(new) { throw StatusError.badRequest("error decoding the object: \(problem)") }
             if new.name != nil, new.name != c.key.name { throw StatusError.badRequest("the name of the object cannot be changed") }
+            if c.resource.namespaced, let namespace = new.namespace, namespace != c.key.namespace {
+                throw StatusError.badRequest("the namespace of the provided object does not match the namespace sent on the request")
+            }
             if let uid = new.uid, !uid.isEmpty, uid != old.uid {
                 // A uid in the body is a precondition (the proxy pins writes to the object it judged).
                 throw StatusError.invalid(kind: c.resource.kind, group: c.resource.group, name: c.key.name, causes: [
@@ -148,6 +151,13 @@ extension APIServer {
         let dryRun = try c.checkDryRun()
         let options = try DeleteOptions.decode(contentType: c.request.headers.first(name: "content-type"), body: c.request.bodyBytes).get()
         let propagation = try DeletePropagation(options: options, query: c.query)
+        let result = try await delete(c, options: options, propagation: propagation, dryRun: dryRun)
+        await writeJSONBytes(servedBytes(result, as: c.resource), writer: writer)
+    }
+
+    /// Deletes the object of the request under the options' preconditions; returns it as the
+    /// client should see it (as it was, for a dry run).
+    func delete(_ c: RequestContext, options: JSON, propagation: DeletePropagation, dryRun: Bool) async throws -> StoredObject {
         for _ in 0..<Self.maxRetries {
             guard let old = store.get(c.gr, c.key) else { throw StatusError.notFound(c.gr, c.key.name) }
             if let uid = options["preconditions"]?["uid"]?.stringValue, uid != old.uid {
@@ -159,10 +169,9 @@ extension APIServer {
             let attributes = AdmissionAttributes(operation: .delete, resource: c.resource, subresource: nil,
                                                  namespace: c.key.namespace, name: c.key.name, dryRun: dryRun)
             try await admission.validate(nil, old: old.json, attributes: attributes)
-            if dryRun { return await writeJSONBytes(servedBytes(old, as: c.resource), writer: writer) }
+            if dryRun { return old }
             do {
-                let result = try deleteObject(c.resource, old, propagation: propagation)
-                return await writeJSONBytes(servedBytes(result, as: c.resource), writer: writer)
+                return try deleteObject(c.resource, old, propagation: propagation)
             } catch is StoreConflict {
                 continue
             }

@@ -10,14 +10,22 @@ public enum Judgement: Sendable, Equatable {
     public static let header = "x-ctrlmesh-judged"
 
     /// `resource <verb> <group> <version> <resource> <namespace> <name> <subresource>`, each
-    /// field percent-encoded and `-` when absent; or `nonresource <path>`.
+    /// field percent-encoded (a field that is `-` itself as `%2D`), `-` when absent and `%`
+    /// when empty; or `nonresource <path>`.
     public var text: String {
         switch self {
         case .nonResource(let path):
             return "nonresource " + path
         case .resource(let info):
             let fields = [info.verb.rawValue, info.group, info.version, info.resource, info.namespace, info.name, info.subresource]
-            return "resource " + fields.map { $0.map { $0.isEmpty ? "%" : PercentEncoding.encode($0) } ?? "-" }.joined(separator: " ")
+            return "resource " + fields.map { field in
+                switch field {
+                case nil: "-"
+                case ""?: "%"
+                case "-"?: "%2D"
+                case let value?: PercentEncoding.encode(value)
+                }
+            }.joined(separator: " ")
         }
     }
 

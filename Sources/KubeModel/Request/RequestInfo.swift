@@ -17,15 +17,27 @@ public struct RequestInfo: Sendable, Equatable {
 
     /// The path of one object of this request's resource (no subresource), encoded.
     public func objectPath(namespace: String?, name: String) -> String {
+        RequestTarget.path(collectionSegments(namespace: namespace) + [name])
+    }
+
+    /// The path of this request's collection in `namespace` (all namespaces when nil), encoded:
+    /// never the legacy `/watch/` form, whatever the request came as.
+    public func collectionPath(namespace: String?) -> String {
+        RequestTarget.path(collectionSegments(namespace: namespace))
+    }
+
+    func collectionSegments(namespace: String?) -> [String] {
         var segments = group.isEmpty ? ["api", version] : ["apis", group, version]
         if let namespace { segments += ["namespaces", namespace] }
-        return RequestTarget.path(segments + [resource, name])
+        return segments + [resource]
     }
 
     /// Classifies `/api/v1/...` and `/apis/G/V/...` as the API server's RequestInfoFactory does;
     /// nil for anything else (discovery, health) and for resource paths with more than
     /// resource, name and subresource. `watch=true` makes a collection GET a watch; a GET of
     /// one object stays a get (a single object is watched through the legacy `/watch/` path).
+    /// Only GET reads: the API server routes no other method to a read, nor anything but GET
+    /// to a `/watch/` path (`methodNotAllowed` tells those apart from paths it does not serve).
     public static func classify(method: String, target: RequestTarget) -> RequestInfo? {
         var parts = target.segments[...]
         let group: String
@@ -63,12 +75,13 @@ public struct RequestInfo: Sendable, Equatable {
 
         let verb: Verb
         switch method {
-        case "GET", "HEAD":
+        case "GET":
             if legacyWatch || (name == nil && target.query.bool("watch")) {
                 verb = .watch
             } else {
                 verb = name == nil ? .list : .get
             }
+        case _ where legacyWatch: return nil
         case "POST": verb = .create
         case "PUT": verb = .update
         case "PATCH": verb = .patch
@@ -77,6 +90,12 @@ public struct RequestInfo: Sendable, Equatable {
         }
         return RequestInfo(verb: verb, group: group, version: version, resource: resource, subresource: subresource,
                            namespace: namespace, name: name)
+    }
+
+    /// A resource path asked for with a method the API server has no route for there (HEAD,
+    /// OPTIONS, a write to a `/watch/` path…): its answer is 405, not 404.
+    public static func methodNotAllowed(method: String, target: RequestTarget) -> Bool {
+        classify(method: method, target: target) == nil && classify(method: "GET", target: target) != nil
     }
 
     /// Classifies a raw target; nil when it does not parse or classify.

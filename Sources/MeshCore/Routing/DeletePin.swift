@@ -12,22 +12,31 @@ public enum DeletePin {
     public static func pinned(contentType: String?, body: [UInt8], query: QueryParameters = QueryParameters(), uid: String,
                               resourceVersion: String, mode: ShardSpec.KeyMode) -> Result<[UInt8], StatusError> {
         DeleteOptions.decode(contentType: contentType, body: body).flatMap { decoded in
-            var options = decoded
-            if mode == .object, DeleteOptions.orphans(options, query: query) {
-                return .failure(.forbidden("the proxy refuses to orphan the dependents of an object keyed by its controller: they would move to other shards; delete in the background or foreground"))
+            pin(decoded, query: query, uid: uid, resourceVersion: resourceVersion, mode: mode).map { options in
+                var options = options
+                options["kind"] = "DeleteOptions"
+                if options["apiVersion"] == nil || options["apiVersion"]?.isNull == true { options["apiVersion"] = "v1" }
+                return options.serialized()
             }
-            for (field, judged) in [("uid", uid), ("resourceVersion", resourceVersion)] where !judged.isEmpty {
-                if let named = options["preconditions"]?[field]?.stringValue, named != judged {
-                    // The client named another object (or version) than the one judged: the API
-                    // server would delete that one if it is there now.
-                    return .failure(StatusError(code: 409, reason: .conflict,
-                                                message: "Precondition failed: \(field) in precondition: \(named), \(field) of the object judged: \(judged)"))
-                }
-                options.setValue(.string(judged), at: ["preconditions", field])
-            }
-            options["kind"] = "DeleteOptions"
-            if options["apiVersion"] == nil || options["apiVersion"]?.isNull == true { options["apiVersion"] = "v1" }
-            return .success(options.serialized())
         }
+    }
+
+    /// Decoded options with the preconditions set (what an Eviction carries inside it).
+    public static func pin(_ decoded: JSON, query: QueryParameters, uid: String, resourceVersion: String,
+                           mode: ShardSpec.KeyMode) -> Result<JSON, StatusError> {
+        var options = decoded
+        if mode == .object, DeleteOptions.orphans(options, query: query) {
+            return .failure(.forbidden("the proxy refuses to orphan the dependents of an object keyed by its controller: they would move to other shards; delete in the background or foreground"))
+        }
+        for (field, judged) in [("uid", uid), ("resourceVersion", resourceVersion)] where !judged.isEmpty {
+            if let named = options["preconditions"]?[field]?.stringValue, named != judged {
+                // The client named another object (or version) than the one judged: the API
+                // server would delete that one if it is there now.
+                return .failure(StatusError(code: 409, reason: .conflict,
+                                            message: "Precondition failed: \(field) in precondition: \(named), \(field) of the object judged: \(judged)"))
+            }
+            options.setValue(.string(judged), at: ["preconditions", field])
+        }
+        return .success(options)
     }
 }

@@ -7,7 +7,8 @@ import KubeModel
 ///
 /// The key field is `ownerReferences` for object keys (the controller owner's uid) and
 /// `labels` for a Namespace owned through label selectors.
-/// - A PUT replaces the key field with the body's: the body is the future.
+/// - A PUT replaces the key field with the body's: the body is the future (status subresources
+///   included: a built-in kind keeps metadata changes made through them).
 /// - A patch that cannot touch the key field (`PatchReach`) leaves it as it is.
 /// - A patch that can is applied to the current object here, and that result is the future.
 /// Every write, subresources included, is pinned to the resourceVersion that was judged: the
@@ -22,32 +23,45 @@ public enum KeyedWrite {
         /// The body to send in place of the client's (the precondition added); nil to send it
         /// as it came (it already carries the judged resourceVersion).
         public var body: [UInt8]?
+        /// The whole object after the write, when it was worked out: a JSON body that is the
+        /// object, or the patch applied (always, without a key field).
+        public var object: JSON?
+    }
+
+    /// Whether the body of a write is the object (or a patch of it), whose metadata the API
+    /// server applies. It is for the object itself and for its `status` and `finalize`
+    /// subresources (a built-in kind's status write keeps its metadata changes); a `scale`
+    /// body is a Scale, which changes replicas alone. An unknown subresource is judged as the
+    /// object: the proxy cannot prove its metadata is dropped.
+    static func bodyIsTheObject(_ info: RequestInfo) -> Bool {
+        info.subresource != "scale"
     }
 
     /// The JSON patch operations the API server accepts, less the one the pin adds.
     public static let maxClientPatchOperations = JSONPatch.Limits().maxOperations - 1
 
+    /// `keyField` nil: everything in the object matters, and a patch is always applied.
     public static func plan(current: JSON, info: RequestInfo, contentType: String?, body: [UInt8],
-                            keyField: String) -> Result<Plan, StatusError> {
+                            keyField: String?) -> Result<Plan, StatusError> {
         let now = ObjectIdentity(json: current)
         let judged = now.resourceVersion
         switch info.verb {
         case .update:
             return RequestBody.read(contentType: contentType, bytes: body).flatMap { read in
-                // Subresources (status, scale, …) never change metadata: the future is now.
-                var future = info.subresource == nil ? read.identity : now
+                var future = bodyIsTheObject(info) ? read.identity : now
                 future.uid = now.uid
                 future.name = now.name
                 future.namespace = now.namespace
+                let object = bodyIsTheObject(info) ? read.json : nil
                 let sent = read.identity.resourceVersion
                 if !sent.isEmpty {
-                    return sent == judged ? .success(Plan(future: future, body: nil)) : .failure(conflict(info, judged: judged, sent: sent))
+                    return sent == judged ? .success(Plan(future: future, body: nil, object: object)) : .failure(conflict(info, judged: judged, sent: sent))
                 }
                 guard var json = read.json else {
                     return .failure(conflict(info, judged: judged, sent: "none (a protobuf body must carry the object's resourceVersion)"))
                 }
                 json.setMetadata("resourceVersion", .string(judged))
-                return .success(Plan(future: future, body: json.serialized()))
+                return .success(Plan(future: future, body: json.serialized(), object: object))
             }
         case .patch:
             return planPatch(current: current, now: now, info: info, contentType: contentType ?? "", body: body, keyField: keyField)
@@ -57,7 +71,7 @@ public enum KeyedWrite {
     }
 
     static func planPatch(current: JSON, now: ObjectIdentity, info: RequestInfo, contentType: String, body: [UInt8],
-                          keyField: String) -> Result<Plan, StatusError> {
+                          keyField: String?) -> Result<Plan, StatusError> {
         let kind: PatchReach.Kind
         switch BodyFormat.mediaType(contentType) {
         case "application/json-patch+json": kind = .json
@@ -65,7 +79,7 @@ public enum KeyedWrite {
         case "application/strategic-merge-patch+json": kind = .strategic
         case "application/apply-patch+yaml", "application/apply-patch+cbor":
             return .failure(StatusError(code: 415, reason: .unsupportedMediaType,
-                                        message: "the proxy cannot predict what a server-side apply does to \(keyField), which decides this object's shard; use an update or a JSON, merge or strategic merge patch"))
+                                        message: "the proxy cannot predict what a server-side apply does to \(keyField ?? "the object"), which its judgement of this write depends on; use an update or a JSON, merge or strategic merge patch"))
         default:
             return .failure(.unsupportedMediaType(contentType))
         }
@@ -76,7 +90,8 @@ public enum KeyedWrite {
             return .failure(.badRequest("the patch could not be decoded: \(error)"))
         }
         var future = now
-        if info.subresource == nil, PatchReach.mayChange(metadataField: keyField, patch: patch, kind: kind) {
+        var object: JSON?
+        if bodyIsTheObject(info), keyField.map({ PatchReach.mayChange(metadataField: $0, patch: patch, kind: kind) }) ?? true {
             let result: JSON
             do throws(PatchError) {
                 switch kind {
@@ -96,8 +111,9 @@ public enum KeyedWrite {
             future.uid = now.uid
             future.name = now.name
             future.namespace = now.namespace
+            object = result
         }
-        return pinned(patch, kind: kind, info: info, resourceVersion: now.resourceVersion).map { Plan(future: future, body: $0) }
+        return pinned(patch, kind: kind, info: info, resourceVersion: now.resourceVersion).map { Plan(future: future, body: $0, object: object) }
     }
 
     /// The patch with the judged resourceVersion as its precondition: a `test` operation first

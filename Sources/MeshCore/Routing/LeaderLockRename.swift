@@ -16,11 +16,26 @@ public enum LeaderLockRename {
     }
 
     /// Whether the request addresses a shard's renamed lock (`<name>---…`) directly: another
-    /// shard's election, which no shard may touch (its own goes through the plain name).
+    /// shard's election, which no shard may touch (its own goes through the plain name). A
+    /// create names it in the body, by name or by a `generateName` prefix.
     public static func targetsRenamedLock(_ info: RequestInfo, bodyName: String?, lock: ShardSpec.LeaderElectionLock) -> Bool {
         guard info.group == lock.group, info.resource == lock.resource, info.namespace == lock.namespace else { return false }
         let prefix = lock.name + "---"
         return (info.name ?? bodyName ?? "").hasPrefix(prefix)
+    }
+
+    /// Whether a collection request reaches the lock's collection: other shards' locks are
+    /// among what it lists or deletes.
+    public static func collectionHoldsLocks(_ info: RequestInfo, lock: ShardSpec.LeaderElectionLock) -> Bool {
+        info.group == lock.group && info.resource == lock.resource && (info.namespace == nil || info.namespace == lock.namespace)
+    }
+
+    /// Whether an object is another shard's renamed lock (`<name>---<other shard>`): what a
+    /// deletecollection this shard asked for must leave alone.
+    public static func isAnotherShardsLock(gr: GroupResource, namespace: String?, name: String, lock: ShardSpec.LeaderElectionLock,
+                                           shard: String) -> Bool {
+        gr == GroupResource(group: lock.group, resource: lock.resource) && namespace == lock.namespace
+            && name.hasPrefix(lock.name + "---") && name != shardLockName(lock.name, shard: shard)
     }
 
     /// The request target with the object name (the segment after the resource) replaced.

@@ -3,7 +3,8 @@ import KubeModel
 /// The proxy's first judgement of a request, before any shard rule: what it is, or why it is
 /// refused. The proxy fails closed here: a target that does not parse is a 400, a path under
 /// `/api` or `/apis` that is not a resource request the API server would route is a 404, and
-/// a non-resource path passes only when it is one the API server serves to clients for
+/// a resource path asked for with a method the API server has no route for there (HEAD,
+/// OPTIONS, a write to a `/watch/` path) is a 405, and a non-resource path passes only when it is one the API server serves to clients for
 /// reading (discovery, version, OpenAPI, health); anything else is a 403.
 public enum RequestClassification: Sendable, Equatable {
     /// A resource request, classified.
@@ -25,6 +26,9 @@ public enum RequestClassifier {
         let segments = target.segments
         if segments.first == "api" || segments.first == "apis" {
             if isDiscovery(segments) { return readOnly(method, target) }
+            if RequestInfo.methodNotAllowed(method: method, target: target) {
+                return .refused(.methodNotAllowed("the proxy passes no \(method) to \(target.path); resources are read with GET"))
+            }
             return .refused(StatusError(code: 404, reason: .notFound,
                                         message: "the proxy cannot classify \(method) \(target.path) as a resource request; it is refused"))
         }

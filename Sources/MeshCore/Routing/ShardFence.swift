@@ -21,8 +21,18 @@ public enum FenceDecision: Equatable, Sendable {
     /// as it is and as the write will leave it, then forward.
     case judgeCurrent(ShardSpec.KeyMode)
     /// A deletecollection the server cannot limit to the shard: list the collection, then
-    /// delete the owned objects one by one, each pinned to the uid that was judged.
-    case deleteOwned(ShardSpec.KeyMode)
+    /// delete the owned objects one by one, each pinned to the uid that was judged. Without a
+    /// key mode the resource is not sharded and every object counts as owned, except other
+    /// shards' leader-election locks.
+    case deleteOwned(ShardSpec.KeyMode?)
+    /// A write to a Namespace whose labels decide which shard owns what is in it, where
+    /// namespaces themselves are not sharded: read it, and unless the write leaves its labels
+    /// as they are, judge it as it is and as the write leaves it.
+    case judgeLabelMove
+    /// A write to the CustomResourceDefinition of a resource this shard does not own all of:
+    /// read it, and refuse the write if it changes what the definition does to its objects
+    /// (`DefinitionChange`).
+    case judgeDefinitionChange
 }
 
 public enum ShardFence {
@@ -42,13 +52,26 @@ public enum ShardFence {
         }
         let gr = info.groupResource
         if let refusal = cascadeRefusal(info, spec: spec, namespaceLabels: namespaceLabels) { return .refuse(refusal) }
-        guard let mode = spec.keyMode(of: gr) else { return .passThrough }
+        if gr == namespaces, spec.owned.usesNamespaceLabels, info.verb == .update || info.verb == .patch {
+            // A namespace owned through its labels moves with a write to them, through its
+            // status and finalize subresources too (the API server keeps their metadata).
+            return spec.keyMode(of: gr) == .namespace ? .judgeCurrent(.namespace) : .judgeLabelMove
+        }
+        if gr == crds, info.verb == .update || info.verb == .patch, let name = info.name, !ownsEveryObject(ofDefinition: name, spec: spec) {
+            return .judgeDefinitionChange
+        }
+        if gr == bindings, let podMode = spec.keyMode(of: pods) {
+            return bindingDecision(info, podMode: podMode, spec: spec, namespaceLabels: namespaceLabels)
+        }
+        let reachesLocks = info.verb == .deletecollection && spec.leaderElection.map { LeaderLockRename.collectionHoldsLocks(info, lock: $0) } == true
+        guard let mode = spec.keyMode(of: gr) else { return reachesLocks ? .deleteOwned(nil) : .passThrough }
         switch info.verb {
         case .list: return .filterList(mode)
         case .watch: return .filterWatch(mode)
         case .deletecollection:
             if mode == .namespace, let namespace = info.namespace {
-                return namespaceDecision(namespace, verb: info.verb, gr: gr, spec: spec, namespaceLabels: namespaceLabels)
+                let decision = namespaceDecision(namespace, verb: info.verb, gr: gr, spec: spec, namespaceLabels: namespaceLabels)
+                return decision == .passThrough && reachesLocks ? .deleteOwned(.namespace) : decision
             }
             return .deleteOwned(mode)
         case .create where info.subresource == nil:
@@ -65,11 +88,6 @@ public enum ShardFence {
             case .namespace:
                 let key = gr == namespaces ? info.name : info.namespace
                 guard let key else { return refuseClusterScoped(gr, spec: spec) }
-                if gr == namespaces, spec.owned.usesNamespaceLabels, info.subresource == nil, info.verb == .update || info.verb == .patch {
-                    // A namespace owned through its labels can be moved by a write to them:
-                    // judge it as it is and as the write leaves it.
-                    return .judgeCurrent(.namespace)
-                }
                 return namespaceDecision(key, verb: info.verb, gr: gr, spec: spec, namespaceLabels: namespaceLabels)
             case .object:
                 if info.verb == .get, info.subresource == nil { return .judgeResponse(.object) }
@@ -79,6 +97,19 @@ public enum ShardFence {
     }
 
     static let crds = GroupResource(group: "apiextensions.k8s.io", resource: "customresourcedefinitions")
+    static let pods = GroupResource(group: "", resource: "pods")
+    static let bindings = GroupResource(group: "", resource: "bindings")
+
+    /// The legacy `bindings` resource writes the pod its body names. Sharded by namespace, the
+    /// namespace in the path decides; keyed by object, only the pod can say whose it is, so the
+    /// bind must go through `pods/{name}/binding`, which the proxy judges and pins.
+    static func bindingDecision(_ info: RequestInfo, podMode: ShardSpec.KeyMode, spec: ShardSpec,
+                                namespaceLabels: (String) -> [String: String]?) -> FenceDecision {
+        guard podMode == .namespace, let namespace = info.namespace else {
+            return .refuse("\(info.verb.rawValue) bindings refused: pods are sharded by their controller; bind a pod through pods/{name}/binding")
+        }
+        return namespaceDecision(namespace, verb: info.verb, gr: info.groupResource, spec: spec, namespaceLabels: namespaceLabels)
+    }
 
     /// Deletes whose cascade the API server carries out beyond the object named: deleting a
     /// Namespace deletes everything in it, deleting a CRD every object of its resource. They are
@@ -99,20 +130,23 @@ public enum ShardFence {
             return nil
         }
         if gr == crds {
-            let sharded: [ShardSpec.KeyMode]
-            if let name = info.name {
-                let parts = name.split(separator: ".", maxSplits: 1)
-                let resource = GroupResource(group: parts.count > 1 ? String(parts[1]) : "", resource: String(parts.first ?? ""))
-                sharded = spec.keyMode(of: resource).map { [$0] } ?? []
-            } else {
-                sharded = spec.resources.map(\.key)
-            }
-            let ownsAll = sharded.allSatisfy { mode in
-                mode == .object ? HashRange.coverAll(spec.owned.objectHashRanges) : HashRange.coverAll(spec.owned.namespaceHashRanges)
-            }
+            let ownsAll = info.name.map { ownsEveryObject(ofDefinition: $0, spec: spec) }
+                ?? spec.resources.allSatisfy { ownsEveryObject(mode: $0.key, spec: spec) }
             if !ownsAll { return refused("deleting a CustomResourceDefinition deletes every object of its resource") }
         }
         return nil
+    }
+
+    /// Whether this shard owns every object of the resource a CustomResourceDefinition (named
+    /// `<plural>.<group>`) defines: true when the spec does not shard that resource.
+    static func ownsEveryObject(ofDefinition name: String, spec: ShardSpec) -> Bool {
+        let parts = name.split(separator: ".", maxSplits: 1)
+        let resource = GroupResource(group: parts.count > 1 ? String(parts[1]) : "", resource: String(parts.first ?? ""))
+        return spec.keyMode(of: resource).map { ownsEveryObject(mode: $0, spec: spec) } ?? true
+    }
+
+    static func ownsEveryObject(mode: ShardSpec.KeyMode, spec: ShardSpec) -> Bool {
+        HashRange.coverAll(mode == .object ? spec.owned.objectHashRanges : spec.owned.namespaceHashRanges)
     }
 
     static func namespaceDecision(_ namespace: String, verb: RequestInfo.Verb, gr: GroupResource, spec: ShardSpec,

@@ -1,0 +1,32 @@
+import KubeModel
+import MeshCore
+import MeshHTTP
+import NIOCore
+
+extension ShardProxy {
+    /// A write to the CustomResourceDefinition of a resource this shard holds only part of: read
+    /// the definition, work out what the write leaves, refuse it if that changes what the
+    /// definition does to its objects (`DefinitionChange`), else forward it pinned to the
+    /// version judged.
+    func relayDefinitionWrite(_ request: ServerRequest, info: RequestInfo, spec: ShardSpec?, writer: ResponseWriter) async {
+        guard let current = await readCurrent(request, info: info, writer: writer) else { return }
+        let plan: KeyedWrite.Plan
+        switch KeyedWrite.plan(current: current, info: info, contentType: request.headers.first(name: "content-type"),
+                               body: request.bodyBytes, keyField: nil) {
+        case .success(let planned): plan = planned
+        case .failure(let error): return await refuse(error, writer: writer)
+        }
+        guard let future = plan.object else {
+            return await refuse(StatusError(code: 415, reason: .unsupportedMediaType,
+                                            message: "the proxy reads a write to a CustomResourceDefinition as JSON only"), writer: writer)
+        }
+        if DefinitionChange.reachesObjects(current: current, future: future) {
+            let message = "\(info.verb.rawValue) \(info.groupResource) refused: the write changes how every object of \(info.name ?? "its resource") is served, and shard \(spec?.shard ?? "(none)") does not own all of them; only metadata and the conversion webhook's caBundle may change"
+            return await refuse(StatusError.forbidden(message), writer: writer)
+        }
+        var forwarded = request
+        if let body = plan.body { forwarded.body = ByteBuffer(bytes: body) }
+        metrics.add(.passedThrough)
+        await forward(forwarded, writer: writer)
+    }
+}
