@@ -224,3 +224,13 @@ def test_only_headers_the_server_reads_go_upstream_and_an_eviction_goes_pinned(w
     finally:
         proxy.kill()
         upstream.stop()
+
+
+def test_a_spec_file_cannot_take_the_epoch_back(rig):
+    rig.proxy.write_spec(RS_SPEC.replace("team-a]", "team-a, team-b]"))
+    deadline = time.time() + 10
+    while "specError" not in rig.proxy.status() and time.time() < deadline:
+        time.sleep(0.05)
+    status = rig.proxy.status()
+    assert status["appliedEpoch"] == 2 and "older than the applied epoch 2" in status["specError"], status
+    assert rig.via.request("GET", "/api/v1/namespaces/team-b/secrets/foreign-secret")[0] == 403
