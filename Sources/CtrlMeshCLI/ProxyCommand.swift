@@ -65,7 +65,11 @@ struct ProxyCommand: AsyncParsableCommand {
     @Flag(help: "Stamp every request sent upstream with the proxy's classification of it (X-Ctrlmesh-Judged), for an API server started with --check-judgements.")
     var stampJudgements = false
 
+    @Option(help: "Requests the proxy has in flight to the API server at once, watches included; past it the operator gets 429 with Retry-After.")
+    var maxInFlight = 1024
+
     func validate() throws {
+        if maxInFlight < 1 { throw ValidationError("--max-in-flight must be at least 1") }
         if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
         if inCluster, kubeconfig != nil { throw ValidationError("--in-cluster and --kubeconfig exclude each other") }
         if manager != nil, specFile != nil { throw ValidationError("--manager and --spec-file exclude each other") }
@@ -124,6 +128,7 @@ struct ProxyCommand: AsyncParsableCommand {
         var options = ProxyRuntime.Options(host: listen.host, port: listen.port, tls: tls, adminHost: metricsListen?.host,
                                            adminPort: metricsListen?.port, specFile: specFile, mesh: try meshOptions())
         options.stampJudgements = stampJudgements
+        options.maxInFlight = maxInFlight
         let runtime: ProxyRuntime
         do {
             runtime = try await ProxyRuntime.start(options, upstream: upstream)

@@ -327,7 +327,8 @@ struct InformerEvent: Sendable {
             return
         }
         let spec = json["spec"]
-        let seconds = spec?["leaseDurationSeconds"]?.intValue ?? 10
+        // An int32 in the Lease type; anything past it (from a hostile writer) would overflow the clock.
+        let seconds = min(max(spec?["leaseDurationSeconds"]?.intValue ?? 10, 0), Int64(Int32.max))
         await coordinator.leaseObserved(namespace: object.namespace, pod: pod, holder: spec?["holderIdentity"]?.stringValue ?? "",
                                         renewTime: spec?["renewTime"]?.stringValue, duration: .seconds(seconds))
     }

@@ -20,6 +20,8 @@ public final class ProxyRuntime: Sendable {
         public var mesh: Mesh?
         /// Stamp requests sent upstream with the proxy's judgement of them (`X-Ctrlmesh-Judged`).
         public var stampJudgements = false
+        /// Requests in flight to the API server at once (watches included); past it, 429.
+        public var maxInFlight = 1024
 
         public init(host: String, port: Int, tls: NIOSSLContext? = nil, adminHost: String? = nil, adminPort: Int? = nil,
                     specFile: String? = nil, mesh: Mesh? = nil) {
@@ -92,7 +94,7 @@ public final class ProxyRuntime: Sendable {
                                   logger: logger)
         }
         let proxy = ShardProxy(upstream: upstream, state: state, namespaceLabels: namespaceLabels, metrics: metrics, policies: policies,
-                               stampsJudgements: options.stampJudgements, logger: logger)
+                               stampsJudgements: options.stampJudgements, maxInFlight: options.maxInFlight, logger: logger)
         let server: HTTPServer
         do {
             server = try await HTTPServer.start(.init(host: options.host, port: options.port, tls: options.tls, respondOnEventLoop: true),

@@ -4,10 +4,10 @@ import MeshHTTP
 import NIOCore
 
 extension ShardProxy {
-    /// A write to the CustomResourceDefinition of a resource this shard holds only part of: read
-    /// the definition, work out what the write leaves, refuse it if that changes what the
-    /// definition does to its objects (`DefinitionChange`), else forward it pinned to the
-    /// version judged.
+    /// A write to an object that reaches every object of resources this shard holds only part of
+    /// (a CustomResourceDefinition, an admission webhook or policy, an APIService): read it,
+    /// work out what the write leaves, refuse it if that changes what the object does to the
+    /// objects it reaches (`DefinitionChange`), else forward it pinned to the version judged.
     func relayDefinitionWrite(_ request: ServerRequest, info: RequestInfo, spec: ShardSpec?, writer: ResponseWriter) async {
         guard let current = await readCurrent(request, info: info, writer: writer) else { return }
         let plan: KeyedWrite.Plan
@@ -18,10 +18,10 @@ extension ShardProxy {
         }
         guard let future = plan.object else {
             return await refuse(StatusError(code: 415, reason: .unsupportedMediaType,
-                                            message: "the proxy reads a write to a CustomResourceDefinition as JSON only"), writer: writer)
+                                            message: "the proxy reads a write to \(info.groupResource) as JSON only"), writer: writer)
         }
         if DefinitionChange.reachesObjects(current: current, future: future) {
-            let message = "\(info.verb.rawValue) \(info.groupResource) refused: the write changes how every object of \(info.name ?? "its resource") is served, and shard \(spec?.shard ?? "(none)") does not own all of them; only metadata and the conversion webhook's caBundle may change"
+            let message = "\(info.verb.rawValue) \(info.groupResource) refused: the write changes what \(info.name ?? "it") does to objects of other shards (shard \(spec?.shard ?? "(none)") does not own all it reaches); only its metadata, other than ownerReferences, and its webhooks' caBundle may change"
             return await refuse(StatusError.forbidden(message), writer: writer)
         }
         var forwarded = request

@@ -20,10 +20,13 @@ public final class ShardProxy: HTTPResponder {
     /// Stamp every request sent upstream with the proxy's `Judgement` of it (a verification
     /// aid: the embedded API server's `--check-judgements` compares it with its own routing).
     let stampsJudgements: Bool
+    let inFlight: InFlightLimit
     let logger: Logger
 
     public init(upstream: APIConnection, state: ShardState, namespaceLabels: NamespaceLabelCache, metrics: ProxyMetrics,
-                policies: PolicyFilter, stampsJudgements: Bool = false, logger: Logger = Logger(label: "ctrlmesh.proxy")) {
+                policies: PolicyFilter, stampsJudgements: Bool = false, maxInFlight: Int = 1024,
+                logger: Logger = Logger(label: "ctrlmesh.proxy")) {
+        self.inFlight = InFlightLimit(limit: maxInFlight)
         self.upstream = upstream
         self.state = state
         self.namespaceLabels = namespaceLabels
@@ -56,6 +59,12 @@ public final class ShardProxy: HTTPResponder {
         if let refusal = ForwardedHeaders.refusal(received.headers) {
             return await refuse(refusal, writer: writer)
         }
+        guard inFlight.enter() else {
+            return await refuse(StatusError(code: 429, reason: .tooManyRequests,
+                                            message: "the proxy has \(inFlight.limit) requests in flight to the API server, its limit; please try again later",
+                                            retryAfterSeconds: 1), writer: writer)
+        }
+        defer { inFlight.leave() }
         var request = received
         request.uri = target.encoded
         // Only the headers the API server reads go on; the mesh's own (`stampWriter`) come
@@ -254,8 +263,8 @@ public final class ShardProxy: HTTPResponder {
             await relayAfterJudgingCurrent(request, target: target, info: info, mode: mode, spec: spec, writer: writer)
         case .judgeDefinitionChange:
             await relayDefinitionWrite(request, info: info, spec: spec, writer: writer)
-        case .judgeLabelMove:
-            await relayAfterJudgingCurrent(request, target: target, info: info, mode: .namespace, spec: spec, labelMovesOnly: true,
+        case .judgeNamespaceWrite(let rule):
+            await relayAfterJudgingCurrent(request, target: target, info: info, mode: .namespace, spec: spec, namespaceWrite: rule,
                                            writer: writer)
         case .deleteOwned(let mode):
             await deleteOwned(request, target: target, info: info, mode: mode, spec: spec, writer: writer)
@@ -306,8 +315,8 @@ public final class ShardProxy: HTTPResponder {
     /// Writes to objects whose key the object decides: read the object first, judge it as it
     /// is and as the write will leave it, then write (pinned to the judged object).
     func relayAfterJudgingCurrent(_ request: ServerRequest, target: RequestTarget, info: RequestInfo, mode: ShardSpec.KeyMode, spec: ShardSpec?,
-                                  labelMovesOnly: Bool = false, writer: ResponseWriter) async {
-        guard let forwarded = await judgeCurrent(request, target: target, info: info, mode: mode, spec: spec, labelMovesOnly: labelMovesOnly,
+                                  namespaceWrite: NamespaceWrite? = nil, writer: ResponseWriter) async {
+        guard let forwarded = await judgeCurrent(request, target: target, info: info, mode: mode, spec: spec, namespaceWrite: namespaceWrite,
                                                  writer: writer) else { return }
         metrics.add(.passedThrough)
         await forward(forwarded, writer: writer)
@@ -317,16 +326,14 @@ public final class ShardProxy: HTTPResponder {
     /// request to forward (its body carrying the preconditions that pin it to the judged
     /// object), or nil after answering the client itself. An object the proxy cannot read is
     /// never written: the read's own answer (404, 403, 500…) goes back instead.
-    /// With `labelMovesOnly` (a Namespace, where namespaces are not sharded), a write that
-    /// leaves the labels as they are needs no owner; one that changes them needs this shard to
-    /// own the namespace on both sides.
+    /// A write to a Namespace is judged as `namespaceWrite` says.
     func judgeCurrent(_ request: ServerRequest, target: RequestTarget, info: RequestInfo, mode: ShardSpec.KeyMode, spec: ShardSpec?,
-                      labelMovesOnly: Bool = false, writer: ResponseWriter) async -> ServerRequest? {
+                      namespaceWrite: NamespaceWrite? = nil, writer: ResponseWriter) async -> ServerRequest? {
         guard let current = await readCurrent(request, info: info, writer: writer) else { return nil }
         let labels = namespaceLabels.lookup
         let identity = ObjectIdentity(json: current)
         let owned = ShardFence.owns(identity, gr: info.groupResource, mode: mode, spec: spec, namespaceLabels: labels)
-        guard owned || labelMovesOnly else {
+        guard owned || namespaceWrite?.sharded == false else {
             await refuse(StatusError.forbidden(notOwned(info, identity, mode: mode, spec: spec)), writer: writer)
             return nil
         }
@@ -356,10 +363,23 @@ public final class ShardProxy: HTTPResponder {
                 return nil
             }
         case .update, .patch:
-            let keyField = mode == .object ? "ownerReferences" : "labels"
+            // Owners that must stay fixed are compared in the whole object the write leaves.
+            let keyField = namespaceWrite?.ownersFixed == true ? nil : mode == .object ? "ownerReferences" : "labels"
             switch KeyedWrite.plan(current: current, info: info, contentType: contentType, body: request.bodyBytes, keyField: keyField) {
             case .success(let plan):
-                let moves = !labelMovesOnly || plan.future.labels != identity.labels
+                if namespaceWrite?.ownersFixed == true {
+                    guard let future = plan.object else {
+                        await refuse(StatusError(code: 415, reason: .unsupportedMediaType,
+                                                 message: "the proxy reads a write to a Namespace it does not own everything in as JSON only"), writer: writer)
+                        return nil
+                    }
+                    guard (future.metadataValue("ownerReferences") ?? .array([])) == (current.metadataValue("ownerReferences") ?? .array([])) else {
+                        let message = "\(info.verb.rawValue) namespaces refused: the write changes the ownerReferences of \(identity.name), whose deletion would reach objects shard \(spec?.shard ?? "(none)") does not own"
+                        await refuse(StatusError.forbidden(message), writer: writer)
+                        return nil
+                    }
+                }
+                let moves = namespaceWrite?.judgesOwnership(labelsChange: plan.future.labels != identity.labels) ?? true
                 if moves, !owned {
                     await refuse(StatusError.forbidden(notOwned(info, identity, mode: mode, spec: spec) + "; the write changes its labels"), writer: writer)
                     return nil
@@ -425,12 +445,10 @@ public final class ShardProxy: HTTPResponder {
         try? RequestBody.read(contentType: request.headers.first(name: "content-type"), bytes: request.bodyBytes).get().identity
     }
 
-    /// The name a create's body asks for, and its `generateName` prefix (JSON bodies).
+    /// The name a create's body asks for, and its `generateName` prefix.
     static func bodyNames(_ request: ServerRequest) -> (name: String?, generateName: String?) {
-        guard let read = try? RequestBody.read(contentType: request.headers.first(name: "content-type"), bytes: request.bodyBytes).get() else {
-            return (nil, nil)
-        }
-        return (read.identity.name.isEmpty ? nil : read.identity.name, read.json?.metadataValue("generateName")?.stringValue)
+        guard let identity = bodyIdentity(request) else { return (nil, nil) }
+        return (identity.name.isEmpty ? nil : identity.name, identity.generateName.isEmpty ? nil : identity.generateName)
     }
 
     static func identity(of bytes: [UInt8], contentType: String?) -> ObjectIdentity? {

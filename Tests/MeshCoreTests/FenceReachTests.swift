@@ -20,14 +20,74 @@ import Testing
         let namespaces = ShardSpec.ResourceRule(apiGroups: [""], resources: ["namespaces"], key: .namespace)
         let unsharded = ShardSpec(shard: "b", epoch: 1, resources: [secrets], owned: .init(namespaceSelectors: [Self.gold]))
         let sharded = ShardSpec(shard: "c", epoch: 1, resources: [secrets, namespaces], owned: .init(namespaceSelectors: [Self.gold]))
+        // The decide helper labels every namespace gold: this shard owns everything in them.
         for (method, path) in [("PATCH", "/api/v1/namespaces/team-c"), ("PUT", "/api/v1/namespaces/team-c/status"),
                                ("PUT", "/api/v1/namespaces/team-c/finalize")] {
-            #expect(decide(method, path, unsharded) == .judgeLabelMove, "\(method) \(path)")
-            #expect(decide(method, path, sharded) == .judgeCurrent(.namespace), "\(method) \(path)")
+            #expect(decide(method, path, unsharded) == .judgeNamespaceWrite(.init(sharded: false, labelsDecide: true, ownersFixed: false)),
+                    "\(method) \(path)")
+            #expect(decide(method, path, sharded) == .judgeNamespaceWrite(.init(sharded: true, labelsDecide: true, ownersFixed: false)),
+                    "\(method) \(path)")
         }
         #expect(decide("GET", "/api/v1/namespaces/team-c", unsharded) == .passThrough)
         let byName = ShardSpec(shard: "d", epoch: 1, resources: [secrets], owned: .init(namespaces: ["team-d"]))
-        #expect(decide("PATCH", "/api/v1/namespaces/team-c", byName) == .passThrough)
+        #expect(decide("PATCH", "/api/v1/namespaces/team-d", byName) == .passThrough)
+    }
+
+    /// Where a shard does not own everything in a namespace, the namespace's ownerReferences
+    /// (the garbage collector would delete it, and all in it, with an owner the shard chose)
+    /// and its status and finalize subresources are out of its reach.
+    @Test func aNamespaceThisShardDoesNotOwnAllOfKeepsItsOwners() {
+        let secrets = ShardSpec.ResourceRule(apiGroups: [""], resources: ["secrets"], key: .namespace)
+        let pods = ShardSpec.ResourceRule(apiGroups: [""], resources: ["pods"], key: .object)
+        let byName = ShardSpec(shard: "d", epoch: 1, resources: [secrets], owned: .init(namespaces: ["team-d"]))
+        let fixed = FenceDecision.judgeNamespaceWrite(.init(sharded: false, labelsDecide: false, ownersFixed: true))
+        #expect(decide("PATCH", "/api/v1/namespaces/team-c", byName) == fixed)
+        #expect(decide("PUT", "/api/v1/namespaces/team-c", byName) == fixed)
+        for subresource in ["status", "finalize"] {
+            guard case .refuse(let message) = decide("PUT", "/api/v1/namespaces/team-c/\(subresource)", byName) else {
+                Issue.record("namespace \(subresource) passed"); continue
+            }
+            #expect(message.contains("reaches every object in team-c"))
+        }
+        let halfPods = ShardSpec(shard: "e", epoch: 1, resources: [pods], owned: .init(objectHashRanges: Self.half))
+        #expect(decide("PATCH", "/api/v1/namespaces/anything", halfPods) == fixed)
+        let namespaces = ShardSpec.ResourceRule(apiGroups: [""], resources: ["namespaces"], key: .namespace)
+        let halfPodsAndNamespaces = ShardSpec(shard: "e", epoch: 1, resources: [pods, namespaces],
+                                              owned: .init(namespaces: ["mine"], objectHashRanges: Self.half))
+        #expect(decide("PATCH", "/api/v1/namespaces/mine", halfPodsAndNamespaces)
+            == .judgeNamespaceWrite(.init(sharded: true, labelsDecide: false, ownersFixed: true)))
+        guard case .refuse = decide("PATCH", "/api/v1/namespaces/theirs", halfPodsAndNamespaces) else {
+            Issue.record("a namespace owned by name alone was read before its refusal"); return
+        }
+        let allPods = ShardSpec(shard: "e", epoch: 1, resources: [pods], owned: .init(objectHashRanges: [HashRange(start: 0, last: .max)]))
+        #expect(decide("PATCH", "/api/v1/namespaces/anything", allPods) == .passThrough)
+        #expect(decide("PUT", "/api/v1/namespaces/anything/status", allPods) == .passThrough)
+        #expect(NamespaceWrite(sharded: false, labelsDecide: true, ownersFixed: true).judgesOwnership(labelsChange: true))
+        #expect(!NamespaceWrite(sharded: false, labelsDecide: true, ownersFixed: true).judgesOwnership(labelsChange: false))
+        #expect(!NamespaceWrite(sharded: false, labelsDecide: false, ownersFixed: true).judgesOwnership(labelsChange: true))
+        #expect(NamespaceWrite(sharded: true, labelsDecide: false, ownersFixed: false).judgesOwnership(labelsChange: false))
+    }
+
+    /// Admission webhooks and policies and APIServices reach every object they match: a shard
+    /// that does not own all of them may not create or delete one, and its changes are judged.
+    @Test func clusterReachingConfigurationIsJudgedOrRefused() {
+        let widgets = ShardSpec.ResourceRule(apiGroups: ["example.com"], resources: ["widgets"], key: .object)
+        let partial = ShardSpec(shard: "a", epoch: 1, resources: [widgets], owned: .init(objectHashRanges: Self.half))
+        let whole = ShardSpec(shard: "a", epoch: 1, resources: [widgets], owned: .init(objectHashRanges: [HashRange(start: 0, last: .max)]))
+        for path in ["/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations",
+                     "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations",
+                     "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies",
+                     "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings",
+                     "/apis/apiregistration.k8s.io/v1/apiservices"] {
+            for (method, target) in [("POST", path), ("DELETE", path + "/x"), ("DELETE", path)] {
+                guard case .refuse = decide(method, target, partial) else { Issue.record("\(method) \(target) passed"); continue }
+                #expect(decide(method, target, whole) == .passThrough)
+            }
+            #expect(decide("PATCH", path + "/x", partial) == .judgeDefinitionChange)
+            #expect(decide("PUT", path + "/x", partial) == .judgeDefinitionChange)
+            #expect(decide("GET", path + "/x", partial) == .passThrough)
+            #expect(decide("GET", path, partial) == .passThrough)
+        }
     }
 
     @Test func legacyBindingsFollowThePods() {
@@ -71,11 +131,34 @@ import Testing
         (["spec", "versions"], [["name": "v1", "served": false, "storage": true]], true),
         (["spec", "names", "plural"], "gadgets", true),
         (["status", "storedVersions"], ["v1"], false),
+        (["metadata", "ownerReferences"], [["apiVersion": "v1", "kind": "ConfigMap", "name": "x", "uid": "u"]], true),
     ] as [([String], JSON, Bool)])
     func whatADefinitionChangeReaches(_ path: [String], _ value: JSON, _ reaches: Bool) {
         var future = Self.definition
         future.setValue(value, at: path)
         #expect(DefinitionChange.reachesObjects(current: Self.definition, future: future) == reaches)
+    }
+
+    /// A webhook configuration may have its CA bundles rotated and nothing else changed.
+    @Test func whatAWebhookChangeReaches() {
+        let webhooks: JSON = [
+            "apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration", "metadata": ["name": "w"],
+            "webhooks": [["name": "a.example.com", "clientConfig": ["caBundle": "QUJD", "service": ["name": "s", "namespace": "n"]],
+                          "rules": [["apiGroups": ["example.com"], "resources": ["widgets"], "operations": ["CREATE"]]]]],
+        ]
+        var rotated = webhooks
+        rotated.setValue(["a.example.com"], at: ["metadata", "finalizers"])
+        if case .array(var list)? = rotated["webhooks"] {
+            list[0].setValue("REVG", at: ["clientConfig", "caBundle"])
+            rotated.setValue(.array(list), at: ["webhooks"])
+        }
+        #expect(!DefinitionChange.reachesObjects(current: webhooks, future: rotated))
+        var widened = webhooks
+        if case .array(var list)? = widened["webhooks"] {
+            list[0].setValue([["apiGroups": ["*"], "resources": ["*"], "operations": ["*"]]], at: ["rules"])
+            widened.setValue(.array(list), at: ["webhooks"])
+        }
+        #expect(DefinitionChange.reachesObjects(current: webhooks, future: widened))
     }
 
     @Test func evictionsAndBindingsArePinnedToThePodJudged() throws {

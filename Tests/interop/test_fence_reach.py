@@ -5,14 +5,16 @@ deletecollection sweeps other shards' leader locks, a write to a `/watch/` path 
 into a watch that never ended. And what goes upstream: only the headers the server reads."""
 import http.client
 import json
+import socket
 import time
+import urllib.request
 
 import pytest
 
 from conftest import Proxy, Server, require_tool
 from fake_upstream import FakeUpstream
 from mesh_process import fnv1a64
-from test_fence_hostile import HALF, SPEC, Rig, controller_ref, request
+from test_fence_hostile import HALF, SPEC, Rig, controller_ref, raw, request
 
 REPLICASETS = "/apis/apps/v1/namespaces/team-b/replicasets"
 RS_SPEC = SPEC.replace('- {apiGroups: [""], resources: [pods], key: object}',
@@ -114,7 +116,7 @@ def test_a_definition_change_that_reaches_other_shards_objects_is_refused(rig):
     crd = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/clonesets.apps.kruise.io"
     status, out = rig.via.request("PATCH", crd, [{"op": "replace", "path": "/spec/versions/0/served", "value": False}],
                                   content_type="application/json-patch+json")
-    assert status == 403 and "served" in out["message"] or "every object" in out["message"], out
+    assert status == 403 and "does to objects of other shards" in out["message"], out
     current = rig.direct.ok("GET", crd)
     current["spec"]["names"]["shortNames"] = ["gone"]
     assert rig.via.request("PUT", crd, current)[0] == 403
@@ -234,3 +236,140 @@ def test_a_spec_file_cannot_take_the_epoch_back(rig):
     status = rig.proxy.status()
     assert status["appliedEpoch"] == 2 and "older than the applied epoch 2" in status["specError"], status
     assert rig.via.request("GET", "/api/v1/namespaces/team-b/secrets/foreign-secret")[0] == 403
+
+
+def merge_patch(client, path, patch):
+    return client.request("PATCH", path, patch, content_type="application/merge-patch+json")
+
+
+def test_a_namespace_or_definition_cannot_be_given_an_owner_the_shard_could_delete(rig):
+    """The garbage collector deletes an object whose owners are gone: an owner the shard made
+    itself, set on a Namespace or a CRD, would let it delete everything in them."""
+    role = rig.via.ok("POST", "/apis/rbac.authorization.k8s.io/v1/clusterroles", {"metadata": {"name": "owner-x"}, "rules": []})
+    owner = [{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "name": "owner-x", "uid": role["metadata"]["uid"]}]
+    crd = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/clonesets.apps.kruise.io"
+    # Pods are keyed by object and half owned: no namespace is wholly this shard's.
+    for path in ("/api/v1/namespaces/team-b", "/api/v1/namespaces/team-a", crd):
+        status, out = merge_patch(rig.via, path, {"metadata": {"ownerReferences": owner}})
+        assert status == 403 and "ownerReferences" in out["message"], (path, out)
+        current = rig.direct.ok("GET", path)
+        current["metadata"]["ownerReferences"] = owner
+        assert rig.via.request("PUT", path, current)[0] == 403, path
+    # A phase of Terminating would stop every create in the namespace; finalize ends it.
+    for subresource in ("status", "finalize"):
+        current = rig.direct.ok("GET", "/api/v1/namespaces/team-b")
+        current["status"] = {"phase": "Terminating"}
+        status, out = rig.via.request("PUT", f"/api/v1/namespaces/team-b/{subresource}", current)
+        assert status == 403 and "reaches every object in team-b" in out["message"], out
+    assert merge_patch(rig.via, "/api/v1/namespaces/team-b/status", {"status": {"phase": "Terminating"}})[0] == 403
+    # What leaves the owners alone passes.
+    status, out = merge_patch(rig.via, "/api/v1/namespaces/team-b", {"metadata": {"annotations": {"seen": "yes"}}})
+    assert status == 200 and out["metadata"]["annotations"] == {"seen": "yes"}, out
+    assert rig.via.request("DELETE", "/apis/rbac.authorization.k8s.io/v1/clusterroles/owner-x")[0] == 200
+    time.sleep(1)
+    assert rig.exists("/api/v1/namespaces/team-b") and rig.exists(crd)
+    assert rig.exists("/api/v1/namespaces/team-b/configmaps/foreign-cm")
+
+
+def test_admission_webhooks_are_out_of_reach_of_a_shard_that_does_not_own_everything(rig):
+    hooks = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations"
+    hook = {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration", "metadata": {"name": "op"},
+            "webhooks": [{"name": "op.example.com", "admissionReviewVersions": ["v1"], "sideEffects": "None", "failurePolicy": "Ignore",
+                          "clientConfig": {"url": "https://127.0.0.1:1/m", "caBundle": "QUJD"},
+                          "rules": [{"apiGroups": ["apps.kruise.io"], "apiVersions": ["*"], "operations": ["CREATE"],
+                                     "resources": ["clonesets"], "scope": "*"}]}]}
+    status, out = rig.via.request("POST", hooks, hook)
+    assert status == 403 and "reaches objects of every shard" in out["message"], out
+    assert not rig.exists(f"{hooks}/op")
+    rig.direct.ok("POST", hooks, hook)
+    # An operator rotating its serving certificate may set the CA bundle, nothing more.
+    status, out = rig.via.request("PATCH", f"{hooks}/op", [{"op": "replace", "path": "/webhooks/0/clientConfig/caBundle", "value": "REVG"}],
+                                  content_type="application/json-patch+json")
+    assert status == 200 and out["webhooks"][0]["clientConfig"]["caBundle"] == "REVG", out
+    status, out = rig.via.request("PATCH", f"{hooks}/op", [{"op": "replace", "path": "/webhooks/0/rules/0/resources", "value": ["*"]}],
+                                  content_type="application/json-patch+json")
+    assert status == 403, out
+    assert rig.via.request("DELETE", f"{hooks}/op")[0] == 403 and rig.via.request("DELETE", hooks)[0] == 403
+    assert rig.via.ok("GET", f"{hooks}/op")["webhooks"][0]["rules"][0]["resources"] == ["clonesets"]
+
+
+def protobuf_field(number, payload):
+    length, prefix = len(payload), b""
+    while length >= 0x80:
+        prefix += bytes([length & 0x7F | 0x80])
+        length >>= 7
+    return bytes([number << 3 | 2]) + prefix + bytes([length]) + payload
+
+
+def test_a_protobuf_create_cannot_name_another_shards_lock_by_prefix(rig):
+    leases = "/apis/coordination.k8s.io/v1/namespaces/team-a/leases"
+    rig.proxy.write_spec(RS_SPEC.replace("epoch: 1", "epoch: 3") + "leaderElection: {resource: leases, namespace: team-a, name: lock}\n")
+    rig.proxy.wait_applied(3)
+    lease = protobuf_field(1, protobuf_field(2, b"lock---")) + protobuf_field(2, protobuf_field(1, b"evil"))
+    body = b"k8s\x00" + protobuf_field(1, protobuf_field(1, b"coordination.k8s.io/v1") + protobuf_field(2, b"Lease")) + protobuf_field(2, lease)
+    status, reply = request(rig.proxy.port, "POST", leases, body, headers=[("content-type", "application/vnd.kubernetes.protobuf")])
+    assert status == 403 and b"leader-election lock" in reply, reply[:300]
+    assert rig.direct.ok("GET", leases)["items"] == []
+
+
+def test_every_write_through_a_subresource_is_in_the_audit(rig):
+    pods = "/api/v1/namespaces/team-b/pods"
+    binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "owned-pod"}, "target": {"name": "node-1"}}
+    assert rig.via.request("POST", f"{pods}/owned-pod/binding", binding)[0] == 201
+    assert rig.via.request("POST", f"{pods}/owned-pod/eviction", {"apiVersion": "policy/v1", "kind": "Eviction",
+                                                                  "metadata": {"name": "owned-pod"}})[0] == 201
+    with urllib.request.urlopen(f"{rig.server.url}/debug/ctrlmesh/writes", timeout=10) as r:
+        writes = [w for w in json.load(r)["items"] if w["name"] == "owned-pod" and w["resource"] == "pods"]
+    assert [w["type"] for w in writes] == ["MODIFIED", "DELETED"] and {w["shard"] for w in writes} == {"shard-a"}, writes
+
+
+def test_a_watch_timeout_of_any_size_is_served(rig):
+    for port in (rig.proxy.port, rig.server.port):
+        reply = raw(port, b"GET /api/v1/namespaces/team-a/configmaps?watch=1&timeoutSeconds=9223372036854775807 HTTP/1.1\r\n"
+                          b"Host: x\r\n\r\n", timeout=1)
+        assert reply.startswith(b"HTTP/1.1 200"), reply[:200]
+    assert rig.direct.ok("GET", "/api/v1/namespaces/team-a/configmaps/own-cm")["data"] == {"k": "v"}
+
+
+def test_past_its_in_flight_limit_the_proxy_answers_429(workdir):
+    server = Server(workdir).start()
+    proxy = Proxy(workdir, server.kubeconfig, spec=SPEC, extra=["--max-in-flight", "2"]).start()
+    try:
+        proxy.wait_applied(1)
+        watch = b"GET /api/v1/namespaces/team-a/configmaps?watch=1 HTTP/1.1\r\nHost: x\r\n\r\n"
+        held = []
+        for _ in range(2):
+            s = socket.create_connection(("127.0.0.1", proxy.port), timeout=10)
+            s.sendall(watch)
+            assert s.recv(100).startswith(b"HTTP/1.1 200")
+            held.append(s)
+        status, reply = request(proxy.port, "GET", "/api/v1/namespaces/team-a/configmaps")
+        head, body = reply.split(b"\r\n\r\n", 1)
+        assert status == 429 and json.loads(body)["reason"] == "TooManyRequests", reply
+        assert b"\r\nretry-after: 1\r\n" in head.lower() + b"\r\n", head
+        for s in held:
+            s.close()
+        deadline = time.time() + 10
+        while request(proxy.port, "GET", "/api/v1/namespaces/team-a/configmaps")[0] != 200:
+            assert time.time() < deadline, "the places held by closed watches never came back"
+            time.sleep(0.1)
+    finally:
+        proxy.kill()
+        server.kill()
+
+
+def test_a_namespace_regex_costs_linear_time_whatever_the_namespace(workdir):
+    spec = "shard: s\nepoch: 1\nresources:\n- {apiGroups: [\"\"], resources: [configmaps], key: namespace}\n" \
+           "owned:\n  namespaceRegexes: ['^(a+)+$']\n"
+    server = Server(workdir).start()
+    proxy = Proxy(workdir, server.kubeconfig, spec=spec).start()
+    try:
+        proxy.wait_applied(1)
+        started = time.monotonic()
+        status, _ = request(proxy.port, "GET", "/api/v1/namespaces/" + "a" * 62 + "b/configmaps/x", timeout=10)
+        assert status == 403 and time.monotonic() - started < 5
+        status, _ = request(proxy.port, "GET", "/api/v1/namespaces/" + "a" * 63 + "/configmaps/x", timeout=10)
+        assert status == 404
+    finally:
+        proxy.kill()
+        server.kill()

@@ -87,8 +87,14 @@ extension Harness {
         guard feed(&filter, chunks(input), into: &out) else { return }
     }
 
-    /// Label, field and shard selectors: a label selector written back parses to itself.
+    /// Label, field and shard selectors: a label selector written back parses to itself. And
+    /// regular expressions: the input is a pattern and a text separated by a NUL, matched
+    /// within the harness's time limit whatever the pattern.
     static let selectors = Harness(name: "selectors") { input in
+        let parts = input.split(separator: 0, maxSplits: 1, omittingEmptySubsequences: false)
+        if let pattern = try? RegexPattern(String(decoding: parts[0], as: UTF8.self)) {
+            _ = pattern.matches(String(decoding: parts.count > 1 ? parts[1] : [], as: UTF8.self))
+        }
         let text = String(decoding: input, as: UTF8.self)
         if let selector = try? LabelSelector(parsing: text) {
             require((try? LabelSelector(parsing: selector.text)) == selector, "a label selector must read back the same: \(selector.text)")

@@ -129,12 +129,7 @@ public final class APIServer: HTTPResponder {
         let resource = try resolve(info)
         let context = RequestContext(request: request, info: info, resource: resource, query: target.query)
         try QueryOptions.check(context)
-        if info.verb == .create, resource.groupResource == Self.podsResource, info.subresource == "eviction" || info.subresource == "binding" {
-            return try await info.subresource == "eviction" ? evict(context, writer: writer) : bind(context, writer: writer)
-        }
-        if info.subresource == "scale", let scale = resource.scale {
-            return try await serveScale(context, scale, writer: writer)
-        }
+        // Every commit this request makes is recorded under its stamp, subresources' included.
         if let shard = request.headers.first(name: WriteAudit.shardHeader),
            let epoch = request.headers.first(name: WriteAudit.epochHeader).flatMap(UInt64.init) {
             return try await WriteAudit.$stamp.withValue((shard, epoch)) { try await serve(context, writer: writer) }
@@ -157,6 +152,12 @@ public final class APIServer: HTTPResponder {
 
     func serve(_ context: RequestContext, writer: ResponseWriter) async throws {
         let info = context.info
+        if info.verb == .create, context.resource.groupResource == Self.podsResource, info.subresource == "eviction" || info.subresource == "binding" {
+            return try await info.subresource == "eviction" ? evict(context, writer: writer) : bind(context, writer: writer)
+        }
+        if info.subresource == "scale", let scale = context.resource.scale {
+            return try await serveScale(context, scale, writer: writer)
+        }
         switch info.verb {
         case .get: try await get(context, writer: writer)
         case .list: try await list(context, writer: writer)

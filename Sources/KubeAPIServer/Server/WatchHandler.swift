@@ -67,8 +67,10 @@ extension APIServer {
             })
         }
         if let timeout = (try? c.query.int("timeoutSeconds")).flatMap({ $0 }), timeout > 0 {
+            // Any int64 is a valid timeoutSeconds; past 68 years a deadline would overflow the clock.
+            let seconds = min(timeout, Int64(Int32.max))
             timers.append(Task {
-                try? await Task.sleep(for: .seconds(timeout))
+                try? await Task.sleep(for: .seconds(seconds))
                 if !Task.isCancelled { subscription.finish() }
             })
         }

@@ -6,6 +6,8 @@ public struct ObjectIdentity: Sendable, Equatable {
     public var apiVersion = ""
     public var kind = ""
     public var name = ""
+    /// The prefix of a name the server draws (a create's body; list readers skip it).
+    public var generateName = ""
     public var namespace = ""
     public var uid = ""
     public var resourceVersion = ""
@@ -55,6 +57,7 @@ extension ObjectIdentity {
                   controllerUID: json.controllerOwnerReference?["uid"]?.stringValue)
         controllers = json.metadataValue("ownerReferences")?.arrayValue?.filter { $0["controller"]?.boolValue == true }.count ?? 0
         resourceVersion = json.resourceVersion ?? ""
+        generateName = json.metadataValue("generateName")?.stringValue ?? ""
         kind = json.kind ?? ""
         apiVersion = json.apiVersion ?? ""
     }

@@ -1,22 +1,35 @@
 import KubeModel
 
-/// A CustomResourceDefinition's spec decides how the API server serves, validates, defaults,
-/// prunes and converts every object of its resource: a conversion webhook or a schema default
-/// rewrites objects on their way in and out, `served: false` takes them away. A shard that does
-/// not own every object of a sharded resource may change the definition's metadata and the CA
-/// bundle of its conversion webhook (an operator rotating its certificate), and nothing else.
+/// Some objects decide how the API server treats every object of other resources: a
+/// CustomResourceDefinition's spec serves, validates, defaults, prunes and converts every
+/// object of its resource; an admission webhook or policy sees and rewrites (or refuses) every
+/// write it matches; an APIService sends a whole API group to a server of its choosing; and
+/// their ownerReferences let the garbage collector delete them (a CRD with every object of its
+/// resource). A shard that does not own every object they reach may change their metadata,
+/// other than ownerReferences, and the CA bundle their webhooks are called with (an operator
+/// rotating its certificate), and nothing else.
 public enum DefinitionChange {
-    static let caBundle = ["conversion", "webhook", "clientConfig", "caBundle"]
+    /// Where each kind keeps the CA bundle of the server it calls.
+    static let caBundles: [[String]] = [["spec", "conversion", "webhook", "clientConfig", "caBundle"], ["spec", "caBundle"]]
 
-    /// Whether the write from `current` to `future` changes what the definition does to its
-    /// objects.
+    /// Whether the write from `current` to `future` changes what the object does to the
+    /// objects it reaches.
     public static func reachesObjects(current: JSON, future: JSON) -> Bool {
-        servingPart(current) != servingPart(future)
+        reachingPart(current) != reachingPart(future)
     }
 
-    static func servingPart(_ definition: JSON) -> JSON {
-        var spec = definition["spec"] ?? .null
-        if spec.value(at: caBundle) != nil { spec.setValue(nil, at: caBundle) }
-        return spec
+    /// Everything but the metadata (ownerReferences kept), the status, and the CA bundles.
+    static func reachingPart(_ object: JSON) -> JSON {
+        var part = object
+        for field in ["apiVersion", "kind", "metadata", "status"] { part.setValue(nil, at: [field]) }
+        part.setValue(object.metadataValue("ownerReferences") ?? .array([]), at: ["ownerReferences"])
+        for path in caBundles where part.value(at: path) != nil { part.setValue(nil, at: path) }
+        if case .array(var webhooks)? = part["webhooks"] {
+            for index in webhooks.indices where webhooks[index].value(at: ["clientConfig", "caBundle"]) != nil {
+                webhooks[index].setValue(nil, at: ["clientConfig", "caBundle"])
+            }
+            part.setValue(.array(webhooks), at: ["webhooks"])
+        }
+        return part
     }
 }

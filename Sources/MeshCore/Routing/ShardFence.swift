@@ -25,13 +25,13 @@ public enum FenceDecision: Equatable, Sendable {
     /// key mode the resource is not sharded and every object counts as owned, except other
     /// shards' leader-election locks.
     case deleteOwned(ShardSpec.KeyMode?)
-    /// A write to a Namespace whose labels decide which shard owns what is in it, where
-    /// namespaces themselves are not sharded: read it, and unless the write leaves its labels
-    /// as they are, judge it as it is and as the write leaves it.
-    case judgeLabelMove
-    /// A write to the CustomResourceDefinition of a resource this shard does not own all of:
-    /// read it, and refuse the write if it changes what the definition does to its objects
-    /// (`DefinitionChange`).
+    /// A write to a Namespace that reaches what is in it: read the namespace and judge the
+    /// write as `NamespaceWrite` says.
+    case judgeNamespaceWrite(NamespaceWrite)
+    /// A write to an object that decides how the API server treats every object of a resource
+    /// this shard does not own all of (a CustomResourceDefinition, an admission webhook or
+    /// policy, an APIService): read it, and refuse the write if it changes what the object does
+    /// to theirs (`DefinitionChange`).
     case judgeDefinitionChange
 }
 
@@ -52,14 +52,11 @@ public enum ShardFence {
         }
         let gr = info.groupResource
         if let refusal = cascadeRefusal(info, spec: spec, namespaceLabels: namespaceLabels) { return .refuse(refusal) }
-        if gr == namespaces, spec.owned.usesNamespaceLabels, info.verb == .update || info.verb == .patch {
-            // A namespace owned through its labels moves with a write to them, through its
-            // status and finalize subresources too (the API server keeps their metadata).
-            return spec.keyMode(of: gr) == .namespace ? .judgeCurrent(.namespace) : .judgeLabelMove
+        if gr == namespaces, info.verb == .update || info.verb == .patch, let name = info.name,
+           let decision = namespaceWriteDecision(info, name: name, spec: spec, namespaceLabels: namespaceLabels) {
+            return decision
         }
-        if gr == crds, info.verb == .update || info.verb == .patch, let name = info.name, !ownsEveryObject(ofDefinition: name, spec: spec) {
-            return .judgeDefinitionChange
-        }
+        if let decision = definitionDecision(info, spec: spec) { return decision }
         if gr == bindings, let podMode = spec.keyMode(of: pods) {
             return bindingDecision(info, podMode: podMode, spec: spec, namespaceLabels: namespaceLabels)
         }
@@ -97,6 +94,19 @@ public enum ShardFence {
     }
 
     static let crds = GroupResource(group: "apiextensions.k8s.io", resource: "customresourcedefinitions")
+    /// Resources whose objects decide how the API server treats objects of other resources,
+    /// whichever resources they name: admission webhooks and policies see and rewrite (or
+    /// refuse) every write they match, an APIService takes a whole API group to a server of its
+    /// choosing.
+    static let clusterReaching: Set<GroupResource> = [
+        GroupResource(group: "admissionregistration.k8s.io", resource: "mutatingwebhookconfigurations"),
+        GroupResource(group: "admissionregistration.k8s.io", resource: "validatingwebhookconfigurations"),
+        GroupResource(group: "admissionregistration.k8s.io", resource: "mutatingadmissionpolicies"),
+        GroupResource(group: "admissionregistration.k8s.io", resource: "mutatingadmissionpolicybindings"),
+        GroupResource(group: "admissionregistration.k8s.io", resource: "validatingadmissionpolicies"),
+        GroupResource(group: "admissionregistration.k8s.io", resource: "validatingadmissionpolicybindings"),
+        GroupResource(group: "apiregistration.k8s.io", resource: "apiservices"),
+    ]
     static let pods = GroupResource(group: "", resource: "pods")
     static let bindings = GroupResource(group: "", resource: "bindings")
 
@@ -111,6 +121,54 @@ public enum ShardFence {
         return namespaceDecision(namespace, verb: info.verb, gr: info.groupResource, spec: spec, namespaceLabels: namespaceLabels)
     }
 
+    /// Writes to a Namespace. Its labels move what is in it between shards where they decide
+    /// ownership (through the status and finalize subresources too: the API server keeps their
+    /// metadata). Where this shard does not own everything in it, its ownerReferences must stay
+    /// as they are (the garbage collector deletes a namespace whose owners are gone, and
+    /// everything in it), and its status and finalize subresources are out of reach (a phase of
+    /// Terminating stops every create in it; finalize completes its deletion). Nil: decided as
+    /// any other resource.
+    static func namespaceWriteDecision(_ info: RequestInfo, name: String, spec: ShardSpec,
+                                       namespaceLabels: (String) -> [String: String]?) -> FenceDecision? {
+        let sharded = spec.keyMode(of: namespaces) == .namespace
+        if sharded, !spec.owned.usesNamespaceLabels {
+            // Owned by name alone: a namespace not owned is refused without reading it.
+            let decision = namespaceDecision(name, verb: info.verb, gr: info.groupResource, spec: spec, namespaceLabels: namespaceLabels)
+            if case .refuse = decision { return decision }
+        }
+        let ownsContents = namespaceCascadeRefusal(info, name: name, spec: spec, namespaceLabels: namespaceLabels) == nil
+        if !ownsContents, let subresource = info.subresource {
+            return .refuse("\(info.verb.rawValue) namespaces/\(subresource) refused: a namespace's \(subresource) reaches every object in \(name), and shard \(spec.shard) does not own all of them")
+        }
+        guard spec.owned.usesNamespaceLabels || !ownsContents else { return nil }
+        return .judgeNamespaceWrite(NamespaceWrite(sharded: sharded, labelsDecide: spec.owned.usesNamespaceLabels, ownersFixed: !ownsContents))
+    }
+
+    /// Writes to an object that decides how the API server treats the objects of other
+    /// resources (`crds`, `clusterReaching`), where this shard does not own all of those: a
+    /// change is judged (`judgeDefinitionChange`); creating or deleting an admission webhook,
+    /// policy or APIService is refused outright. Nil: decided as any other resource.
+    static func definitionDecision(_ info: RequestInfo, spec: ShardSpec) -> FenceDecision? {
+        let gr = info.groupResource
+        let ownsAll: Bool
+        if gr == crds, let name = info.name {
+            ownsAll = ownsEveryObject(ofDefinition: name, spec: spec)
+        } else if clusterReaching.contains(gr) {
+            ownsAll = spec.resources.allSatisfy { ownsEveryObject(mode: $0.key, spec: spec) }
+        } else {
+            return nil
+        }
+        guard !ownsAll else { return nil }
+        switch info.verb {
+        case .update, .patch: return .judgeDefinitionChange
+        case .create, .delete, .deletecollection:
+            // A CRD's create reaches no object yet; its delete is a cascade (`cascadeRefusal`).
+            guard gr != crds else { return nil }
+            return .refuse("\(info.verb.rawValue) \(gr) refused: it reaches objects of every shard, and shard \(spec.shard) does not own all of them")
+        case .get, .list, .watch: return nil
+        }
+    }
+
     /// Deletes whose cascade the API server carries out beyond the object named: deleting a
     /// Namespace deletes everything in it, deleting a CRD every object of its resource. They are
     /// refused unless this shard owns everything they would delete (whatever the spec says of
@@ -121,18 +179,26 @@ public enum ShardFence {
         let refused = { (why: String) in "\(info.verb.rawValue) \(gr) refused: \(why); shard \(spec.shard) does not own all of it" }
         if gr == namespaces {
             guard let name = info.name else { return refused("deleting namespaces deletes every object in them") }
-            if spec.resources.contains(where: { $0.key == .object }), !HashRange.coverAll(spec.owned.objectHashRanges) {
-                return refused("deleting namespace \(name) deletes every object in it, and objects keyed by their controller may belong to other shards")
-            }
-            if spec.resources.contains(where: { $0.key == .namespace }), !spec.ownsNamespace(name, labels: namespaceLabels(name)) {
-                return refused("deleting namespace \(name) deletes every object in it")
-            }
-            return nil
+            return namespaceCascadeRefusal(info, name: name, spec: spec, namespaceLabels: namespaceLabels)
         }
         if gr == crds {
             let ownsAll = info.name.map { ownsEveryObject(ofDefinition: $0, spec: spec) }
                 ?? spec.resources.allSatisfy { ownsEveryObject(mode: $0.key, spec: spec) }
             if !ownsAll { return refused("deleting a CustomResourceDefinition deletes every object of its resource") }
+        }
+        return nil
+    }
+
+    /// Why deleting namespace `name` would reach objects this shard does not own; nil when it
+    /// owns everything in it.
+    static func namespaceCascadeRefusal(_ info: RequestInfo, name: String, spec: ShardSpec,
+                                        namespaceLabels: (String) -> [String: String]?) -> String? {
+        let refused = { (why: String) in "\(info.verb.rawValue) \(info.groupResource) refused: \(why); shard \(spec.shard) does not own all of it" }
+        if spec.resources.contains(where: { $0.key == .object }), !HashRange.coverAll(spec.owned.objectHashRanges) {
+            return refused("deleting namespace \(name) deletes every object in it, and objects keyed by their controller may belong to other shards")
+        }
+        if spec.resources.contains(where: { $0.key == .namespace }), !spec.ownsNamespace(name, labels: namespaceLabels(name)) {
+            return refused("deleting namespace \(name) deletes every object in it")
         }
         return nil
     }

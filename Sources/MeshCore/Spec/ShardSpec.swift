@@ -89,18 +89,19 @@ public struct ShardSpec: Sendable, Equatable {
 }
 
 /// A regular expression (namespace sets, rule paths and hosts), matched anywhere in the text
-/// (as Go's `MatchString`) unless anchored.
+/// (as Go's `MatchString`) unless anchored, in time linear in the text (`RegexProgram`): the
+/// text is a namespace or a request path a client chose.
 public struct RegexPattern: Sendable, Equatable, CustomStringConvertible {
     public let pattern: String
-    nonisolated(unsafe) let regex: Regex<AnyRegexOutput>
+    let program: RegexProgram
 
-    public init(_ pattern: String) throws {
+    public init(_ pattern: String) throws(RegexSyntaxError) {
         self.pattern = pattern
-        self.regex = try Regex(pattern)
+        self.program = try RegexProgram(RegexParser.parse(pattern))
     }
 
     public func matches(_ text: String) -> Bool {
-        (try? regex.firstMatch(in: text)) != nil
+        program.run(text).matched
     }
 
     public var description: String { pattern }

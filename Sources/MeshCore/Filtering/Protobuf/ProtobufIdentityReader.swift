@@ -45,6 +45,7 @@ public enum ProtobufIdentityReader {
             guard case .bytes(let payload) = value else { continue }
             switch number {
             case 1: identity.name = String(decoding: payload, as: UTF8.self)
+            case 2: identity.generateName = String(decoding: payload, as: UTF8.self)
             case 3: identity.namespace = String(decoding: payload, as: UTF8.self)
             case 5: identity.uid = String(decoding: payload, as: UTF8.self)
             case 6: identity.resourceVersion = String(decoding: payload, as: UTF8.self)
