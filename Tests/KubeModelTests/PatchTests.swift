@@ -45,6 +45,11 @@ import Testing
         #expect(throws: PatchError.self) { try JSONPatch.apply([["op": "remove", "path": "/nope"]], to: doc) }
         #expect(throws: PatchError.self) { try JSONPatch.apply([["op": "replace", "path": "/list/9", "value": 1]], to: doc) }
         #expect(throws: PatchError.self) { try JSONPatch.apply(["op": "add"], to: doc) }
+        // The error names the operation the client sent, not the removal a replace or move starts with.
+        for op in ["replace", "move"] {
+            let operation: JSON = op == "move" ? ["op": "move", "from": "/nope", "path": "/x"] : ["op": "replace", "path": "/nope", "value": 1]
+            #expect { try JSONPatch.apply([operation], to: doc) } throws: { ($0 as? PatchError)?.message.hasPrefix("\(op) operation") == true }
+        }
     }
 }
 

@@ -37,7 +37,7 @@ public enum JSONPatch {
             case "replace":
                 guard let value = operation["value"] else { throw PatchError(.malformed, "replace operation does not apply: missing value") }
                 _ = try measure(value, at: path, pathText: pathText, budget: &budget)
-                _ = try remove(at: path[...], in: &doc, pathText: pathText)
+                _ = try remove(at: path[...], in: &doc, pathText: pathText, op: op)
                 try add(value, at: path[...], in: &doc, pathText: pathText)
             case "move", "copy":
                 guard let fromText = operation["from"]?.stringValue else { throw PatchError(.malformed, "\(op) operation is missing \"from\"") }
@@ -49,7 +49,7 @@ public enum JSONPatch {
                     }
                     guard let v = get(from[...], in: doc) else { throw PatchError(.failed, "move operation does not apply: doc is missing from path: \(fromText)") }
                     _ = try measure(v, at: path, pathText: pathText, budget: &budget)
-                    value = try remove(at: from[...], in: &doc, pathText: fromText)
+                    value = try remove(at: from[...], in: &doc, pathText: fromText, op: op)
                 } else {
                     guard let v = get(from[...], in: doc) else { throw PatchError(.failed, "copy operation does not apply: doc is missing from path: \(fromText)") }
                     copied += try measure(v, at: path, pathText: pathText, budget: &budget)
@@ -167,12 +167,14 @@ public enum JSONPatch {
         }
     }
 
-    static func remove(at path: ArraySlice<String>, in doc: inout JSON, pathText: String) throws(PatchError) -> JSON {
-        guard let first = path.first else { throw PatchError(.failed, "cannot remove the whole document") }
+    /// Removes what `path` names; `op` is the operation the error names (a replace and a move
+    /// remove first).
+    static func remove(at path: ArraySlice<String>, in doc: inout JSON, pathText: String, op: String = "remove") throws(PatchError) -> JSON {
+        guard let first = path.first else { throw PatchError(.failed, "\(op) operation does not apply: cannot remove the whole document") }
         let last = path.count == 1
         switch doc {
         case .object(var o):
-            guard var child = o[first] else { throw PatchError(.failed, "remove operation does not apply: doc is missing path: \"\(pathText)\"") }
+            guard var child = o[first] else { throw PatchError(.failed, "\(op) operation does not apply: doc is missing path: \"\(pathText)\"") }
             doc = .null
             defer { doc = .object(o) }
             if last {
@@ -181,15 +183,15 @@ public enum JSONPatch {
             }
             o[first] = .null
             defer { o[first] = child }
-            return try remove(at: path.dropFirst(), in: &child, pathText: pathText)
+            return try remove(at: path.dropFirst(), in: &child, pathText: pathText, op: op)
         case .array(var a):
-            guard let i = index(first), i < a.count else { throw PatchError(.failed, "remove operation does not apply: doc is missing path: \"\(pathText)\"") }
+            guard let i = index(first), i < a.count else { throw PatchError(.failed, "\(op) operation does not apply: doc is missing path: \"\(pathText)\"") }
             doc = .null
             defer { doc = .array(a) }
             if last { return a.remove(at: i) }
-            return try remove(at: path.dropFirst(), in: &a[i], pathText: pathText)
+            return try remove(at: path.dropFirst(), in: &a[i], pathText: pathText, op: op)
         default:
-            throw PatchError(.failed, "remove operation does not apply: doc is missing path: \"\(pathText)\"")
+            throw PatchError(.failed, "\(op) operation does not apply: doc is missing path: \"\(pathText)\"")
         }
     }
 }
