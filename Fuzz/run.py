@@ -4,6 +4,7 @@
   --smoke      each harness over its committed corpus, then a few seconds of fuzzing (make test)
   --runs N     each harness until N executions (make fuzz), then merges what found new coverage
                into the committed corpus and prints a table of the figures
+  --only a,b   only these harnesses, in this order
 
 A harness fails on a crash, a memory error (AddressSanitizer), a hang (10 s), or an input that
 takes more than 100 ms of CPU (the harness measures each input itself). The failing input is kept
@@ -63,7 +64,7 @@ def smoke(binary, seconds):
     return failed
 
 
-def long_run(binary, runs, jobs):
+def long_run(binary, runs, jobs, targets):
     def one(target):
         work = os.path.join(WORK, "corpus", target)
         os.makedirs(work, exist_ok=True)
@@ -78,7 +79,7 @@ def long_run(binary, runs, jobs):
     print("| harness | executions | exec/s | time | corpus | result |")
     print("|---|---|---|---|---|---|")
     with ThreadPoolExecutor(jobs) as pool:
-        for target, (code, executed, speed, seconds, _), log in pool.map(one, TARGETS):
+        for target, (code, executed, speed, seconds, _), log in pool.map(one, targets):
             result = "no crash, hang or slow input" if code == 0 and executed >= runs else f"FAILED (exit {code}, see {log})"
             print(f"| {target} | {executed:,} | {speed:,} | {seconds / 60:.1f} min | {len(os.listdir(corpus(target)))} | {result} |", flush=True)
             if result.startswith("FAILED"):
@@ -93,10 +94,14 @@ def main():
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--runs", type=int, default=10_000_000)
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--only", help="comma-separated harnesses, run in this order (default: all)")
     args = parser.parse_args()
     if not os.path.exists(args.binary):
         sys.exit(f"{args.binary} is missing: run `make fuzz-build`")
-    failed = smoke(args.binary, args.seconds) if args.smoke else long_run(args.binary, args.runs, args.jobs)
+    targets = args.only.split(",") if args.only else TARGETS
+    if unknown := [t for t in targets if t not in TARGETS]:
+        sys.exit(f"unknown harness: {', '.join(unknown)} (known: {', '.join(TARGETS)})")
+    failed = smoke(args.binary, args.seconds) if args.smoke else long_run(args.binary, args.runs, args.jobs, targets)
     if failed:
         sys.exit(f"fuzzing failed: {', '.join(failed)}")
 

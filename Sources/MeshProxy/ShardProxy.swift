@@ -247,12 +247,17 @@ public final class ShardProxy: HTTPResponder {
             await refuse(StatusError.forbidden(message), writer: writer)
         case .filterList, .filterWatch:
             await relay(request, writer: writer)  // not produced for single-object verbs
-        case .judgeBody(let mode):
-            let identity: ObjectIdentity
-            switch RequestBody.read(contentType: request.headers.first(name: "content-type"), bytes: request.bodyBytes) {
-            case .success(let read): identity = read.identity
-            case .failure(let error): return await refuse(error, writer: writer)
+        case .judgeNamespaceCreate(let sharded):
+            guard let identity = await readBody(request, writer: writer) else { return }
+            if sharded, !ShardFence.mayCreate(identity, gr: gr, mode: .namespace, spec: spec, namespaceLabels: labels) {
+                return await refuse(StatusError.forbidden(notOwned(info, identity, mode: .namespace, spec: spec)), writer: writer)
             }
+            if let refusal = ShardFence.namespaceOwnersRefusal(info, identity, spec: spec) {
+                return await refuse(StatusError.forbidden(refusal), writer: writer)
+            }
+            await forward(request, writer: writer)
+        case .judgeBody(let mode):
+            guard let identity = await readBody(request, writer: writer) else { return }
             guard ShardFence.mayCreate(identity, gr: gr, mode: mode, spec: spec, namespaceLabels: labels) else {
                 return await refuse(StatusError.forbidden(notOwned(info, identity, mode: mode, spec: spec)), writer: writer)
             }
@@ -268,6 +273,16 @@ public final class ShardProxy: HTTPResponder {
                                            writer: writer)
         case .deleteOwned(let mode):
             await deleteOwned(request, target: target, info: info, mode: mode, spec: spec, writer: writer)
+        }
+    }
+
+    /// The identity of a create's body; nil after refusing a body the API server would not read.
+    func readBody(_ request: ServerRequest, writer: ResponseWriter) async -> ObjectIdentity? {
+        switch RequestBody.read(contentType: request.headers.first(name: "content-type"), bytes: request.bodyBytes) {
+        case .success(let read): return read.identity
+        case .failure(let error):
+            await refuse(error, writer: writer)
+            return nil
         }
     }
 
@@ -363,22 +378,9 @@ public final class ShardProxy: HTTPResponder {
                 return nil
             }
         case .update, .patch:
-            // Owners that must stay fixed are compared in the whole object the write leaves.
-            let keyField = namespaceWrite?.ownersFixed == true ? nil : mode == .object ? "ownerReferences" : "labels"
+            let keyField = mode == .object ? "ownerReferences" : "labels"
             switch KeyedWrite.plan(current: current, info: info, contentType: contentType, body: request.bodyBytes, keyField: keyField) {
             case .success(let plan):
-                if namespaceWrite?.ownersFixed == true {
-                    guard let future = plan.object else {
-                        await refuse(StatusError(code: 415, reason: .unsupportedMediaType,
-                                                 message: "the proxy reads a write to a Namespace it does not own everything in as JSON only"), writer: writer)
-                        return nil
-                    }
-                    guard (future.metadataValue("ownerReferences") ?? .array([])) == (current.metadataValue("ownerReferences") ?? .array([])) else {
-                        let message = "\(info.verb.rawValue) namespaces refused: the write changes the ownerReferences of \(identity.name), whose deletion would reach objects shard \(spec?.shard ?? "(none)") does not own"
-                        await refuse(StatusError.forbidden(message), writer: writer)
-                        return nil
-                    }
-                }
                 let moves = namespaceWrite?.judgesOwnership(labelsChange: plan.future.labels != identity.labels) ?? true
                 if moves, !owned {
                     await refuse(StatusError.forbidden(notOwned(info, identity, mode: mode, spec: spec) + "; the write changes its labels"), writer: writer)

@@ -23,49 +23,49 @@ import Testing
         // The decide helper labels every namespace gold: this shard owns everything in them.
         for (method, path) in [("PATCH", "/api/v1/namespaces/team-c"), ("PUT", "/api/v1/namespaces/team-c/status"),
                                ("PUT", "/api/v1/namespaces/team-c/finalize")] {
-            #expect(decide(method, path, unsharded) == .judgeNamespaceWrite(.init(sharded: false, labelsDecide: true, ownersFixed: false)),
-                    "\(method) \(path)")
-            #expect(decide(method, path, sharded) == .judgeNamespaceWrite(.init(sharded: true, labelsDecide: true, ownersFixed: false)),
-                    "\(method) \(path)")
+            #expect(decide(method, path, unsharded) == .judgeNamespaceWrite(.init(sharded: false)), "\(method) \(path)")
+            #expect(decide(method, path, sharded) == .judgeNamespaceWrite(.init(sharded: true)), "\(method) \(path)")
         }
         #expect(decide("GET", "/api/v1/namespaces/team-c", unsharded) == .passThrough)
         let byName = ShardSpec(shard: "d", epoch: 1, resources: [secrets], owned: .init(namespaces: ["team-d"]))
         #expect(decide("PATCH", "/api/v1/namespaces/team-d", byName) == .passThrough)
     }
 
-    /// Where a shard does not own everything in a namespace, the namespace's ownerReferences
-    /// (the garbage collector would delete it, and all in it, with an owner the shard chose)
-    /// and its status and finalize subresources are out of its reach.
-    @Test func aNamespaceThisShardDoesNotOwnAllOfKeepsItsOwners() {
+    /// Everything about a namespace reaches what is in it (owners, labels, annotations,
+    /// finalizers, status): only a shard that owns everything in it writes it, and a namespace
+    /// born with owners must be one such.
+    @Test func onlyAShardThatOwnsEverythingInANamespaceWritesIt() throws {
         let secrets = ShardSpec.ResourceRule(apiGroups: [""], resources: ["secrets"], key: .namespace)
         let pods = ShardSpec.ResourceRule(apiGroups: [""], resources: ["pods"], key: .object)
         let byName = ShardSpec(shard: "d", epoch: 1, resources: [secrets], owned: .init(namespaces: ["team-d"]))
-        let fixed = FenceDecision.judgeNamespaceWrite(.init(sharded: false, labelsDecide: false, ownersFixed: true))
-        #expect(decide("PATCH", "/api/v1/namespaces/team-c", byName) == fixed)
-        #expect(decide("PUT", "/api/v1/namespaces/team-c", byName) == fixed)
-        for subresource in ["status", "finalize"] {
-            guard case .refuse(let message) = decide("PUT", "/api/v1/namespaces/team-c/\(subresource)", byName) else {
-                Issue.record("namespace \(subresource) passed"); continue
-            }
-            #expect(message.contains("reaches every object in team-c"))
+        for (method, path) in [("PATCH", "/api/v1/namespaces/team-c"), ("PUT", "/api/v1/namespaces/team-c"),
+                               ("PUT", "/api/v1/namespaces/team-c/status"), ("PUT", "/api/v1/namespaces/team-c/finalize")] {
+            guard case .refuse(let message) = decide(method, path, byName) else { Issue.record("\(method) \(path) passed"); continue }
+            #expect(message.contains("reaches every object in it"))
         }
+        #expect(decide("PATCH", "/api/v1/namespaces/team-d", byName) == .passThrough)
         let halfPods = ShardSpec(shard: "e", epoch: 1, resources: [pods], owned: .init(objectHashRanges: Self.half))
-        #expect(decide("PATCH", "/api/v1/namespaces/anything", halfPods) == fixed)
-        let namespaces = ShardSpec.ResourceRule(apiGroups: [""], resources: ["namespaces"], key: .namespace)
-        let halfPodsAndNamespaces = ShardSpec(shard: "e", epoch: 1, resources: [pods, namespaces],
-                                              owned: .init(namespaces: ["mine"], objectHashRanges: Self.half))
-        #expect(decide("PATCH", "/api/v1/namespaces/mine", halfPodsAndNamespaces)
-            == .judgeNamespaceWrite(.init(sharded: true, labelsDecide: false, ownersFixed: true)))
-        guard case .refuse = decide("PATCH", "/api/v1/namespaces/theirs", halfPodsAndNamespaces) else {
-            Issue.record("a namespace owned by name alone was read before its refusal"); return
-        }
-        let allPods = ShardSpec(shard: "e", epoch: 1, resources: [pods], owned: .init(objectHashRanges: [HashRange(start: 0, last: .max)]))
+        guard case .refuse = decide("PATCH", "/api/v1/namespaces/anything", halfPods) else { Issue.record("half the pods, all the namespace"); return }
+        let allPods = ShardSpec(shard: "e", epoch: 1, resources: [pods], owned: .init(objectHashRanges: [HashRange.all]))
         #expect(decide("PATCH", "/api/v1/namespaces/anything", allPods) == .passThrough)
         #expect(decide("PUT", "/api/v1/namespaces/anything/status", allPods) == .passThrough)
-        #expect(NamespaceWrite(sharded: false, labelsDecide: true, ownersFixed: true).judgesOwnership(labelsChange: true))
-        #expect(!NamespaceWrite(sharded: false, labelsDecide: true, ownersFixed: true).judgesOwnership(labelsChange: false))
-        #expect(!NamespaceWrite(sharded: false, labelsDecide: false, ownersFixed: true).judgesOwnership(labelsChange: true))
-        #expect(NamespaceWrite(sharded: true, labelsDecide: false, ownersFixed: false).judgesOwnership(labelsChange: false))
+        #expect(NamespaceWrite(sharded: false).judgesOwnership(labelsChange: true))
+        #expect(!NamespaceWrite(sharded: false).judgesOwnership(labelsChange: false))
+        #expect(NamespaceWrite(sharded: true).judgesOwnership(labelsChange: false))
+
+        // Creates: judged by the body, owners refused unless the shard would own everything in it.
+        #expect(decide("POST", "/api/v1/namespaces", halfPods) == .judgeNamespaceCreate(sharded: false))
+        let create = RequestInfo.classify(method: "POST", target: "/api/v1/namespaces")!
+        func body(_ json: String) throws -> ObjectIdentity { try RequestBody.read(contentType: nil, bytes: Array(json.utf8)).get().identity }
+        let owned = try body(#"{"metadata":{"name":"team-d","ownerReferences":[{"apiVersion":"v1","kind":"ConfigMap","name":"x","uid":"u"}]}}"#)
+        #expect(ShardFence.namespaceOwnersRefusal(create, owned, spec: byName) == nil)
+        #expect(ShardFence.namespaceOwnersRefusal(create, owned, spec: halfPods)?.contains("born with ownerReferences") == true)
+        var elsewhere = owned
+        elsewhere.name = "team-c"
+        #expect(ShardFence.namespaceOwnersRefusal(create, elsewhere, spec: byName) != nil)
+        elsewhere.name = ""
+        #expect(ShardFence.namespaceOwnersRefusal(create, elsewhere, spec: allPods)?.contains("generateName") == true)
+        #expect(ShardFence.namespaceOwnersRefusal(create, try body(#"{"metadata":{"name":"team-c"}}"#), spec: byName) == nil)
     }
 
     /// Admission webhooks and policies and APIServices reach every object they match: a shard

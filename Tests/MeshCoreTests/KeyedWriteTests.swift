@@ -89,7 +89,7 @@ import Testing
                              owned: .init(namespaceSelectors: [try LabelSelector(parsing: "tier=gold")]))
         let namespace: JSON = ["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": "n", "uid": "ns-uid", "labels": ["tier": "gold"]]]
         let info = RequestInfo.classify(method: "PATCH", target: "/api/v1/namespaces/n")!
-        #expect(ShardFence.decide(info, spec: spec) { _ in ["tier": "gold"] } == .judgeNamespaceWrite(.init(sharded: true, labelsDecide: true, ownersFixed: false)))
+        #expect(ShardFence.decide(info, spec: spec) { _ in ["tier": "gold"] } == .judgeNamespaceWrite(.init(sharded: true)))
         let plan = try KeyedWrite.plan(current: namespace, info: info, contentType: "application/merge-patch+json",
                                        body: (["metadata": ["labels": .null]] as JSON).serialized(), keyField: "labels").get()
         let cached: (String) -> [String: String]? = { _ in ["tier": "gold"] }

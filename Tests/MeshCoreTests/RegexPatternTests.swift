@@ -60,9 +60,17 @@ import Testing
     /// What it does not read is refused, never read some other way.
     @Test(arguments: ["(", ")", "a**", "*a", "a{2}{3}", "(?i)team", "[[:alpha:]]", "\\pL", "\\1", "[z-a]", "a{1001}",
                       "(?P<>a)", "[a", "\\", String(repeating: "(", count: 201) + "a" + String(repeating: ")", count: 201),
-                      "(a{1000}){1000}"])
+                      "(a{1000}){1000}", "[\\d-z]", "[a-\\w]", "(?P<x>a)(?P<x>b)"])
     func refusesWhatItDoesNotRead(_ pattern: String) {
         #expect(throws: RegexSyntaxError.self) { try RegexPattern(pattern) }
+    }
+
+    /// A class of many ranges is sorted and merged once: 20,000 ranges read at once (merging
+    /// them one by one cost the square).
+    @Test func aLargeClassIsReadInOnePass() throws {
+        let members = (0..<20_000).map { String(Unicode.Scalar(0x100 + 2 * $0)!) }.joined()
+        let regex = try RegexPattern("^(?:[" + members + "]|a)+$")
+        #expect(regex.matches("a\u{100}a") && !regex.matches("\u{101}"))
     }
 
     /// The patterns that take a backtracking engine exponential time cost this one at most

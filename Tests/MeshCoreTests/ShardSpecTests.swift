@@ -112,7 +112,7 @@ import Testing
             }
             #expect(message.contains("shard-a"))
         }
-        #expect(decide("POST", "/api/v1/namespaces", spec: spec) == .judgeBody(.namespace))
+        #expect(decide("POST", "/api/v1/namespaces", spec: spec) == .judgeNamespaceCreate(sharded: true))
         #expect(decide("GET", cs + "/x", spec: spec) == .judgeResponse(.object))
         #expect(decide("GET", cs + "/x/status", spec: spec) == .judgeCurrent(.object))
         #expect(decide("PATCH", cs + "/x", spec: spec) == .judgeCurrent(.object))

@@ -166,6 +166,10 @@ def test_a_namespace_cannot_be_relabelled_into_or_out_of_the_shard(workdir, name
         direct.ok("POST", "/api/v1/namespaces", {"metadata": {"name": "gold-1", "labels": {"tier": "gold"}}})
         direct.ok("POST", "/api/v1/namespaces/team-c/secrets", {"metadata": {"name": "c-secret"}, "stringData": {"k": "c"}})
         proxy.wait_applied(1)
+        deadline = time.time() + 10
+        while via.request("GET", "/api/v1/namespaces/gold-1/secrets/none")[0] != 404:  # its labels are known
+            assert time.time() < deadline
+            time.sleep(0.05)
         merge = "application/merge-patch+json"
         status, out = via.request("PATCH", "/api/v1/namespaces/team-c", {"metadata": {"labels": {"tier": "gold"}}}, content_type=merge)
         assert status == 403, out
@@ -177,9 +181,9 @@ def test_a_namespace_cannot_be_relabelled_into_or_out_of_the_shard(workdir, name
         # A label change that keeps an owned namespace owned passes.
         status, out = via.request("PATCH", "/api/v1/namespaces/gold-1", {"metadata": {"labels": {"team": "x"}}}, content_type=merge)
         assert status == 200 and out["metadata"]["labels"] == {"tier": "gold", "team": "x"}, out
-        # Where namespaces are not sharded, a write that leaves the labels alone needs no owner.
+        # Nor written at all by a shard that does not own what is in it (webhooks select by labels and annotations).
         status, _ = via.request("PATCH", "/api/v1/namespaces/team-c", {"metadata": {"annotations": {"a": "b"}}}, content_type=merge)
-        assert status == (403 if namespaces_sharded else 200)
+        assert status == 403
         assert direct.ok("GET", "/api/v1/namespaces/team-c")["metadata"]["labels"] == {"tier": "silver"}
         time.sleep(1)
         assert via.request("GET", "/api/v1/namespaces/team-c/secrets/c-secret")[0] == 403
@@ -244,27 +248,39 @@ def merge_patch(client, path, patch):
 
 def test_a_namespace_or_definition_cannot_be_given_an_owner_the_shard_could_delete(rig):
     """The garbage collector deletes an object whose owners are gone: an owner the shard made
-    itself, set on a Namespace or a CRD, would let it delete everything in them."""
+    itself, set on a Namespace or a CRD, would let it delete everything in them. And all else
+    about a namespace reaches what is in it too: its labels, its finalizers, its status."""
     role = rig.via.ok("POST", "/apis/rbac.authorization.k8s.io/v1/clusterroles", {"metadata": {"name": "owner-x"}, "rules": []})
     owner = [{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "name": "owner-x", "uid": role["metadata"]["uid"]}]
     crd = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/clonesets.apps.kruise.io"
     # Pods are keyed by object and half owned: no namespace is wholly this shard's.
     for path in ("/api/v1/namespaces/team-b", "/api/v1/namespaces/team-a", crd):
         status, out = merge_patch(rig.via, path, {"metadata": {"ownerReferences": owner}})
-        assert status == 403 and "ownerReferences" in out["message"], (path, out)
+        assert status == 403 and ("reaches every object" in out["message"] or "other shards" in out["message"]), (path, out)
         current = rig.direct.ok("GET", path)
         current["metadata"]["ownerReferences"] = owner
         assert rig.via.request("PUT", path, current)[0] == 403, path
+    for patch in ({"metadata": {"labels": {"frozen": "true"}}}, {"metadata": {"annotations": {"a": "b"}}}, {"metadata": {"finalizers": ["x/y"]}}):
+        assert merge_patch(rig.via, "/api/v1/namespaces/team-b", patch)[0] == 403, patch
     # A phase of Terminating would stop every create in the namespace; finalize ends it.
     for subresource in ("status", "finalize"):
         current = rig.direct.ok("GET", "/api/v1/namespaces/team-b")
         current["status"] = {"phase": "Terminating"}
         status, out = rig.via.request("PUT", f"/api/v1/namespaces/team-b/{subresource}", current)
-        assert status == 403 and "reaches every object in team-b" in out["message"], out
+        assert status == 403 and "reaches every object in it" in out["message"], out
     assert merge_patch(rig.via, "/api/v1/namespaces/team-b/status", {"status": {"phase": "Terminating"}})[0] == 403
-    # What leaves the owners alone passes.
-    status, out = merge_patch(rig.via, "/api/v1/namespaces/team-b", {"metadata": {"annotations": {"seen": "yes"}}})
-    assert status == 200 and out["metadata"]["annotations"] == {"seen": "yes"}, out
+    # Nor can a namespace be born with an owner; without one it can.
+    for name in ("team-c", None):
+        meta = {"name": name} if name else {"generateName": "team-"}
+        status, out = rig.via.request("POST", "/api/v1/namespaces", {"metadata": {**meta, "ownerReferences": owner}})
+        assert status == 403 and "born with ownerReferences" in out["message"], out
+    namespace = protobuf_field(1, protobuf_field(1, b"team-c") + protobuf_field(13, protobuf_field(1, b"ClusterRole") + protobuf_field(
+        3, b"owner-x") + protobuf_field(4, role["metadata"]["uid"].encode()) + protobuf_field(5, b"rbac.authorization.k8s.io/v1")))
+    body = b"k8s\x00" + protobuf_field(1, protobuf_field(1, b"v1") + protobuf_field(2, b"Namespace")) + protobuf_field(2, namespace)
+    status, reply = request(rig.proxy.port, "POST", "/api/v1/namespaces", body, headers=[("content-type", "application/vnd.kubernetes.protobuf")])
+    assert status == 403 and b"born with ownerReferences" in reply, reply[:300]
+    assert not rig.exists("/api/v1/namespaces/team-c")
+    assert rig.via.request("POST", "/api/v1/namespaces", {"metadata": {"name": "team-c"}})[0] == 201
     assert rig.via.request("DELETE", "/apis/rbac.authorization.k8s.io/v1/clusterroles/owner-x")[0] == 200
     time.sleep(1)
     assert rig.exists("/api/v1/namespaces/team-b") and rig.exists(crd)

@@ -17,6 +17,9 @@ public struct ObjectIdentity: Sendable, Equatable {
     /// How many ownerReferences are marked `controller: true`. More than one is invalid (the
     /// API server refuses it); readers of stored objects follow the first.
     public var controllers = 0
+    /// How many ownerReferences there are, controller or not (request bodies; list readers
+    /// skip it).
+    public var owners = 0
 
     public init() {}
 
@@ -55,7 +58,9 @@ extension ObjectIdentity {
     public init(json: JSON) {
         self.init(name: json.name ?? "", namespace: json.namespace ?? "", uid: json.uid ?? "", labels: json.labels,
                   controllerUID: json.controllerOwnerReference?["uid"]?.stringValue)
-        controllers = json.metadataValue("ownerReferences")?.arrayValue?.filter { $0["controller"]?.boolValue == true }.count ?? 0
+        let references = json.metadataValue("ownerReferences")?.arrayValue ?? []
+        controllers = references.filter { $0["controller"]?.boolValue == true }.count
+        owners = references.count
         resourceVersion = json.resourceVersion ?? ""
         generateName = json.metadataValue("generateName")?.stringValue ?? ""
         kind = json.kind ?? ""

@@ -44,10 +44,6 @@ struct ScalarSet: Equatable, Sendable {
         return ScalarSet(ranges: out)
     }
 
-    func union(_ other: ScalarSet) -> ScalarSet {
-        ScalarSet(ranges: ranges + other.ranges)
-    }
-
     func contains(_ value: UInt32) -> Bool {
         var low = 0
         var high = ranges.count
@@ -87,6 +83,7 @@ struct RegexParser {
     let scalars: [Unicode.Scalar]
     var position = 0
     var depth = 0
+    var groupNames: Set<String> = []
 
     static func parse(_ pattern: String) throws(RegexSyntaxError) -> RegexNode {
         var parser = RegexParser(scalars: Array(pattern.unicodeScalars))
@@ -203,11 +200,14 @@ struct RegexParser {
         case ":": return
         case "P" where peek == "<", "<":
             if scalars[position - 1] == "P" { position += 1 }
-            var length = 0
+            var name = ""
             while let scalar = next() {
-                if scalar == ">", length > 0 { return }
+                if scalar == ">", !name.isEmpty {
+                    guard groupNames.insert(name).inserted else { throw error("duplicate group name \(name)") }
+                    return
+                }
                 guard scalar == "_" || scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) else { throw error("invalid group name") }
-                length += 1
+                name.unicodeScalars.append(scalar)
             }
             throw error("invalid group name")
         default:
@@ -218,7 +218,8 @@ struct RegexParser {
     mutating func characterClass() throws(RegexSyntaxError) -> ScalarSet {
         let negated = peek == "^"
         if negated { position += 1 }
-        var set = ScalarSet(ranges: [])
+        // Collected, then sorted and merged once: a class of n ranges costs n log n.
+        var ranges: [ClosedRange<UInt32>] = []
         var first = true
         while true {
             guard let scalar = next() else { throw error("missing ]") }
@@ -232,9 +233,11 @@ struct RegexParser {
             } else {
                 low = ScalarSet(scalar)
             }
-            // A range `a-z`; a `-` before `]` is itself.
-            if peek == "-", position + 1 < scalars.count, scalars[position + 1] != "]", low.ranges.count == 1,
-               low.ranges[0].lowerBound == low.ranges[0].upperBound {
+            // A range `a-z`; a `-` before `]` is itself. A class such as `\d` bounds no range.
+            if peek == "-", position + 1 < scalars.count, scalars[position + 1] != "]" {
+                guard low.ranges.count == 1, low.ranges[0].lowerBound == low.ranges[0].upperBound else {
+                    throw error("invalid character class range")
+                }
                 position += 1
                 var high = next()!
                 if high == "\\" {
@@ -243,11 +246,12 @@ struct RegexParser {
                     high = Unicode.Scalar(escaped.ranges[0].lowerBound)!
                 }
                 guard high.value >= low.ranges[0].lowerBound else { throw error("invalid character class range") }
-                set = set.union(ScalarSet(ranges: [low.ranges[0].lowerBound...high.value]))
+                ranges.append(low.ranges[0].lowerBound...high.value)
             } else {
-                set = set.union(low)
+                ranges += low.ranges
             }
         }
+        let set = ScalarSet(ranges: ranges)
         return negated ? set.inverted : set
     }
 

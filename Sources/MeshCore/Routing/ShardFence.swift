@@ -25,9 +25,13 @@ public enum FenceDecision: Equatable, Sendable {
     /// key mode the resource is not sharded and every object counts as owned, except other
     /// shards' leader-election locks.
     case deleteOwned(ShardSpec.KeyMode?)
-    /// A write to a Namespace that reaches what is in it: read the namespace and judge the
-    /// write as `NamespaceWrite` says.
+    /// A write to a Namespace whose labels decide which shard owns what is in it: read the
+    /// namespace and judge the write as `NamespaceWrite` says.
     case judgeNamespaceWrite(NamespaceWrite)
+    /// A create of a Namespace: where namespaces are sharded (`sharded`), the body's name must
+    /// be owned; and a namespace born with owners must be one this shard would own everything
+    /// in (`ShardFence.namespaceOwnersRefusal`).
+    case judgeNamespaceCreate(sharded: Bool)
     /// A write to an object that decides how the API server treats every object of a resource
     /// this shard does not own all of (a CustomResourceDefinition, an admission webhook or
     /// policy, an APIService): read it, and refuse the write if it changes what the object does
@@ -56,6 +60,9 @@ public enum ShardFence {
            let decision = namespaceWriteDecision(info, name: name, spec: spec, namespaceLabels: namespaceLabels) {
             return decision
         }
+        if gr == namespaces, info.verb == .create, info.subresource == nil, !spec.resources.isEmpty {
+            return .judgeNamespaceCreate(sharded: spec.keyMode(of: gr) == .namespace)
+        }
         if let decision = definitionDecision(info, spec: spec) { return decision }
         if gr == bindings, let podMode = spec.keyMode(of: pods) {
             return bindingDecision(info, podMode: podMode, spec: spec, namespaceLabels: namespaceLabels)
@@ -72,7 +79,6 @@ public enum ShardFence {
             }
             return .deleteOwned(mode)
         case .create where info.subresource == nil:
-            if gr == namespaces, mode == .namespace { return .judgeBody(.namespace) }
             switch mode {
             case .namespace:
                 guard let namespace = info.namespace else { return refuseClusterScoped(gr, spec: spec) }
@@ -121,27 +127,22 @@ public enum ShardFence {
         return namespaceDecision(namespace, verb: info.verb, gr: info.groupResource, spec: spec, namespaceLabels: namespaceLabels)
     }
 
-    /// Writes to a Namespace. Its labels move what is in it between shards where they decide
-    /// ownership (through the status and finalize subresources too: the API server keeps their
-    /// metadata). Where this shard does not own everything in it, its ownerReferences must stay
-    /// as they are (the garbage collector deletes a namespace whose owners are gone, and
-    /// everything in it), and its status and finalize subresources are out of reach (a phase of
-    /// Terminating stops every create in it; finalize completes its deletion). Nil: decided as
-    /// any other resource.
+    /// Writes to a Namespace. Everything about a namespace reaches what is in it: its owners
+    /// (the garbage collector deletes a namespace whose owners are gone, and everything in it),
+    /// its labels and annotations (admission webhooks and policies select by them, Pod Security
+    /// admission reads them), its finalizers (its deletion never ends), its status (a phase of
+    /// Terminating stops every create in it) and finalize. So only a shard that owns everything
+    /// in it may write it. Where labels decide ownership, that shard's writes are judged on
+    /// both sides (through status and finalize too: the API server keeps their metadata). Nil:
+    /// decided as any other resource.
     static func namespaceWriteDecision(_ info: RequestInfo, name: String, spec: ShardSpec,
                                        namespaceLabels: (String) -> [String: String]?) -> FenceDecision? {
-        let sharded = spec.keyMode(of: namespaces) == .namespace
-        if sharded, !spec.owned.usesNamespaceLabels {
-            // Owned by name alone: a namespace not owned is refused without reading it.
-            let decision = namespaceDecision(name, verb: info.verb, gr: info.groupResource, spec: spec, namespaceLabels: namespaceLabels)
-            if case .refuse = decision { return decision }
+        if namespaceCascadeRefusal(info, name: name, spec: spec, namespaceLabels: namespaceLabels) != nil {
+            let what = info.subresource.map { "namespaces/\($0)" } ?? "namespaces"
+            return .refuse("\(info.verb.rawValue) \(what) refused: a write to namespace \(name) reaches every object in it, and shard \(spec.shard) does not own all of them")
         }
-        let ownsContents = namespaceCascadeRefusal(info, name: name, spec: spec, namespaceLabels: namespaceLabels) == nil
-        if !ownsContents, let subresource = info.subresource {
-            return .refuse("\(info.verb.rawValue) namespaces/\(subresource) refused: a namespace's \(subresource) reaches every object in \(name), and shard \(spec.shard) does not own all of them")
-        }
-        guard spec.owned.usesNamespaceLabels || !ownsContents else { return nil }
-        return .judgeNamespaceWrite(NamespaceWrite(sharded: sharded, labelsDecide: spec.owned.usesNamespaceLabels, ownersFixed: !ownsContents))
+        guard spec.owned.usesNamespaceLabels else { return nil }
+        return .judgeNamespaceWrite(NamespaceWrite(sharded: spec.keyMode(of: namespaces) == .namespace))
     }
 
     /// Writes to an object that decides how the API server treats the objects of other
@@ -187,6 +188,17 @@ public enum ShardFence {
             if !ownsAll { return refused("deleting a CustomResourceDefinition deletes every object of its resource") }
         }
         return nil
+    }
+
+    /// Why a namespace born with owners (a create whose body names `ownerReferences`) would let
+    /// the garbage collector delete what this shard does not own: it is not named yet, or this
+    /// shard would not own everything in it. Nil when it has no owners or the shard would.
+    public static func namespaceOwnersRefusal(_ info: RequestInfo, _ body: ObjectIdentity, spec: ShardSpec?) -> String? {
+        guard body.owners > 0, let spec else { return nil }
+        let reach = "a namespace born with ownerReferences is deleted, with everything in it, when its owners go"
+        guard !body.name.isEmpty else { return "create namespaces refused: \(reach), and a generateName is not known until the server draws it" }
+        guard namespaceCascadeRefusal(info, name: body.name, spec: spec, namespaceLabels: { _ in body.labels }) != nil else { return nil }
+        return "create namespaces refused: \(reach), and shard \(spec.shard) would not own everything in \(body.name)"
     }
 
     /// Why deleting namespace `name` would reach objects this shard does not own; nil when it

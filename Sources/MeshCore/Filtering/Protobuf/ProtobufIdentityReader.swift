@@ -62,6 +62,7 @@ public enum ProtobufIdentityReader {
                 }
                 identity.labels[key] = text
             case 13:
+                identity.owners += 1
                 var reference = ProtobufReader(payload)
                 var uid: String?
                 var controller = false
