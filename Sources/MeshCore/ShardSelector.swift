@@ -26,9 +26,11 @@ public struct ShardSelector: Hashable, Sendable, CustomStringConvertible {
         matches(hash: FNV1a64.hash(fieldValue))
     }
 
-    /// The canonical wire form.
+    /// The canonical wire form. A selector of no ranges writes one empty range, which reads
+    /// back as none over the same field.
     public var description: String {
-        ranges.map { "shardRange(\(field.rawValue), '\(HashRange.hex($0.start))', '\(HashRange.hex($0.endExclusive))')" }
+        guard !ranges.isEmpty else { return "shardRange(\(field.rawValue), '\(HashRange.hex(0))', '\(HashRange.hex(0))')" }
+        return ranges.map { "shardRange(\(field.rawValue), '\(HashRange.hex($0.start))', '\(HashRange.hex($0.endExclusive))')" }
             .joined(separator: " || ")
     }
 }
