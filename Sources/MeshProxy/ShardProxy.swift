@@ -215,7 +215,8 @@ public final class ShardProxy: HTTPResponder {
         ShardProxy.stampWriter(&request.headers, spec: spec)
         let labels = namespaceLabels.lookup
 
-        if let lock = spec?.leaderElection, let spec {
+        if let lock = spec?.leaderElection, let spec, LeaderLockRename.inLockCollection(info, lock: lock) {
+            // Only a create in the lock's collection has its body read here.
             let (bodyName, generateName) = info.verb == .create ? ShardProxy.bodyNames(request) : (nil, nil)
             if LeaderLockRename.targetsRenamedLock(info, bodyName: bodyName ?? generateName, lock: lock) {
                 return await refuse(StatusError.forbidden("\(info.verb.rawValue) \(info.groupResource) refused: \(lock.namespace)/\(info.name ?? bodyName ?? generateName ?? "") is a shard's leader-election lock; shard \(spec.shard) reaches its own as \(lock.name)"), writer: writer)

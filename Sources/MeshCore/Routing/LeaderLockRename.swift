@@ -5,9 +5,15 @@ import KubeModel
 public enum LeaderLockRename {
     public static func shardLockName(_ name: String, shard: String) -> String { "\(name)---\(shard)" }
 
+    /// Whether the request is for the lock's collection (its resource in its namespace), where
+    /// the lock and other shards' renamed locks live.
+    public static func inLockCollection(_ info: RequestInfo, lock: ShardSpec.LeaderElectionLock) -> Bool {
+        info.group == lock.group && info.resource == lock.resource && info.namespace == lock.namespace
+    }
+
     /// Whether the request addresses the lock. A create names its object in the body.
     public static func targetsLock(_ info: RequestInfo, bodyName: String?, lock: ShardSpec.LeaderElectionLock) -> Bool {
-        guard info.group == lock.group, info.resource == lock.resource, info.namespace == lock.namespace else { return false }
+        guard inLockCollection(info, lock: lock) else { return false }
         switch info.verb {
         case .get, .update, .patch, .delete: return info.name == lock.name
         case .create: return info.name == nil && bodyName == lock.name
@@ -19,7 +25,7 @@ public enum LeaderLockRename {
     /// shard's election, which no shard may touch (its own goes through the plain name). A
     /// create names it in the body, by name or by a `generateName` prefix.
     public static func targetsRenamedLock(_ info: RequestInfo, bodyName: String?, lock: ShardSpec.LeaderElectionLock) -> Bool {
-        guard info.group == lock.group, info.resource == lock.resource, info.namespace == lock.namespace else { return false }
+        guard inLockCollection(info, lock: lock) else { return false }
         let prefix = lock.name + "---"
         return (info.name ?? bodyName ?? "").hasPrefix(prefix)
     }
