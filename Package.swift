@@ -106,6 +106,7 @@ let package = Package(
         .target(name: "KubeAPIServer", dependencies: [
             "KubeModel", "MeshCore", "MeshHTTP",
             .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "DequeModule", package: "swift-collections"),

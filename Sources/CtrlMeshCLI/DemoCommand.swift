@@ -102,7 +102,7 @@ struct DemoCommand: AsyncParsableCommand {
         let manager = try await ManagerRuntime.start(options, upstream: ClientConfig(server: server.url))
         let managerTask = Task { await manager.run() }
         _ = try await client.create(MeshConfig.resource, namespace: DemoMembers.namespace, DemoCommand.shardingConfig(replicasPerShard))
-        let members = DemoMembers(client: client, serverURL: server.url, managerPort: manager.grpcPort,
+        let members = try DemoMembers(client: client, serverURL: server.url, managerPort: manager.grpcPort,
                                   lease: MemberLease.Timings(duration: .seconds(6), renewDeadline: .seconds(4), retryPeriod: .seconds(1)))
         let nodes = Manager(client: RESTClient(config: ClientConfig(server: server.url), qps: nil))
         _ = NodeSimulator(manager: nodes)
@@ -110,6 +110,7 @@ struct DemoCommand: AsyncParsableCommand {
         defer { nodesTask.cancel() }
 
         Console.line("ctrlmesh demo: API server on \(server.url), mesh manager on 127.0.0.1:\(manager.grpcPort); starting \(shards) shards × \(replicasPerShard) operator pods")
+        try await members.createServiceAccount()
         for ordinal in 0..<(shards * replicasPerShard) { try await members.start(ordinal) }
         try await waitForMesh(client, shards: shards)
 

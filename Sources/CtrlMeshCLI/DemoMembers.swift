@@ -1,6 +1,7 @@
 import Foundation
 import KubeClient
 import KubeModel
+import MeshCore
 import MeshProxy
 import OperatorRuntime
 import SampleOperator
@@ -26,9 +27,14 @@ final class DemoMembers: @unchecked Sendable {
     let serverURL: String
     let managerPort: Int
     let lease: MemberLease.Timings
+    /// Where the pods' tokens are written (removed when the demo ends).
+    let tokenDirectory: String
     private(set) var members: [Int: Member] = [:]
 
-    init(client: RESTClient, serverURL: String, managerPort: Int, lease: MemberLease.Timings) {
+    init(client: RESTClient, serverURL: String, managerPort: Int, lease: MemberLease.Timings) throws {
+        tokenDirectory = (NSTemporaryDirectory() as NSString).appendingPathComponent("ctrlmesh-demo-tokens-\(ProcessInfo.processInfo.processIdentifier)")
+        try FileManager.default.createDirectory(atPath: tokenDirectory, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
         self.client = client
         self.serverURL = serverURL
         self.managerPort = managerPort
@@ -36,6 +42,27 @@ final class DemoMembers: @unchecked Sendable {
     }
 
     static func podName(_ ordinal: Int) -> String { "\(appLabel)-\(ordinal)" }
+
+    /// The operator pods' service account, made once.
+    func createServiceAccount() async throws {
+        let account: JSON = ["apiVersion": "v1", "kind": "ServiceAccount",
+                             "metadata": ["name": .string(DemoMembers.appLabel), "namespace": .string(DemoMembers.namespace)]]
+        do {
+            _ = try await client.create(GroupVersionResource(group: "", version: "v1", resource: "serviceaccounts"),
+                                        namespace: DemoMembers.namespace, account)
+        } catch let error as StatusError where error.reason == .alreadyExists {}
+    }
+
+    /// A file holding a token of the operators' service account bound to `pod`.
+    func tokenFile(for pod: String) async throws -> String {
+        let token = try await client.podToken(serviceAccount: DemoMembers.appLabel, namespace: DemoMembers.namespace, pod: pod,
+                                              audience: TokenReviewProof.audience)
+        let path = (tokenDirectory as NSString).appendingPathComponent(pod)
+        guard FileManager.default.createFile(atPath: path, contents: Data(token.utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw StatusError.internalError("cannot write \(path)")
+        }
+        return path
+    }
 
     /// Starts the operator pod with this StatefulSet ordinal, or the pod named `pod` with more
     /// labels (a canary of a new version), kept under `ordinal`.
@@ -46,13 +73,17 @@ final class DemoMembers: @unchecked Sendable {
         let object: JSON = [
             "apiVersion": "v1", "kind": "Pod",
             "metadata": ["name": .string(pod), "namespace": .string(DemoMembers.namespace), "labels": labels],
-            "spec": ["containers": [["name": "operator", "image": "ctrlmesh:dev", "args": ["sample-operator"]]]],
+            "spec": ["serviceAccountName": .string(DemoMembers.appLabel),
+                     "containers": [["name": "operator", "image": "ctrlmesh:dev", "args": ["sample-operator"]]]],
         ]
         do {
             _ = try await client.create(GroupVersionResource.pods, namespace: DemoMembers.namespace, object)
         } catch let error as StatusError where error.reason == .alreadyExists {}
-        let mesh = ProxyRuntime.Mesh(managers: [.init(host: "127.0.0.1", port: managerPort)], podName: pod,
+        var mesh = ProxyRuntime.Mesh(managers: [.init(host: "127.0.0.1", port: managerPort)], podName: pod,
                                      podNamespace: DemoMembers.namespace, lease: lease)
+        // The proxy proves its pod to the manager as an injected one does: with a token of the
+        // pod's service account bound to the pod (here requested, there projected by the kubelet).
+        mesh.tokenFile = try await tokenFile(for: pod)
         let proxy = try await ProxyRuntime.start(.init(host: "127.0.0.1", port: 0, mesh: mesh), upstream: ClientConfig(server: serverURL))
         let proxyTask = Task { await proxy.run() }
         var election = LeaderElector.Configuration(namespace: DemoMembers.namespace, name: DemoMembers.lockName, identity: pod)
@@ -81,5 +112,6 @@ final class DemoMembers: @unchecked Sendable {
 
     func stopAll() async {
         for ordinal in members.keys.sorted() { await stop(ordinal) }
+        try? FileManager.default.removeItem(atPath: tokenDirectory)
     }
 }

@@ -58,6 +58,15 @@ struct ManagerCommand: AsyncParsableCommand {
     @Option(help: "Seconds added to a member lease's duration before its keys move elsewhere.")
     var memberSkew = 2
 
+    @Flag(help: "Accept proxy sessions that present no service-account token (local runs only): by default a session must prove, through a TokenReview, the pod it speaks for.")
+    var trustSessions = false
+
+    @Flag(help: "Register the write fence webhook (/fence-writes, with --webhook-url): a real kube-apiserver then refuses a proxy's write stamped with an epoch older than its key's grant. The embedded API server fences natively.")
+    var fenceWebhook = false
+
+    @Option(help: "Seconds of silence on a proxy session (HTTP/2 keepalive) before a ping, and again before the connection is closed.")
+    var keepalive = 2
+
     func validate() throws {
         let parts = electionTimings.split(separator: ",").compactMap { Int($0) }
         guard parts.count == 3, parts.allSatisfy({ $0 > 0 }), parts[1] < parts[0], parts[2] < parts[1] else {
@@ -66,6 +75,8 @@ struct ManagerCommand: AsyncParsableCommand {
         if webhookURL != nil, webhookListen == nil { throw ValidationError("--webhook-url needs --webhook-listen") }
         if injectImage != nil, webhookListen == nil { throw ValidationError("--inject-image needs --webhook-listen") }
         if memberSkew < 0 { throw ValidationError("--member-skew must not be negative") }
+        if fenceWebhook, webhookURL == nil { throw ValidationError("--fence-webhook needs --webhook-url") }
+        if keepalive < 1 { throw ValidationError("--keepalive must be at least 1 second") }
         if webhookCertValidity < 30 { throw ValidationError("--webhook-cert-validity must be at least 30 seconds") }
         _ = try grpcTLS()
     }
@@ -92,6 +103,9 @@ struct ManagerCommand: AsyncParsableCommand {
         options.registerWebhooks = webhookURL != nil
         options.webhookURL = webhookURL
         options.webhookCertificateValidity = TimeInterval(webhookCertValidity)
+        options.trustsSessions = trustSessions
+        options.registerFenceWebhook = fenceWebhook
+        options.keepalive = .seconds(keepalive)
         let runtime: ManagerRuntime
         do {
             runtime = try await ManagerRuntime.start(options, upstream: config)

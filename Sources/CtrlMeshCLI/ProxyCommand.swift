@@ -47,6 +47,15 @@ struct ProxyCommand: AsyncParsableCommand {
     @Option(help: "The private key (PEM) of --manager-cert.")
     var managerKey: String?
 
+    @Option(help: "Service-account token bound to this pod (a projected token for audience ctrlmesh-manager) that proves the pod to the manager; re-read for every session (default $CTRLMESH_TOKEN_FILE).")
+    var managerTokenFile: String?
+
+    @Option(help: "User a stamped write impersonates when the operator impersonates nobody (default $CTRLMESH_WRITE_AS, else system:serviceaccount:<pod namespace>:<$CTRLMESH_SERVICE_ACCOUNT or default>).")
+    var writeAs: String?
+
+    @Option(help: "Seconds an admitted write may wait in the proxy before it leaves; past it the write is aborted (503), never sent late.")
+    var maxWriteAge = 5
+
     @Option(help: "Liveness lease timings in seconds: duration,renew-deadline,retry (renew-deadline < duration).")
     var memberLease = "10,7,1"
 
@@ -77,6 +86,15 @@ struct ProxyCommand: AsyncParsableCommand {
     }
 
     /// The mesh options when --manager is given.
+    /// The user stamped writes impersonate: the operator's own service account.
+    func writerIdentity(namespace: String?) -> String {
+        let environment = ProcessInfo.processInfo.environment
+        if let user = writeAs ?? environment["CTRLMESH_WRITE_AS"], !user.isEmpty { return user }
+        let account = environment["CTRLMESH_SERVICE_ACCOUNT"].flatMap { $0.isEmpty ? nil : $0 } ?? "default"
+        let namespace = namespace ?? podNamespace ?? environment["POD_NAMESPACE"] ?? "default"
+        return "system:serviceaccount:\(namespace):\(account)"
+    }
+
     func meshOptions() throws -> ProxyRuntime.Mesh? {
         guard let manager else { return nil }
         var targets: [ManagerSession.Target] = []
@@ -100,9 +118,11 @@ struct ProxyCommand: AsyncParsableCommand {
         }
         let tls = try MutualTLSFiles.fromFlags(certificate: managerCert, privateKey: managerKey, trustedCA: managerCA,
                                                flags: "--manager-ca, --manager-cert and --manager-key")
-        return ProxyRuntime.Mesh(managers: targets, podName: pod, podNamespace: namespace,
-                                 lease: MemberLease.Timings(duration: .seconds(parts[0]), renewDeadline: .seconds(parts[1]),
-                                                            retryPeriod: .seconds(parts[2])), tls: tls)
+        var mesh = ProxyRuntime.Mesh(managers: targets, podName: pod, podNamespace: namespace,
+                                     lease: MemberLease.Timings(duration: .seconds(parts[0]), renewDeadline: .seconds(parts[1]),
+                                                                retryPeriod: .seconds(parts[2])), tls: tls)
+        mesh.tokenFile = managerTokenFile ?? environment["CTRLMESH_TOKEN_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+        return mesh
     }
 
     func run() async throws {
@@ -129,6 +149,8 @@ struct ProxyCommand: AsyncParsableCommand {
                                            adminPort: metricsListen?.port, specFile: specFile, mesh: try meshOptions())
         options.stampJudgements = stampJudgements
         options.maxInFlight = maxInFlight
+        options.writerIdentity = writerIdentity(namespace: options.mesh?.podNamespace)
+        options.maxWriteAge = .seconds(maxWriteAge)
         let runtime: ProxyRuntime
         do {
             runtime = try await ProxyRuntime.start(options, upstream: upstream)

@@ -79,6 +79,26 @@ public final class RESTClient: Sendable {
         try await self.object(.POST, ResourcePath(resource, namespace: namespace), body: object)
     }
 
+    /// POST to a subresource of one object (a service account's `token`, a pod's `eviction`).
+    public func create(_ resource: GroupVersionResource, namespace: String? = nil, name: String, subresource: String,
+                       _ object: JSON) async throws -> JSON {
+        try await self.object(.POST, ResourcePath(resource, namespace: namespace, name: name, subresource: subresource), body: object)
+    }
+
+    /// A token of a service account bound to a pod, for `audience` (what the kubelet projects
+    /// into a pod, through TokenRequest).
+    public func podToken(serviceAccount: String, namespace: String, pod: String, audience: String, seconds: Int = 3600) async throws -> String {
+        let request: JSON = ["apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                             "spec": ["audiences": [.string(audience)], "expirationSeconds": .int(seconds),
+                                      "boundObjectRef": ["kind": "Pod", "apiVersion": "v1", "name": .string(pod)]]]
+        let answer = try await create(GroupVersionResource(group: "", version: "v1", resource: "serviceaccounts"), namespace: namespace,
+                                      name: serviceAccount, subresource: "token", request)
+        guard let token = answer["status"]?["token"]?.stringValue, !token.isEmpty else {
+            throw StatusError.internalError("the TokenRequest answer carries no token")
+        }
+        return token
+    }
+
     /// PUT of the whole object (its `metadata.resourceVersion` makes it conditional).
     public func update(_ resource: GroupVersionResource, _ object: JSON, subresource: String? = nil) async throws -> JSON {
         try await self.object(.PUT, ResourcePath(resource, namespace: object.namespace, name: object.name ?? "", subresource: subresource), body: object)

@@ -5,6 +5,8 @@ import KubeModel
 /// a bidirectional stream of JSON messages (`ProxyMessage` up, `ManagerMessage` down). JSON
 /// rather than protobuf keeps the messages the same objects the CRDs and `--spec-file` use.
 public enum MeshControl {
+    /// The metadata key a proxy's service-account token travels in (`Bearer <token>`).
+    public static let authorization = "authorization"
     public static let connect = MethodDescriptor(fullyQualifiedService: "ctrlmesh.v1alpha1.MeshControl", method: "Connect",
                                                  type: .bidirectionalStreaming)
 }
@@ -30,10 +32,11 @@ public struct JSONMessageDeserializer<Message: JSONMessage>: MessageDeserializer
     }
 }
 
-/// The server side: each connecting proxy's session is handed to `handle`, which reads the
-/// proxy's messages and writes the manager's until either side ends.
+/// The server side: each connecting proxy's session is handed to `handle`, with the request
+/// metadata (its credentials), which reads the proxy's messages and writes the manager's until
+/// either side ends.
 public struct MeshControlService: RegistrableRPCService {
-    public typealias Handler = @Sendable (_ incoming: RPCAsyncSequence<ProxyMessage, any Error>,
+    public typealias Handler = @Sendable (_ metadata: Metadata, _ incoming: RPCAsyncSequence<ProxyMessage, any Error>,
                                           _ outgoing: RPCWriter<ManagerMessage>) async throws -> Void
     let handle: Handler
 
@@ -45,7 +48,7 @@ public struct MeshControlService: RegistrableRPCService {
         router.registerHandler(forMethod: MeshControl.connect, deserializer: JSONMessageDeserializer<ProxyMessage>(),
                                serializer: JSONMessageSerializer<ManagerMessage>()) { request, _ in
             StreamingServerResponse { writer in
-                try await handle(request.messages, writer)
+                try await handle(request.metadata, request.messages, writer)
                 return [:]
             }
         }

@@ -9,10 +9,12 @@ import NIOHTTP1
 /// `/validate-shardingconfig` rejects a ShardingConfig of either API group that the manager
 /// could not use, with every problem named by its field path; `/validate-policy` does the same
 /// for FaultInjections and CircuitBreakers; `/inject` adds the proxy sidecar to selected
-/// operator pods (`SidecarInjector`).
+/// operator pods (`SidecarInjector`); `/fence-writes` refuses writes stamped by a mesh proxy
+/// whose shard no longer holds the keys they touch (`WriteFenceWebhook`).
 struct AdmissionWebhook: HTTPResponder {
     let logger: Logger
     var injector: SidecarInjector?
+    var fence: WriteFenceWebhook?
 
     func respond(to request: ServerRequest, writer: ResponseWriter) async {
         guard request.method == .POST else {
@@ -31,6 +33,9 @@ struct AdmissionWebhook: HTTPResponder {
         switch request.path {
         case "/validate-shardingconfig": response = AdmissionWebhook.validateShardingConfig(admission)
         case "/validate-policy": response = AdmissionWebhook.validatePolicy(admission)
+        case "/fence-writes":
+            guard let fence else { return await writer.respond(status: .notFound, headers: [:], body: []) }
+            response = await fence.review(admission)
         case "/inject":
             guard let injector else { return await writer.respond(status: .notFound, headers: [:], body: []) }
             response = await injector.review(admission)

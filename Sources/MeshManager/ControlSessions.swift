@@ -1,13 +1,17 @@
 import GRPCCore
 import KubeClient
 import KubeModel
+import MeshCore
 import MeshControl
 import Synchronization
 
 /// Serves proxy sessions on the gRPC stream for whichever coordinator currently leads. A
 /// manager that does not lead answers `unavailable`, and the proxy tries the next address.
-/// The coordinator (shard specs) and the policy book (fault and breaker policies) both send
-/// on a session; their messages are merged onto the one stream.
+/// A session first proves which pod it speaks for: its bearer token is reviewed by the API
+/// server (`TokenReview`) and must be bound to that pod; unless sessions are trusted (local
+/// runs) a session without a token is refused. The coordinator (shard specs) and the policy
+/// book (fault and breaker policies) both send on a session; their messages are merged onto
+/// the one stream.
 final class ControlSessions: Sendable {
     struct Leader: Sendable {
         let coordinator: Coordinator
@@ -21,7 +25,7 @@ final class ControlSessions: Sendable {
         self.client = client
     }
 
-    func handle(_ incoming: RPCAsyncSequence<ProxyMessage, any Error>, _ outgoing: RPCWriter<ManagerMessage>) async throws {
+    func handle(_ metadata: Metadata, _ incoming: RPCAsyncSequence<ProxyMessage, any Error>, _ outgoing: RPCWriter<ManagerMessage>) async throws {
         guard let leader = leader.withLock({ $0 }) else {
             throw RPCError(code: .unavailable, message: "this mesh manager is not the leader")
         }
@@ -39,12 +43,17 @@ final class ControlSessions: Sendable {
             guard case .register(let pod, let namespace, let applied)? = try await messages.next() else {
                 throw RPCError(code: .invalidArgument, message: "a session starts with register")
             }
+            let proof = try await prove(metadata)
             let labels = try await podLabels(namespace: namespace, name: pod)
             let coordinator = leader.coordinator
-            guard let (session, outbound) = await coordinator.open(pod: pod, namespace: namespace, labels: labels, applied: applied) else {
-                throw RPCError(code: .unavailable, message: "this mesh manager is starting or stopping")
+            let session: Int
+            let outbound: AsyncStream<ManagerMessage>
+            switch await coordinator.open(pod: pod, namespace: namespace, proof: proof, labels: labels, applied: applied) {
+            case .opened(let id, let messages): (session, outbound) = (id, messages)
+            case .unavailable(let reason): throw RPCError(code: .unavailable, message: reason)
+            case .refused(let reason): throw RPCError(code: .permissionDenied, message: reason)
             }
-            let member = Coordinator.memberID(namespace: namespace, pod: pod)
+            let member = CoordinatorStateMachine.memberID(namespace: namespace, pod: pod)
             let (merged, mergedWriter) = AsyncStream<ManagerMessage>.makeStream()
             group.addTask {
                 for await message in outbound { mergedWriter.yield(message) }
@@ -85,6 +94,40 @@ final class ControlSessions: Sendable {
             await close()
         }
     }
+
+    /// The pod the session's bearer token proves (`.none` without a token: the coordinator
+    /// accepts that only when it trusts sessions).
+    func prove(_ metadata: Metadata) async throws -> SessionProof {
+        guard let header = metadata[stringValues: MeshControl.authorization].first(where: { _ in true }) else { return .none }
+        guard header.hasPrefix("Bearer "), case let token = String(header.dropFirst("Bearer ".count)), !token.isEmpty else {
+            throw RPCError(code: .unauthenticated, message: "the authorization metadata is not a bearer token")
+        }
+        let reviewed: JSON
+        do {
+            reviewed = try await client.create(ControlSessions.tokenReviews, TokenReviewProof.review(token: token))
+        } catch {
+            throw RPCError(code: .unavailable, message: "cannot review the session's token: \(error)")
+        }
+        let bound: TokenReviewProof.BoundPod
+        switch TokenReviewProof.boundPod(reviewed: reviewed) {
+        case .success(let pod): bound = pod
+        case .failure(let error): throw RPCError(code: .unauthenticated, message: error.description)
+        }
+        let uid: String?
+        do {
+            uid = try await client.get(.pods, namespace: bound.namespace, name: bound.name).uid
+        } catch let error as StatusError where error.reason == .notFound {
+            uid = nil
+        } catch {
+            throw RPCError(code: .unavailable, message: "cannot read pod \(bound.namespace)/\(bound.name): \(error)")
+        }
+        switch TokenReviewProof.proof(bound, currentUID: uid) {
+        case .success(let proof): return proof
+        case .failure(let error): throw RPCError(code: .unauthenticated, message: error.description)
+        }
+    }
+
+    static let tokenReviews = GroupVersionResource(group: "authentication.k8s.io", version: "v1", resource: "tokenreviews")
 
     /// The pod's labels; nil when it does not exist.
     func podLabels(namespace: String, name: String) async throws -> [String: String]? {

@@ -32,12 +32,21 @@ public final class ManagerRuntime: Sendable {
         /// Register the webhook configurations (and again whenever the CA bundle changes), at
         /// `webhookURL`, else at this replica's own webhook address.
         public var registerWebhooks = false
+        /// Also register the write fence (`/fence-writes`) for a real kube-apiserver; the
+        /// embedded one fences natively.
+        public var registerFenceWebhook = false
         public var webhookURL: String?
         /// How long a webhook certificate is valid; it is renewed with a third left.
         public var webhookCertificateValidity: TimeInterval = 365 * 86400
         /// With a certificate the gRPC endpoint speaks mTLS: proxies must present a certificate
         /// signed by `clientCA`.
         public var grpcTLS: MutualTLSFiles?
+        /// Accept sessions that present no token (local runs): by default a session proves the
+        /// pod it speaks for with its service-account token.
+        public var trustsSessions = false
+        /// HTTP/2 keepalive on proxy sessions: a ping after this long without frames, and the
+        /// connection closed when it is not answered within as long again.
+        public var keepalive: Duration = .seconds(2)
 
         public init(grpcHost: String, grpcPort: Int, webhookHost: String? = nil, webhookPort: Int? = nil, identity: String, namespace: String) {
             self.grpcHost = grpcHost
@@ -95,11 +104,14 @@ public final class ManagerRuntime: Sendable {
         let transport = HTTP2ServerTransport.Posix(address: .ipv4(host: options.grpcHost, port: options.grpcPort),
                                                    transportSecurity: security, config: .defaults { config in
             config.connection.maxIdleTime = .seconds(300)
+            // A paused or cut-off proxy is noticed by its silence, not only when its lease expires.
+            config.connection.keepalive = .init(time: options.keepalive, timeout: options.keepalive,
+                                                clientBehavior: .init(minPingIntervalWithoutCalls: .milliseconds(500), allowWithoutCalls: true))
             config.rpc.maxRequestPayloadSize = 1 << 20
             config.channelDebuggingCallbacks.onAcceptTCPConnection = { admission.accept($0) }
             config.channelDebuggingCallbacks.onAcceptHTTP2Stream = { admission.streamOpened($0) }
         })
-        let service = MeshControlService { incoming, outgoing in try await sessions.handle(incoming, outgoing) }
+        let service = MeshControlService { metadata, incoming, outgoing in try await sessions.handle(metadata, incoming, outgoing) }
         let grpc = GRPCServer(transport: transport, services: [service])
         let serving = Task {
             do { try await grpc.serve() } catch { logger.error("gRPC server stopped: \(error)") }
@@ -126,7 +138,7 @@ public final class ManagerRuntime: Sendable {
                 configuration.reloadableTLS = shared.context
                 webhook = try await HTTPServer.start(configuration, responder: AdmissionWebhook(logger: logger, injector: options.injection.map {
                     SidecarInjector(client: client, injection: $0, logger: logger)
-                }))
+                }, fence: WriteFenceWebhook(client: client, sessions: sessions, logger: logger)))
                 certificates = shared
             } catch {
                 grpc.beginGracefulShutdown()
@@ -155,7 +167,8 @@ public final class ManagerRuntime: Sendable {
 
     func registerWebhooks(caBundle: String) async throws {
         guard let url = webhookURL else { return }
-        try await WebhookRegistration.register(client: client, url: url, caPEM: caBundle, injection: options.injection != nil)
+        try await WebhookRegistration.register(client: client, url: url, caPEM: caBundle, injection: options.injection != nil,
+                                               fence: options.registerFenceWebhook)
     }
 
     /// Campaigns for the manager Lease and coordinates while leading, again and again, and keeps
@@ -188,7 +201,7 @@ public final class ManagerRuntime: Sendable {
         let elector = LeaderElector(client: client, configuration: configuration, logger: logger)
         while !Task.isCancelled {
             do {
-                try await elector.run { try await self.coordinate() }
+                try await elector.run { try await self.coordinate(term: UInt64(max(0, elector.term))) }
             } catch where !Task.isCancelled {
                 logger.error("mesh manager \(options.identity) stopped leading: \(error)")
             } catch {}
@@ -197,9 +210,9 @@ public final class ManagerRuntime: Sendable {
     }
 
     /// The leader's work: informers feed the coordinator, which plans; the clock expires
-    /// members; status is written as it changes.
-    func coordinate() async throws {
-        let coordinator = Coordinator(logger: logger, skew: options.memberSkew)
+    /// members; grants are recorded before they are sent; status is written as it changes.
+    func coordinate(term: UInt64) async throws {
+        let coordinator = Coordinator(logger: logger, skew: options.memberSkew, trustsSessions: options.trustsSessions, term: term)
         let policies = PolicyBook(logger: logger)
         sessions.leader.withLock { $0 = ControlSessions.Leader(coordinator: coordinator, policies: policies) }
         logger.info("mesh manager \(options.identity) leads; coordinating")
@@ -234,6 +247,12 @@ public final class ManagerRuntime: Sendable {
                 while !Task.isCancelled {
                     await coordinator.tick()
                     try? await Task.sleep(for: .milliseconds(100))
+                }
+            }
+            group.addTask {
+                let recorder = GrantRecorder(client: self.client, logger: self.logger)
+                for await (key, grants) in coordinator.grantWrites {
+                    await coordinator.grantsRecorded(key: key, await recorder.record(grants, key: key))
                 }
             }
             group.addTask {

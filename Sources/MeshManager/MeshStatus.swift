@@ -10,7 +10,7 @@ struct MeshSnapshot: Sendable {
     /// The operator's lock, whose renamed Leases name each shard's leader.
     var lock: ShardSpec.LeaderElectionLock?
 
-    init(mesh: Coordinator.Mesh) {
+    init(mesh: CoordinatorStateMachine.Mesh) {
         let planner = mesh.planner
         let config = mesh.config
         var names = planner.liveShards.union(planner.target.compactMap { $0 })
@@ -112,23 +112,5 @@ struct MeshSnapshot: Sendable {
     /// shard-2 before shard-10.
     static func naturalOrder(_ a: String, _ b: String) -> Bool {
         a.compare(b, options: .numeric) == .orderedAscending
-    }
-}
-
-/// What a ShardingConfig's status recorded: the target of every unit and the epoch reached.
-struct PersistedAssignment {
-    var target: [String?]?
-    var epoch: UInt64
-
-    init(status: JSON?, config: MeshConfig) {
-        epoch = status?["epoch"]?.intValue.map { UInt64(max(0, $0)) } ?? 0
-        var owners = [String?](repeating: nil, count: config.unitCount)
-        var any = false
-        for shard in status?["shards"]?.arrayValue ?? [] {
-            guard let name = shard["name"]?.stringValue, let text = shard["targetSlots"]?.stringValue,
-                  let units = MeshConfig.slots(fromText: text, limit: config.unitCount) else { continue }
-            for unit in units { owners[unit] = name; any = true }
-        }
-        target = any ? owners : nil
     }
 }

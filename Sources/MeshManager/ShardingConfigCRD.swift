@@ -197,6 +197,20 @@ public enum ShardingConfigCRD {
                           requests: {type: integer}
                           errors: {type: integer}
                           percent: {type: number}
+                  grants:
+                    description: The shard holding each unit and the epoch it was granted at, written before a grant is sent; the API server's fence judges stamped writes by it.
+                    type: object
+                    properties:
+                      term: {type: integer, format: int64}
+                      holders:
+                        type: array
+                        items:
+                          type: object
+                          required: [shard, epoch, units]
+                          properties:
+                            shard: {type: string}
+                            epoch: {type: integer, format: int64}
+                            units: {type: string}
                   handovers:
                     type: object
                     properties:

@@ -7,14 +7,18 @@ import MeshCore
 /// the CA this replica generated: a ValidatingWebhookConfiguration for ShardingConfigs,
 /// FaultInjections and CircuitBreakers of both API groups (failurePolicy Fail), and a MutatingWebhookConfiguration injecting the proxy
 /// into Pods (failurePolicy Ignore: an unreachable manager must not stop pods being created;
-/// such a pod runs without the proxy, which leaves the mesh's keys alone).
+/// such a pod runs without the proxy, which leaves the mesh's keys alone). With `fence`, a
+/// ValidatingWebhookConfiguration for every write a mesh proxy stamped (failurePolicy Fail: a
+/// stamped write nobody judged is refused), selected by a match condition on the stamp so no
+/// other write reaches the webhook.
 public enum WebhookRegistration {
     static let validating = GroupVersionResource(group: "admissionregistration.k8s.io", version: "v1", resource: "validatingwebhookconfigurations")
     static let mutating = GroupVersionResource(group: "admissionregistration.k8s.io", version: "v1", resource: "mutatingwebhookconfigurations")
     public static let validatingName = "ctrlmesh-validation"
     public static let mutatingName = "ctrlmesh-injection"
+    public static let fenceName = "ctrlmesh-write-fence"
 
-    public static func register(client: RESTClient, url: String, caPEM: String, injection: Bool) async throws {
+    public static func register(client: RESTClient, url: String, caPEM: String, injection: Bool, fence: Bool = false) async throws {
         let caBundle = JSON.string(Data(caPEM.utf8).base64EncodedString())
         let validation: JSON = [
             "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
@@ -34,6 +38,7 @@ public enum WebhookRegistration {
             ]],
         ]
         try await upsert(client: client, resource: validating, object: validation)
+        if fence { try await upsert(client: client, resource: validating, object: fenceConfiguration(url: url, caBundle: caBundle)) }
         guard injection else { return }
         let injector: JSON = [
             "apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
@@ -47,6 +52,24 @@ public enum WebhookRegistration {
             ]],
         ]
         try await upsert(client: client, resource: mutating, object: injector)
+    }
+
+    /// The write fence's configuration: every resource and subresource, every write, called
+    /// only for requests that carry the mesh stamp in their user's extras.
+    static func fenceConfiguration(url: String, caBundle: JSON) -> JSON {
+        [
+            "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+            "metadata": ["name": .string(fenceName)],
+            "webhooks": [[
+                "name": "writes.ctrlmesh.kruise.io",
+                "clientConfig": ["url": .string("\(url)/fence-writes"), "caBundle": caBundle],
+                "rules": [["apiGroups": ["*"], "apiVersions": ["*"], "operations": ["CREATE", "UPDATE", "DELETE"],
+                           "resources": ["*", "*/*"], "scope": "*"]],
+                "matchConditions": [["name": "stamped-by-a-mesh-proxy",
+                                     "expression": .string("'\(WriterStamp.epochKey)' in request.userInfo.extra")]],
+                "failurePolicy": "Fail", "sideEffects": "None", "admissionReviewVersions": ["v1"], "timeoutSeconds": 5,
+            ]],
+        ]
     }
 
     static func upsert(client: RESTClient, resource: GroupVersionResource, object: JSON) async throws {

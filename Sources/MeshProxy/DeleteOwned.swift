@@ -11,8 +11,9 @@ import NIOHTTP1
 /// deleted objects, as the API server's. Other shards' leader-election locks are never among
 /// them, whatever namespace they share with this shard's objects.
 extension ShardProxy {
-    func deleteOwned(_ request: ServerRequest, target: RequestTarget, info: RequestInfo, mode: ShardSpec.KeyMode?, spec: ShardSpec?,
-                     writer: ResponseWriter) async {
+    func deleteOwned(_ request: ServerRequest, target: RequestTarget, info: RequestInfo, mode: ShardSpec.KeyMode?,
+                     write: ShardState.WriteTicket, writer: ResponseWriter) async {
+        let spec = write.spec
         let contentType = request.headers.first(name: "content-type")
         // The options are read before anything is listed: a body nobody can read deletes nothing.
         if case .failure(let error) = DeleteOptions.decode(contentType: contentType, body: request.bodyBytes) {
@@ -61,6 +62,8 @@ extension ShardProxy {
             deleteHeaders.replaceOrAdd(name: "content-type", value: "application/json")
             stamp(&deleteHeaders, .resource(info.with(verb: .delete, name: name, namespace: object.namespace)))
             let dryRun = query.keeping(["dryRun"])
+            // Each delete leaves only while the spec it was judged under is still in force.
+            if let refusal = state.departureRefusal(write) { return await refuse(refusal, writer: writer) }
             do {
                 let (response, body) = try await exchange(method: .DELETE, target: path + (dryRun.pairs.isEmpty ? "" : "?" + dryRun.encoded),
                                                           headers: deleteHeaders, body: ByteBuffer(bytes: pinned), limit: 64 << 20)

@@ -5,6 +5,7 @@ import Logging
 import MeshControl
 import MeshCore
 import MeshHTTP
+import Foundation
 import Synchronization
 
 /// The proxy's side of the manager protocol: one session at a time with a manager, opened
@@ -26,17 +27,25 @@ public final class ManagerSession: Sendable {
     let targets: [Target]
     /// mTLS to the manager (nil: plaintext).
     let tls: MutualTLSFiles?
+    /// The pod-bound service-account token the session proves the pod with.
+    let tokenFile: String?
     let state: ShardState
     let policies: PolicyFilter
     let metrics: ProxyMetrics
     let lease: MemberLease
     let heartbeat: Duration
+    /// HTTP/2 keepalive: a ping after this long without frames, the connection closed when it
+    /// is not answered within as long again (a paused or cut-off manager is left, and the next
+    /// address tried).
+    let keepalive: Duration
     let logger: Logger
     let current = Mutex<String>("not connected")
 
-    public init(targets: [Target], tls: MutualTLSFiles? = nil, state: ShardState, policies: PolicyFilter, metrics: ProxyMetrics,
-                lease: MemberLease, heartbeat: Duration = .seconds(2), logger: Logger) {
+    public init(targets: [Target], tls: MutualTLSFiles? = nil, tokenFile: String? = nil, state: ShardState, policies: PolicyFilter,
+                metrics: ProxyMetrics, lease: MemberLease, heartbeat: Duration = .seconds(2), keepalive: Duration = .seconds(2), logger: Logger) {
         precondition(!targets.isEmpty)
+        self.tokenFile = tokenFile
+        self.keepalive = keepalive
         self.targets = targets
         self.tls = tls
         self.state = state
@@ -84,14 +93,18 @@ public final class ManagerSession: Sendable {
         case 16: .ipv6(host: target.host, port: target.port)
         default: .dns(host: target.host, port: target.port)
         }
-        try await withGRPCClient(transport: .http2NIOPosix(target: resolvable, transportSecurity: transportSecurity)) { client in
+        let metadata = try credentials()
+        let transport = try HTTP2ClientTransport.Posix(target: resolvable, transportSecurity: transportSecurity, config: .defaults { config in
+            config.connection.keepalive = .init(time: keepalive, timeout: keepalive, allowWithoutCalls: true)
+        })
+        try await withGRPCClient(transport: transport) { client in
             let (outgoing, writer) = AsyncStream<ProxyMessage>.makeStream()
             defer {
                 writer.finish()
                 policies.detach()
             }
             writer.yield(.register(pod: lease.pod, namespace: lease.namespace, applied: state.spec))
-            let request = StreamingClientRequest<ProxyMessage> { stream in
+            let request = StreamingClientRequest<ProxyMessage>(metadata: metadata) { stream in
                 for await message in outgoing { try await stream.write(message) }
             }
             try await client.bidirectionalStreaming(request: request, descriptor: MeshControl.connect,
@@ -133,6 +146,19 @@ public final class ManagerSession: Sendable {
                 }
             }
         }
+    }
+
+    /// The session's credentials: the pod-bound token, read afresh (the kubelet rotates it).
+    func credentials() throws -> Metadata {
+        guard let tokenFile else { return [:] }
+        let token: String
+        do {
+            token = try String(contentsOfFile: tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        } catch {
+            throw SessionEnded(description: "cannot read the service-account token \(tokenFile): \(error)")
+        }
+        guard !token.isEmpty else { throw SessionEnded(description: "the service-account token \(tokenFile) is empty") }
+        return [MeshControl.authorization: .string("Bearer \(token)")]
     }
 
     var transportSecurity: HTTP2ClientTransport.Posix.TransportSecurity {

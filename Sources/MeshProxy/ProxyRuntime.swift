@@ -22,6 +22,10 @@ public final class ProxyRuntime: Sendable {
         public var stampJudgements = false
         /// Requests in flight to the API server at once (watches included); past it, 429.
         public var maxInFlight = 1024
+        /// The user a stamped write impersonates (the operator's service account).
+        public var writerIdentity = "system:serviceaccount:default:default"
+        /// The longest an admitted write may wait in the proxy before it leaves.
+        public var maxWriteAge: Duration = .seconds(5)
 
         public init(host: String, port: Int, tls: NIOSSLContext? = nil, adminHost: String? = nil, adminPort: Int? = nil,
                     specFile: String? = nil, mesh: Mesh? = nil) {
@@ -42,6 +46,9 @@ public final class ProxyRuntime: Sendable {
         public var podNamespace: String
         public var lease: MemberLease.Timings
         public var tls: MutualTLSFiles?
+        /// The service-account token (bound to this pod) the session proves the pod with; re-read
+        /// for every session, as the kubelet rotates it. Nil: the session proves nothing.
+        public var tokenFile: String?
 
         public init(managers: [ManagerSession.Target], podName: String, podNamespace: String, lease: MemberLease.Timings = .init(),
                     tls: MutualTLSFiles? = nil) {
@@ -81,7 +88,7 @@ public final class ProxyRuntime: Sendable {
 
     public static func start(_ options: Options, upstream config: ClientConfig,
                              logger: Logger = Logger(label: "ctrlmesh.proxy")) async throws -> ProxyRuntime {
-        let state = ShardState()
+        let state = ShardState(maxWriteAge: options.maxWriteAge)
         let metrics = ProxyMetrics()
         let upstream = APIConnection(config: config)
         let namespaceLabels = NamespaceLabelCache()
@@ -90,11 +97,15 @@ public final class ProxyRuntime: Sendable {
         let session = options.mesh.map { mesh in
             let lease = MemberLease(client: RESTClient(connection: upstream, qps: nil), namespace: mesh.podNamespace,
                                     pod: mesh.podName, timings: mesh.lease, logger: logger)
-            return ManagerSession(targets: mesh.managers, tls: mesh.tls, state: state, policies: policies, metrics: metrics, lease: lease,
-                                  logger: logger)
+            // A write leaves only while the lease is valid: by the time the manager takes this
+            // member for dead, nothing it admitted can still be sent.
+            state.requireLease { lease.isValid }
+            return ManagerSession(targets: mesh.managers, tls: mesh.tls, tokenFile: mesh.tokenFile, state: state, policies: policies,
+                                  metrics: metrics, lease: lease, logger: logger)
         }
         let proxy = ShardProxy(upstream: upstream, state: state, namespaceLabels: namespaceLabels, metrics: metrics, policies: policies,
-                               stampsJudgements: options.stampJudgements, maxInFlight: options.maxInFlight, logger: logger)
+                               stampsJudgements: options.stampJudgements, maxInFlight: options.maxInFlight,
+                               writerIdentity: options.writerIdentity, logger: logger)
         let server: HTTPServer
         do {
             server = try await HTTPServer.start(.init(host: options.host, port: options.port, tls: options.tls, respondOnEventLoop: true),

@@ -8,7 +8,8 @@ extension ShardProxy {
     /// (a CustomResourceDefinition, an admission webhook or policy, an APIService): read it,
     /// work out what the write leaves, refuse it if that changes what the object does to the
     /// objects it reaches (`DefinitionChange`), else forward it pinned to the version judged.
-    func relayDefinitionWrite(_ request: ServerRequest, info: RequestInfo, spec: ShardSpec?, writer: ResponseWriter) async {
+    func relayDefinitionWrite(_ request: ServerRequest, info: RequestInfo, write: ShardState.WriteTicket, writer: ResponseWriter) async {
+        let spec = write.spec
         guard let current = await readCurrent(request, info: info, writer: writer) else { return }
         let plan: KeyedWrite.Plan
         switch KeyedWrite.plan(current: current, info: info, contentType: request.headers.first(name: "content-type"),
@@ -27,6 +28,6 @@ extension ShardProxy {
         var forwarded = request
         if let body = plan.body { forwarded.body = ByteBuffer(bytes: body) }
         metrics.add(.passedThrough)
-        await forward(forwarded, writer: writer)
+        await forward(forwarded, write: write, writer: writer)
     }
 }

@@ -21,11 +21,15 @@ public final class ShardProxy: HTTPResponder {
     /// aid: the embedded API server's `--check-judgements` compares it with its own routing).
     let stampsJudgements: Bool
     let inFlight: InFlightLimit
+    /// The user a stamped write impersonates when the operator impersonates nobody itself: the
+    /// operator's own service account, so its permissions are the ones checked.
+    let writerIdentity: String
     let logger: Logger
 
     public init(upstream: APIConnection, state: ShardState, namespaceLabels: NamespaceLabelCache, metrics: ProxyMetrics,
                 policies: PolicyFilter, stampsJudgements: Bool = false, maxInFlight: Int = 1024,
-                logger: Logger = Logger(label: "ctrlmesh.proxy")) {
+                writerIdentity: String = "system:serviceaccount:default:default", logger: Logger = Logger(label: "ctrlmesh.proxy")) {
+        self.writerIdentity = writerIdentity
         self.inFlight = InFlightLimit(limit: maxInFlight)
         self.upstream = upstream
         self.state = state
@@ -185,16 +189,15 @@ public final class ShardProxy: HTTPResponder {
         await writer.respond(status: .ok, headers: ["content-type": contentType], body: event)
     }
 
-    /// Marks a request with the shard and epoch it is admitted under, for the API server's
-    /// ownership audit (whatever the operator sent under those names was dropped on arrival).
-    static func stampWriter(_ headers: inout HTTPHeaders, spec: ShardSpec?) {
-        guard let spec else { return }
-        headers.add(name: ShardProxy.shardHeader, value: spec.shard)
-        headers.add(name: ShardProxy.epochHeader, value: String(spec.epoch))
+    /// Marks a write with the shard, epoch and config it is admitted under (`WriterStamp`), as
+    /// impersonation extras: the fence at the API server judges it by them, and the write
+    /// audit records them. Whatever the operator sent under those names was dropped on
+    /// arrival. The operator's own impersonation, if any, carries the extras; otherwise the
+    /// write impersonates the operator's service account.
+    static func stampWriter(_ headers: inout HTTPHeaders, spec: ShardSpec, identity: String) {
+        if !headers.contains(name: "impersonate-user") { headers.add(name: "Impersonate-User", value: identity) }
+        for (name, value) in WriterStamp(spec: spec).headers { headers.add(name: name, value: value) }
     }
-
-    static let shardHeader = "x-ctrlmesh-shard"
-    static let epochHeader = "x-ctrlmesh-epoch"
 
     /// What a watch whose view a spec change invalidated ends with.
     static let sliceChanged = StatusError.expired("the shard's slice of this resource changed; relist to see the new slice")
@@ -208,11 +211,11 @@ public final class ShardProxy: HTTPResponder {
     // MARK: Single objects
 
     func serveSingle(_ received: ServerRequest, target: RequestTarget, info: RequestInfo, writer: ResponseWriter) async {
-        let ticket = state.beginWrite()
+        let ticket = state.beginWrite(info.groupResource)
         defer { state.endWrite(ticket) }
         let spec = ticket.spec
         var request = received
-        ShardProxy.stampWriter(&request.headers, spec: spec)
+        if ticket.sharded, let spec { ShardProxy.stampWriter(&request.headers, spec: spec, identity: writerIdentity) }
         let labels = namespaceLabels.lookup
 
         if let lock = spec?.leaderElection, let spec, LeaderLockRename.inLockCollection(info, lock: lock) {
@@ -231,19 +234,20 @@ public final class ShardProxy: HTTPResponder {
         // by (a deletecollection is many calls, none of them the operator's own).
         let sharded = spec?.keyMode(of: info.groupResource) != nil && info.verb != .deletecollection
         await ProxyMetrics.$tallyingShardedCall.withValue(sharded) {
-            await serveDecided(request, target: target, info: info, decision: decision, spec: spec, writer: writer)
+            await serveDecided(request, target: target, info: info, decision: decision, write: ticket, writer: writer)
         }
     }
 
-    /// Carries out the fence's decision for a single-object request.
-    func serveDecided(_ request: ServerRequest, target: RequestTarget, info: RequestInfo, decision: FenceDecision, spec: ShardSpec?,
-                      writer: ResponseWriter) async {
+    /// Carries out the fence's decision for a single-object request admitted as `write`.
+    func serveDecided(_ request: ServerRequest, target: RequestTarget, info: RequestInfo, decision: FenceDecision,
+                      write: ShardState.WriteTicket, writer: ResponseWriter) async {
+        let spec = write.spec
         let gr = info.groupResource
         let labels = namespaceLabels.lookup
         switch decision {
         case .passThrough:
             metrics.add(.passedThrough)
-            await forward(request, writer: writer)
+            await forward(request, write: write, writer: writer)
         case .refuse(let message):
             await refuse(StatusError.forbidden(message), writer: writer)
         case .filterList, .filterWatch:
@@ -256,24 +260,24 @@ public final class ShardProxy: HTTPResponder {
             if let refusal = ShardFence.namespaceOwnersRefusal(info, identity, spec: spec) {
                 return await refuse(StatusError.forbidden(refusal), writer: writer)
             }
-            await forward(request, writer: writer)
+            await forward(request, write: write, writer: writer)
         case .judgeBody(let mode):
             guard let identity = await readBody(request, writer: writer) else { return }
             guard ShardFence.mayCreate(identity, gr: gr, mode: mode, spec: spec, namespaceLabels: labels) else {
                 return await refuse(StatusError.forbidden(notOwned(info, identity, mode: mode, spec: spec)), writer: writer)
             }
-            await forward(request, writer: writer)
+            await forward(request, write: write, writer: writer)
         case .judgeResponse(let mode):
             await relayJudged(request, info: info, mode: mode, spec: spec, writer: writer)
         case .judgeCurrent(let mode):
-            await relayAfterJudgingCurrent(request, target: target, info: info, mode: mode, spec: spec, writer: writer)
+            await relayAfterJudgingCurrent(request, target: target, info: info, mode: mode, write: write, writer: writer)
         case .judgeDefinitionChange:
-            await relayDefinitionWrite(request, info: info, spec: spec, writer: writer)
+            await relayDefinitionWrite(request, info: info, write: write, writer: writer)
         case .judgeNamespaceWrite(let rule):
-            await relayAfterJudgingCurrent(request, target: target, info: info, mode: .namespace, spec: spec, namespaceWrite: rule,
+            await relayAfterJudgingCurrent(request, target: target, info: info, mode: .namespace, write: write, namespaceWrite: rule,
                                            writer: writer)
         case .deleteOwned(let mode):
-            await deleteOwned(request, target: target, info: info, mode: mode, spec: spec, writer: writer)
+            await deleteOwned(request, target: target, info: info, mode: mode, write: write, writer: writer)
         }
     }
 
@@ -330,12 +334,12 @@ public final class ShardProxy: HTTPResponder {
 
     /// Writes to objects whose key the object decides: read the object first, judge it as it
     /// is and as the write will leave it, then write (pinned to the judged object).
-    func relayAfterJudgingCurrent(_ request: ServerRequest, target: RequestTarget, info: RequestInfo, mode: ShardSpec.KeyMode, spec: ShardSpec?,
-                                  namespaceWrite: NamespaceWrite? = nil, writer: ResponseWriter) async {
-        guard let forwarded = await judgeCurrent(request, target: target, info: info, mode: mode, spec: spec, namespaceWrite: namespaceWrite,
+    func relayAfterJudgingCurrent(_ request: ServerRequest, target: RequestTarget, info: RequestInfo, mode: ShardSpec.KeyMode,
+                                  write: ShardState.WriteTicket, namespaceWrite: NamespaceWrite? = nil, writer: ResponseWriter) async {
+        guard let forwarded = await judgeCurrent(request, target: target, info: info, mode: mode, spec: write.spec, namespaceWrite: namespaceWrite,
                                                  writer: writer) else { return }
         metrics.add(.passedThrough)
-        await forward(forwarded, writer: writer)
+        await forward(forwarded, write: write, writer: writer)
     }
 
     /// Reads the object a request addresses and judges both sides of the write. Returns the

@@ -45,6 +45,10 @@ public final class ShardState: Sendable {
     public struct WriteTicket: Sendable {
         let id: Int
         public let spec: ShardSpec?
+        /// Whether the spec shards the resource written: only such writes are stamped and
+        /// re-checked before they leave.
+        public let sharded: Bool
+        let admittedAt: ContinuousClock.Instant
     }
 
     struct Change {
@@ -82,12 +86,23 @@ public final class ShardState: Sendable {
     }
 
     let state = Mutex(State())
+    /// Whether the member lease is valid now (nil: no lease, a spec file's proxy).
+    let leaseValidity = Mutex<(@Sendable () -> Bool)?>(nil)
+    /// The longest an admitted write may wait in the proxy before it leaves.
+    public let maxWriteAge: Duration
     static let rememberedChanges = 32
     static let rememberedTokens = 4096
     /// How long a revoked stream may take to end before its connection is closed.
     static let streamGracePeriod = Duration.seconds(5)
 
-    public init() {}
+    public init(maxWriteAge: Duration = .seconds(5)) {
+        self.maxWriteAge = maxWriteAge
+    }
+
+    /// From now on a write leaves only while `valid` says the member lease is valid.
+    public func requireLease(_ valid: @escaping @Sendable () -> Bool) {
+        leaseValidity.withLock { $0 = valid }
+    }
 
     public var spec: ShardSpec? { state.withLock { $0.spec } }
     public var appliedEpoch: UInt64? { state.withLock { $0.appliedEpoch } }
@@ -116,12 +131,22 @@ public final class ShardState: Sendable {
         _ = state.withLock { $0.streams.removeValue(forKey: ticket.id) }
     }
 
-    public func beginWrite() -> WriteTicket {
+    public func beginWrite(_ gr: GroupResource) -> WriteTicket {
         state.withLock { s in
             s.nextID += 1
             s.writes[s.nextID] = s.generation
-            return WriteTicket(id: s.nextID, spec: s.spec)
+            return WriteTicket(id: s.nextID, spec: s.spec, sharded: s.spec?.keyMode(of: gr) != nil, admittedAt: .now)
         }
+    }
+
+    /// Why a write admitted with `ticket` must not leave now (`WriteDeparture`), or nil.
+    public func departureRefusal(_ ticket: WriteTicket) -> StatusError? {
+        guard ticket.sharded, let admitted = ticket.spec else { return nil }
+        let leaseValid = leaseValidity.withLock { $0 }.map { $0() }
+        let current = state.withLock { $0.spec?.epoch }
+        guard let reason = WriteDeparture.refusal(admittedEpoch: admitted.epoch, currentEpoch: current, leaseValid: leaseValid,
+                                                  age: .now - ticket.admittedAt, bound: maxWriteAge) else { return nil }
+        return StatusError(code: 503, reason: .serviceUnavailable, message: reason, retryAfterSeconds: 1)
     }
 
     public func endWrite(_ ticket: WriteTicket) {

@@ -14,8 +14,13 @@ extension ShardProxy {
         return request.headers[canonicalForm: "connection"].contains { $0.lowercased() == "upgrade" }
     }
 
-    /// Forwards a request the shard allows: relayed, or tunnelled when it upgrades.
-    func forward(_ request: ServerRequest, writer: ResponseWriter) async {
+    /// Forwards a request the shard allows, admitted as `write`: relayed, or tunnelled when it
+    /// upgrades; not at all when the write may no longer leave (`ShardState.departureRefusal`).
+    func forward(_ request: ServerRequest, write: ShardState.WriteTicket, writer: ResponseWriter) async {
+        if let refusal = state.departureRefusal(write) {
+            metrics.add(.writesAborted)
+            return await refuse(refusal, writer: writer)
+        }
         guard ShardProxy.isUpgrade(request) else { return await relay(request, writer: writer) }
         do {
             let target = try tunnelTarget()

@@ -17,15 +17,41 @@ import Testing
     @Test func applyWaitsForInFlightWrites() async throws {
         let state = ShardState()
         await state.apply(spec(["a"], epoch: 1))
-        let write = state.beginWrite()
-        #expect(write.spec?.epoch == 1)
+        let write = state.beginWrite(configmaps)
+        #expect(write.spec?.epoch == 1 && write.sharded)
+        #expect(state.departureRefusal(write) == nil)
         let applying = Task { await state.apply(spec(["b"], epoch: 2)) }
         try await Task.sleep(for: .milliseconds(100))
         #expect(state.spec?.epoch == 2, "new requests see the new spec at once")
         #expect(state.appliedEpoch == 1, "but the epoch is not applied while an old write is in flight")
+        // The write admitted under epoch 1 is aborted, never sent under epoch 2.
+        let refusal = try #require(state.departureRefusal(write))
+        #expect(refusal.code == 503 && refusal.message.contains("from epoch 1 to 2"))
         state.endWrite(write)
         await applying.value
         #expect(state.appliedEpoch == 2)
+    }
+
+    /// A write leaves only while the member lease is valid and while it is young: a proxy
+    /// paused with a write in hand does not send it when it resumes.
+    @Test func writesDoNotLeaveAfterTheLeaseLapsesOrWhenTheyAreOld() async throws {
+        let valid = LeaseFlag()
+        let state = ShardState(maxWriteAge: .milliseconds(200))
+        state.requireLease { valid.value }
+        await state.apply(spec(["a"], epoch: 1))
+        let write = state.beginWrite(configmaps)
+        #expect(state.departureRefusal(write) == nil)
+        valid.set(false)
+        #expect(state.departureRefusal(write)?.message.contains("lease lapsed") == true)
+        valid.set(true)
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(state.departureRefusal(write)?.message.contains("longer than") == true)
+        state.endWrite(write)
+        // Writes to resources the spec does not shard are not the fence's to hold back.
+        let unsharded = state.beginWrite(secrets)
+        valid.set(false)
+        #expect(!unsharded.sharded && state.departureRefusal(unsharded) == nil)
+        state.endWrite(unsharded)
     }
 
     /// Streams of resources whose slice changed are revoked; others keep going.
@@ -120,4 +146,10 @@ final class AbortFlag: Sendable {
     let flag = Atomic<Bool>(false)
     func set() { flag.store(true, ordering: .sequentiallyConsistent) }
     var value: Bool { flag.load(ordering: .sequentiallyConsistent) }
+}
+
+final class LeaseFlag: Sendable {
+    let flag = Mutex(true)
+    var value: Bool { flag.withLock { $0 } }
+    func set(_ value: Bool) { flag.withLock { $0 = value } }
 }

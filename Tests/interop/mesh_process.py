@@ -2,6 +2,7 @@
 `ctrlmesh proxy --manager` and an unchanged `ctrlmesh sample-operator` behind it."""
 import json
 import os
+import subprocess
 import threading
 import time
 import urllib.request
@@ -14,6 +15,9 @@ MANIFESTS = os.path.join(ROOT, "manifests")
 SHARDING_CRD = os.path.join(MANIFESTS, "crds", "ctrlmesh.kruise.io_shardingconfigs.yaml")
 NAMESPACE = "ctrlmesh-system"
 CONFIG = "cloneset-operator"
+# The operator pods' service account: a proxy proves its pod with a token of it bound to the pod.
+SERVICE_ACCOUNT = "cloneset-operator"
+TOKEN_AUDIENCE = "ctrlmesh-manager"
 
 FNV_OFFSET = 0xcbf29ce484222325
 FNV_PRIME = 0x100000001b3
@@ -45,21 +49,39 @@ def pod_manifest(name, labels=None):
     return json.dumps({"apiVersion": "v1", "kind": "Pod",
                        "metadata": {"name": name, "namespace": NAMESPACE,
                                     "labels": {"app": "cloneset-operator", "statefulset.kubernetes.io/pod-name": name, **(labels or {})}},
-                       "spec": {"containers": [{"name": "operator", "image": "ctrlmesh:dev"}]}})
+                       "spec": {"serviceAccountName": SERVICE_ACCOUNT, "containers": [{"name": "operator", "image": "ctrlmesh:dev"}]}})
+
+
+def pod_token(kubeconfig, directory, pod, account=SERVICE_ACCOUNT):
+    """A token of the operators' service account bound to `pod`, for the manager's audience, as
+    the kubelet projects it (`kubectl create token`); None when the API server will not issue
+    one (no such pod)."""
+    result = subprocess.run(["kubectl", "--kubeconfig", kubeconfig, "create", "token", account, "-n", NAMESPACE,
+                             "--audience", TOKEN_AUDIENCE, "--bound-object-kind", "Pod", "--bound-object-name", pod],
+                            capture_output=True, text=True, timeout=60)
+    if result.returncode != 0:
+        return None
+    path = os.path.join(directory, "token")
+    with open(path, "w") as f:
+        f.write(result.stdout.strip())
+    return path
 
 
 class MeshProxy:
-    """`ctrlmesh proxy` taking its spec from the managers."""
+    """`ctrlmesh proxy` taking its spec from the managers, proving its pod with a token bound to
+    it (`token_of`: another pod's, as an impostor would; False: none)."""
 
-    def __init__(self, workdir, upstream_kubeconfig, pod, managers, lease="3,2,1", extra=()):
+    def __init__(self, workdir, upstream_kubeconfig, pod, managers, lease="3,2,1", extra=(), token_of=None):
         self.dir = os.path.join(workdir, pod)
         os.makedirs(self.dir, exist_ok=True)
         self.port, self.admin_port = free_port(), free_port()
         self.kubeconfig = os.path.join(self.dir, "kubeconfig")
+        token = None if token_of is False else pod_token(upstream_kubeconfig, self.dir, token_of or pod)
+        credentials = ["--manager-token-file", token] if token else []
         self.process = Process(["proxy", "--listen", f"127.0.0.1:{self.port}", "--kubeconfig", upstream_kubeconfig,
                                 "--manager", ",".join(managers), "--pod-name", pod, "--pod-namespace", NAMESPACE,
                                 "--member-lease", lease, "--metrics-listen", f"127.0.0.1:{self.admin_port}",
-                                "--kubeconfig-out", self.kubeconfig, *extra], ready_word="ready")
+                                "--kubeconfig-out", self.kubeconfig, *credentials, *extra], ready_word="ready")
 
     def status(self):
         with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}/status", timeout=10) as r:
@@ -76,6 +98,7 @@ class Mesh:
         self.server, self.workdir, self.manager_extra = server, workdir, list(manager_extra)
         server.kubectl("apply", "-f", SHARDING_CRD)
         server.kubectl("create", "namespace", NAMESPACE)
+        server.kubectl("create", "serviceaccount", SERVICE_ACCOUNT, "-n", NAMESPACE)
         self.manager_ports = [free_port() for _ in range(managers)]
         self.managers = [self.start_manager(i) for i in range(managers)]
         server.kubectl("apply", "-f", "-", input=config or sharding_config(replicas_per_shard, slots))

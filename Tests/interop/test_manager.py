@@ -179,10 +179,24 @@ def test_python_watcher_behind_a_placed_proxy_sees_only_its_shard_and_status_sho
         for shard in status["shards"]:
             assert f"{shard['name']}  cloneset-operator-" in table and shard["slots"] in table
         # A pod no ShardingConfig selects is told so and fails closed.
+        s.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "stray-0", "namespace": NAMESPACE},
+                                                         "spec": {"serviceAccountName": "cloneset-operator", "containers": [{"name": "c", "image": "x"}]}}))
         stray = MeshProxy(workdir, s.kubeconfig, "stray-0", mesh.manager_addresses)
         wait_until(lambda: "unassigned" in stray.status().get("manager", ""), what="the stray proxy told it is unassigned")
         assert stray.status()["shard"] is None
         stray.process.stop()
+        # A proxy that cannot prove its pod (no token, or another pod's) gets no session, and the
+        # real member's session is untouched.
+        for name, token_of in (("cloneset-operator-5", False), ("cloneset-operator-6", "cloneset-operator-0")):
+            s.kubectl("apply", "-f", "-", input=pod_manifest(name))
+            impostor = MeshProxy(workdir, s.kubeconfig, name, mesh.manager_addresses, token_of=token_of)
+            wait_until(lambda: "disconnected" in impostor.status().get("manager", ""), what=f"{name} refused")
+            assert impostor.status()["shard"] is None
+            assert "prove" in impostor.status()["manager"], impostor.status()
+            impostor.process.stop()
+            s.kubectl("delete", "pod", name, "-n", NAMESPACE)
+        assert proxies["cloneset-operator-0"].status()["shard"] == "cloneset-operator-0"
+        assert mesh.wait_converged(2)
     finally:
         for proxy in proxies.values():
             proxy.process.stop(sig=9)

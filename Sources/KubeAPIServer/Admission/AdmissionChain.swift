@@ -82,7 +82,7 @@ final class AdmissionChain: Sendable {
         var request: JSON = [
             "uid": .string(uid), "kind": kind, "resource": resource, "requestKind": kind, "requestResource": resource,
             "name": .string(a.name), "namespace": .string(a.namespace), "operation": .string(a.operation.rawValue),
-            "userInfo": ["username": "system:admin", "groups": ["system:masters", "system:authenticated"]],
+            "userInfo": RequestUser.current.json,
             "object": a.operation == .delete ? .null : object, "oldObject": old ?? .null, "dryRun": .bool(a.dryRun),
         ]
         if let sub = a.subresource { request["subResource"] = .string(sub); request["requestSubResource"] = .string(sub) }

@@ -1,4 +1,5 @@
 import KubeModel
+import MeshCore
 import Logging
 import MeshHTTP
 import NIOCore
@@ -17,6 +18,11 @@ public final class APIServer: HTTPResponder {
         public var webhookTimeout: Duration = .seconds(10)
         /// Compare each proxy's `X-Ctrlmesh-Judged` stamp with this server's routing.
         public var checkJudgements = false
+        /// Refuse a mesh proxy's write stamped with an epoch older than its keys' grants
+        /// (`MeshWriteFence`); off only to test the manager's fence webhook in its place.
+        public var meshWriteFence = true
+        /// The key service-account tokens are signed with (nil: a random one, for this process).
+        public var tokenSigningKey: [UInt8]?
         public init() {}
     }
 
@@ -29,6 +35,8 @@ public final class APIServer: HTTPResponder {
     public let writeAudit: WriteAudit
     /// Proxies' classifications against this server's routing (`checkJudgements`).
     public let judgements = JudgementAudit()
+    let meshFence = MeshWriteFence()
+    let tokens: ServiceAccountTokens
     let logger: Logger
     private let garbageCollection = Mutex<Task<Void, Never>?>(nil)
 
@@ -39,6 +47,10 @@ public final class APIServer: HTTPResponder {
         self.logger = logger
         self.admission = AdmissionChain(store: store, timeout: options.webhookTimeout, logger: logger)
         self.writeAudit = WriteAudit(store: store)
+        self.tokens = ServiceAccountTokens(key: options.tokenSigningKey)
+        if options.meshWriteFence {
+            store.guardCommits { [meshFence] gr, existing, new, lookup in try meshFence.check(gr, existing: existing, new: new, lookup: lookup) }
+        }
         try bootstrap()
         let collector = GarbageCollector(store: store)
         garbageCollection.withLock { $0 = Task { await collector.run(server: self) } }
@@ -129,12 +141,19 @@ public final class APIServer: HTTPResponder {
         let resource = try resolve(info)
         let context = RequestContext(request: request, info: info, resource: resource, query: target.query)
         try QueryOptions.check(context)
-        // Every commit this request makes is recorded under its stamp, subresources' included.
-        if let shard = request.headers.first(name: WriteAudit.shardHeader),
-           let epoch = request.headers.first(name: WriteAudit.epochHeader).flatMap(UInt64.init) {
-            return try await WriteAudit.$stamp.withValue((shard, epoch)) { try await serve(context, writer: writer) }
+        let user = try RequestUser.of(headers: request.headers)
+        // Every commit a stamped request makes, subresources' included, is judged by the mesh
+        // fence and recorded by the write audit under its stamp.
+        switch WriterStamp.read(extras: user.extra) {
+        case .none:
+            try await RequestUser.$current.withValue(user) { try await serve(context, writer: writer) }
+        case .invalid(let reason):
+            throw StatusError.forbidden("the mesh fence refused the request: \(reason)")
+        case .stamp(let stamp):
+            try await RequestUser.$current.withValue(user) {
+                try await MeshWriteFence.$stamp.withValue(stamp) { try await serve(context, writer: writer) }
+            }
         }
-        try await serve(context, writer: writer)
     }
 
     /// What this router serves a parsed target as, in the terms a proxy's judgement uses:
@@ -154,6 +173,13 @@ public final class APIServer: HTTPResponder {
         let info = context.info
         if info.verb == .create, context.resource.groupResource == Self.podsResource, info.subresource == "eviction" || info.subresource == "binding" {
             return try await info.subresource == "eviction" ? evict(context, writer: writer) : bind(context, writer: writer)
+        }
+        if context.resource.groupResource == Self.tokenReviewsResource {
+            guard info.verb == .create else { throw StatusError.methodNotAllowed("the server does not allow this method on the requested resource") }
+            return try await reviewToken(context, writer: writer)
+        }
+        if context.resource.groupResource == Self.serviceAccountsResource, info.subresource == "token" {
+            return try await requestToken(context, writer: writer)
         }
         if info.subresource == "scale", let scale = context.resource.scale {
             return try await serveScale(context, scale, writer: writer)
@@ -175,7 +201,8 @@ public final class APIServer: HTTPResponder {
         guard let resource = registry.lookup(group: info.group, version: info.version, plural: info.resource) else {
             throw StatusError(code: 404, reason: .notFound, message: "the server could not find the requested resource")
         }
-        let podAction = resource.groupResource == Self.podsResource && (info.subresource == "eviction" || info.subresource == "binding")
+        let podAction = (resource.groupResource == Self.podsResource && (info.subresource == "eviction" || info.subresource == "binding"))
+            || (resource.groupResource == Self.serviceAccountsResource && info.subresource == "token")
         if let sub = info.subresource, !(sub == "status" && resource.hasStatus), !(sub == "scale" && resource.scale != nil), !podAction {
             throw StatusError(code: 404, reason: .notFound, message: "the server could not find the requested resource")
         }

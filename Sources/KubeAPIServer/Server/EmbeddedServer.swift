@@ -44,6 +44,9 @@ public final class EmbeddedAPIServer: Sendable {
             certificates = certs
         }
         var options = configuration.options
+        if let dir = configuration.dataDirectory, options.tokenSigningKey == nil {
+            options.tokenSigningKey = try ServiceAccountTokens.persistentKey(in: dir)
+        }
         // The address goes into /api once the port is known; the responder reads it per request.
         let responderBox = ResponderBox()
         let http = try await HTTPServer.start(.init(host: configuration.host, port: configuration.port, tls: tlsContext,

@@ -1,8 +1,8 @@
 import KubeModel
 import Synchronization
 
-/// Which mesh shard made each write, as its proxy stamped it (`X-Ctrlmesh-Shard` and
-/// `X-Ctrlmesh-Epoch`): the record the ownership audit reads, served at
+/// Which mesh shard made each write, as its proxy stamped it (`WriterStamp`, carried as
+/// impersonation extras): the record the ownership audit reads, served at
 /// `/debug/ctrlmesh/writes`. Commits made without the stamp (direct clients, the garbage
 /// collector) are not recorded. Bounded: the oldest records go first.
 public final class WriteAudit: Sendable {
@@ -18,18 +18,13 @@ public final class WriteAudit: Sendable {
         public var epoch: UInt64
     }
 
-    /// The stamp of the request being served, read where the store commits.
-    @TaskLocal static var stamp: (shard: String, epoch: UInt64)?
-
-    public static let shardHeader = "x-ctrlmesh-shard"
-    public static let epochHeader = "x-ctrlmesh-epoch"
     static let limit = 500_000
 
     let records = Mutex<[Record]>([])
 
     init(store: ObjectStore) {
         _ = store.observe { [self] event in
-            guard let stamp = WriteAudit.stamp else { return }
+            guard let stamp = MeshWriteFence.stamp else { return }
             let json = event.object.json
             let controller = (json["metadata"]?["ownerReferences"]?.arrayValue ?? []).first { $0["controller"]?.boolValue == true }
             let record = Record(resourceVersion: event.resourceVersion, resource: event.resource, namespace: event.object.key.namespace,

@@ -29,6 +29,11 @@ public final class ObjectStore: Sendable {
     }
 
     let state: Mutex<State>
+    /// Judges every commit before it is made, under the lock, with a view of the store as it
+    /// is (the mesh's write fence); throwing refuses the commit.
+    public typealias CommitGuard = @Sendable (GroupResource, _ existing: StoredObject?, _ new: JSON?,
+                                              _ lookup: (GroupResource, ObjectKey) -> StoredObject?) throws -> Void
+    let commitGuard: Mutex<CommitGuard?> = Mutex(nil)
     let persistence: any Persistence
     public let historyLimit: Int
     /// The largest object stored, serialized: etcd's default `--max-request-bytes` (1.5 MiB).
@@ -48,6 +53,11 @@ public final class ObjectStore: Sendable {
     }
 
     public var currentResourceVersion: UInt64 { state.withLock { $0.resourceVersion } }
+
+    /// Sets the guard every later commit must pass.
+    public func guardCommits(_ judge: @escaping CommitGuard) {
+        commitGuard.withLock { $0 = judge }
+    }
 
     public func get(_ gr: GroupResource, _ key: ObjectKey) -> StoredObject? {
         state.withLock { $0.collections[gr]?.objects[key] }
@@ -113,7 +123,8 @@ public final class ObjectStore: Sendable {
     /// resourceVersion, persists, records history and notifies watchers.
     @discardableResult
     public func commit(_ gr: GroupResource, _ key: ObjectKey, _ change: Change, precondition: Precondition) throws -> StoredObject {
-        try state.withLock { (s: inout State) throws -> StoredObject in
+        let judge = commitGuard.withLock { $0 }
+        return try state.withLock { (s: inout State) throws -> StoredObject in
             let existing = s.collections[gr]?.objects[key]
             switch precondition {
             case .mustNotExist:
@@ -121,6 +132,10 @@ public final class ObjectStore: Sendable {
             case .resourceVersion(let rv):
                 guard let existing else { throw StatusError.notFound(gr, key.name) }
                 if existing.resourceVersion != rv { throw StoreConflict() }
+            }
+            if let judge {
+                let new: JSON? = if case .put(let json) = change { json } else { nil }
+                try judge(gr, existing, new) { s.collections[$0]?.objects[$1] }
             }
             let rv = s.resourceVersion + 1
             let event: StoreEvent

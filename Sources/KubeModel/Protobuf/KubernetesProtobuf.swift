@@ -2,7 +2,7 @@ import Foundation
 
 /// Decodes `application/vnd.kubernetes.protobuf` request bodies of the built-in kinds that
 /// kubectl's typed `create` commands send (namespaces, configmaps, secrets, serviceaccounts,
-/// leases), and the DeleteOptions of protobuf clients, into the JSON the API server stores. The envelope is `k8s\0` + runtime.Unknown
+/// leases, token requests), and the DeleteOptions of protobuf clients, into the JSON the API server stores. The envelope is `k8s\0` + runtime.Unknown
 /// (typeMeta = 1 {apiVersion = 1, kind = 2}, raw = 2); field numbers are those of
 /// k8s.io/api's generated.proto.
 public enum KubernetesProtobuf {
@@ -70,6 +70,18 @@ public enum KubernetesProtobuf {
             2: Field(name: "secrets", type: .message(objectReference), repeated: true),
             3: Field(name: "imagePullSecrets", type: .message(localObjectReference), repeated: true),
             4: Field(name: "automountServiceAccountToken", type: .bool),
+        ],
+        // What `kubectl create token` sends (k8s.io/api/authentication/v1).
+        "TokenRequest": [
+            1: Field(name: "metadata", type: .message(objectMeta)),
+            2: Field(name: "spec", type: .message([
+                1: Field(name: "audiences", type: .string, repeated: true),
+                3: Field(name: "boundObjectRef", type: .message([
+                    1: Field(name: "kind", type: .string), 2: Field(name: "apiVersion", type: .string),
+                    3: Field(name: "name", type: .string), 4: Field(name: "uid", type: .string),
+                ])),
+                4: Field(name: "expirationSeconds", type: .int64, keepsZero: true),
+            ])),
         ],
         // What client-go sends as the body of a delete from a protobuf client.
         "DeleteOptions": [

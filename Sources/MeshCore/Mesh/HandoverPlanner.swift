@@ -74,6 +74,9 @@ public struct HandoverPlanner: Sendable {
     public private(set) var members: [String: Member] = [:]
     /// The spec most recently issued to each shard.
     public private(set) var shardSpecs: [String: Holding] = [:]
+    /// The shard holding each unit and the epoch it was granted at: what the fence at the API
+    /// server must have recorded before a spec granting the unit may be sent.
+    public private(set) var grants: [Int: ShardGrants.Grant]
     /// The highest epoch issued or reported: the next spec gets a higher one.
     public private(set) var epoch: UInt64
     /// The highest epoch this planner minted. A reported spec is adopted only above it, so the
@@ -82,8 +85,9 @@ public struct HandoverPlanner: Sendable {
 
     /// A planner starting from a persisted target (a new manager adopts its predecessor's).
     public init(unitCount: Int, targeting: Targeting, spareShard: String? = nil, canaryShard: String? = nil, target: [String?]? = nil,
-                epoch: UInt64 = 0, revision: String = "") {
+                epoch: UInt64 = 0, revision: String = "", grants: [Int: ShardGrants.Grant] = [:]) {
         precondition(unitCount > 0)
+        self.grants = grants.filter { $0.key < unitCount }
         self.unitCount = unitCount
         self.revision = revision
         self.targeting = targeting
@@ -178,6 +182,7 @@ public struct HandoverPlanner: Sendable {
         for shard in shards.sorted() {
             let wanted = shard == spareShard ? [] : grantable(to: shard, blockers: blockers)
             if shardSpecs[shard]?.units != wanted || shardSpecs[shard]?.revision != revision {
+                let previous = shardSpecs[shard]?.units ?? []
                 if let enforced = enforcedSpec(of: shard, units: wanted) {
                     // Its members already enforce exactly this (a new manager adopting them).
                     shardSpecs[shard] = enforced
@@ -186,6 +191,9 @@ public struct HandoverPlanner: Sendable {
                     minted = epoch
                     shardSpecs[shard] = Holding(shard: shard, epoch: epoch, units: wanted, revision: revision)
                 }
+                let issued = shardSpecs[shard]!
+                for unit in wanted where grants[unit]?.shard != shard { grants[unit] = ShardGrants.Grant(shard: shard, epoch: issued.epoch) }
+                for unit in previous.subtracting(wanted) where grants[unit]?.shard == shard { grants[unit] = nil }
             }
         }
         var sends: [Send] = []

@@ -10,6 +10,10 @@ extension MeshConfig {
     /// The ShardingConfig collection of `group` (KusionStack's, else ours).
     public static func resource(group: String) -> GroupVersionResource { group == kusionGroup ? kusionResource : resource }
 
+    /// `group/namespace/name`: what the manager and the fence know the config by (the two API
+    /// groups' configs never collide).
+    public var key: String { "\(group)/\(namespace)/\(name)" }
+
     /// Parses and validates a ShardingConfig object of either API group
     /// (`ctrlmesh.kruise.io/v1alpha1`, or KusionStack's `ctrlmesh.kusionstack.io/v1alpha1`).
     public init(object: JSON) throws(FieldErrors) {
@@ -28,7 +32,8 @@ extension MeshConfig {
             ? MeshConfig.kusion(spec, name: name, namespace: namespace, reader: &reader)
             : MeshConfig.native(spec, name: name, namespace: namespace, reader: &reader)
         if let parsed { reader.validate(parsed) }
-        guard reader.problems.isEmpty, let parsed else { throw FieldErrors(reader.problems) }
+        guard reader.problems.isEmpty, var parsed else { throw FieldErrors(reader.problems) }
+        parsed.group = group
         self = parsed
     }
 

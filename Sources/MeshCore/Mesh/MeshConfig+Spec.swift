@@ -17,7 +17,7 @@ extension MeshConfig {
                 owned.namespacePatterns += sets[index].regexes
             }
         }
-        return ShardSpec(shard: shard, epoch: epoch, resources: resources, owned: owned, leaderElection: leaderElection)
+        return ShardSpec(shard: shard, epoch: epoch, resources: resources, owned: owned, leaderElection: leaderElection, mesh: key)
     }
 
     /// Slots as the fewest hash ranges, adjacent slots merged.

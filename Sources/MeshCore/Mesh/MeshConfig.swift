@@ -30,6 +30,8 @@ public struct MeshConfig: Sendable, Equatable {
 
     public var name: String
     public var namespace: String
+    /// The API group the config was written in (ours, or KusionStack's).
+    public var group = MeshConfig.group
     /// The operator pods of this mesh.
     public var podSelector: LabelSelector
     public var resources: [ShardSpec.ResourceRule]

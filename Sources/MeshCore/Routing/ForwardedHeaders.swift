@@ -4,8 +4,8 @@ import KubeModel
 /// reads (content negotiation, credentials, impersonation, audit id) and those an exec, attach
 /// or port-forward upgrade needs. Every other header is dropped at the proxy's door: a method
 /// override, a front proxy's identity headers (`X-Remote-User`…), `Forwarded` or anything
-/// else the proxy did not judge never reaches the server. `X-Ctrlmesh-*` headers are the
-/// proxy's own and are set after this.
+/// else the proxy did not judge never reaches the server. The mesh's stamp (impersonation
+/// extras under `ctrlmesh.`) is the proxy's own and is set after this.
 public enum ForwardedHeaders {
     static let names: Set<String> = [
         "accept", "accept-encoding", "authorization", "content-type", "user-agent", "audit-id",
@@ -16,7 +16,7 @@ public enum ForwardedHeaders {
 
     public static func forwards(_ name: String) -> Bool {
         let lower = name.lowercased()
-        return names.contains(lower) || lower.hasPrefix("impersonate-extra-")
+        return names.contains(lower) || (lower.hasPrefix("impersonate-extra-") && !WriterStamp.isStampHeader(lower))
     }
 
     /// Why the proxy would judge the body of a request with these headers as one thing while the

@@ -20,16 +20,18 @@ public struct ShardSpecError: Error, Sendable, Equatable, CustomStringConvertibl
 ///       namespaceHashRanges: [{start: "0x0", end: "0x8000000000000000"}]
 ///       objectHashRanges: [{start: "0x0", end: "0x10000000000000000"}]
 ///     leaderElection: {resource: leases, namespace: kruise-system, name: kruise-manager}
+///     mesh: ctrlmesh.kruise.io/kruise-system/kruise   # the ShardingConfig issuing it (optional)
 extension ShardSpec {
     /// Parses a spec strictly: an unknown field or a value of the wrong type is an error (the
     /// proxy keeps its last good spec), and `resources` must be given — `resources: []` says
     /// explicitly that the spec shards nothing; a missing or misspelt list never does.
     public init(json: JSON) throws(ShardSpecError) {
         var reader = FieldReader()
-        guard let json = reader.object(json, "", known: ["shard", "epoch", "resources", "owned", "leaderElection"]) else {
+        guard let json = reader.object(json, "", known: ["shard", "epoch", "mesh", "resources", "owned", "leaderElection"]) else {
             throw ShardSpecError("shard spec: expected an object")
         }
         let shard = reader.string(json["shard"], "shard") ?? ""
+        let mesh = reader.string(json["mesh"], "mesh")
         if shard.isEmpty {
             reader.fail("shard", "required")
         } else if !NameValidation.isDNS1123Subdomain(shard) {
@@ -86,7 +88,7 @@ extension ShardSpec {
             lock = LeaderElectionLock(group: group, resource: resource, namespace: namespace, name: name)
         }
         guard reader.problems.isEmpty, let epoch else { throw ShardSpecError("shard spec: " + reader.problems.joined(separator: "; ")) }
-        self.init(shard: shard, epoch: UInt64(epoch), resources: resources, owned: owned, leaderElection: lock)
+        self.init(shard: shard, epoch: UInt64(epoch), resources: resources, owned: owned, leaderElection: lock, mesh: mesh)
     }
 }
 
@@ -141,6 +143,7 @@ extension ShardSpec {
                 "objectHashRanges": ranges(owned.objectHashRanges),
             ],
         ]
+        if let mesh { object.setValue(.string(mesh), at: ["mesh"]) }
         if let lock = leaderElection {
             object.setValue(["group": .string(lock.group), "resource": .string(lock.resource),
                              "namespace": .string(lock.namespace), "name": .string(lock.name)], at: ["leaderElection"])

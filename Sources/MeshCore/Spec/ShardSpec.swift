@@ -72,9 +72,14 @@ public struct ShardSpec: Sendable, Equatable {
     public var resources: [ResourceRule]
     public var owned: OwnedKeys
     public var leaderElection: LeaderElectionLock?
+    /// The ShardingConfig that issued the spec (`group/namespace/name`), named in the stamp of
+    /// every write so the fence at the API server judges it by that config's grants; nil for a
+    /// spec written by hand.
+    public var mesh: String?
 
     public init(shard: String, epoch: UInt64, resources: [ResourceRule], owned: OwnedKeys,
-                leaderElection: LeaderElectionLock? = nil) {
+                leaderElection: LeaderElectionLock? = nil, mesh: String? = nil) {
+        self.mesh = mesh
         self.shard = shard
         self.epoch = epoch
         self.resources = resources

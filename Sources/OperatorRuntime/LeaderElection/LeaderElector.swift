@@ -52,6 +52,10 @@ public final class LeaderElector: Sendable {
 
     public var isLeader: Bool { election.withLock { $0.isLeader } }
 
+    /// The leadership term: the Lease's `leaseTransitions` as this candidate last read or wrote
+    /// it. Each change of holder raises it, so a later leader's term is higher.
+    public var term: Int { election.withLock { $0.observedRecord?.leaseTransitions ?? 0 } }
+
     /// Waits to lead, then runs `work` while leading. Returns when `work` returns or the task
     /// is cancelled (releasing the Lease); throws `LeadershipLost` if renewal failed first.
     public func run(_ work: @escaping @Sendable () async throws -> Void) async throws {
