@@ -29,6 +29,9 @@ struct APIServerCommand: AsyncParsableCommand {
     @Flag(help: "Compare each proxy's X-Ctrlmesh-Judged stamp with this server's routing (see /debug/ctrlmesh/judgements).")
     var checkJudgements = false
 
+    @Flag(help: "Do not judge mesh proxies' stamped writes against their ShardingConfig's grants (only to test the manager's fence webhook, or the lack of any fence).")
+    var noMeshFence = false
+
     func run() async throws {
         var config = EmbeddedAPIServer.Configuration()
         config.host = listen.host
@@ -38,6 +41,7 @@ struct APIServerCommand: AsyncParsableCommand {
         config.historyLimit = watchHistory
         config.options.bookmarkInterval = .seconds(bookmarkInterval)
         config.options.checkJudgements = checkJudgements
+        config.options.meshWriteFence = !noMeshFence
         let server: EmbeddedAPIServer
         do {
             server = try await EmbeddedAPIServer.start(config)
