@@ -112,7 +112,8 @@ def main():
             kubectl(kc, "apply", "-f", "-", input=json.dumps(doc))
         manager_port = free_port()
         procs.append(start([args.ctrlmesh, "manager", "--kubeconfig", kc, "--listen", f"127.0.0.1:{manager_port}",
-                            "--identity", "bench", "--namespace", NAMESPACE], ready="listening"))
+                            "--identity", "bench", "--namespace", NAMESPACE,
+                            "--grpc-plaintext", "--trust-sessions"], ready="listening"))
         proxies = {}
         for ordinal, label in ((0, "yes"), (1, "no")):
             pod = f"op-{ordinal}"
@@ -124,7 +125,7 @@ def main():
             port, admin = free_port(), free_port()
             procs.append(start([args.ctrlmesh, "proxy", "--listen", f"127.0.0.1:{port}", "--kubeconfig", kc,
                                 "--manager", f"127.0.0.1:{manager_port}", "--pod-name", pod, "--pod-namespace", NAMESPACE,
-                                "--metrics-listen", f"127.0.0.1:{admin}"], ready="ready"))
+                                "--metrics-listen", f"127.0.0.1:{admin}", "--manager-plaintext"], ready="ready"))
             wait_port(port)
             proxies[label] = (port, admin)
         deadline = time.time() + 60

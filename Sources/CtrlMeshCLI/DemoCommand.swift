@@ -103,6 +103,7 @@ struct DemoCommand: AsyncParsableCommand {
         let managerTask = Task { await manager.run() }
         _ = try await client.create(MeshConfig.resource, namespace: DemoMembers.namespace, DemoCommand.shardingConfig(replicasPerShard))
         let members = try DemoMembers(client: client, serverURL: server.url, managerPort: manager.grpcPort,
+                                      managerCA: manager.webhookCertificates?.caBundlePEM ?? "",
                                   lease: MemberLease.Timings(duration: .seconds(6), renewDeadline: .seconds(4), retryPeriod: .seconds(1)))
         let nodes = Manager(client: RESTClient(config: ClientConfig(server: server.url), qps: nil))
         _ = NodeSimulator(manager: nodes)

@@ -1,6 +1,7 @@
 import Foundation
 import KubeClient
 import KubeModel
+import MeshControl
 import MeshCore
 import MeshProxy
 import OperatorRuntime
@@ -27,11 +28,14 @@ final class DemoMembers: @unchecked Sendable {
     let serverURL: String
     let managerPort: Int
     let lease: MemberLease.Timings
+    /// The CA of the manager's certificate: proxies speak TLS to it, as injected ones do.
+    let managerCA: String
     /// Where the pods' tokens are written (removed when the demo ends).
     let tokenDirectory: String
     private(set) var members: [Int: Member] = [:]
 
-    init(client: RESTClient, serverURL: String, managerPort: Int, lease: MemberLease.Timings) throws {
+    init(client: RESTClient, serverURL: String, managerPort: Int, managerCA: String, lease: MemberLease.Timings) throws {
+        self.managerCA = managerCA
         tokenDirectory = (NSTemporaryDirectory() as NSString).appendingPathComponent("ctrlmesh-demo-tokens-\(ProcessInfo.processInfo.processIdentifier)")
         try FileManager.default.createDirectory(atPath: tokenDirectory, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
@@ -80,7 +84,7 @@ final class DemoMembers: @unchecked Sendable {
             _ = try await client.create(GroupVersionResource.pods, namespace: DemoMembers.namespace, object)
         } catch let error as StatusError where error.reason == .alreadyExists {}
         var mesh = ProxyRuntime.Mesh(managers: [.init(host: "127.0.0.1", port: managerPort)], podName: pod,
-                                     podNamespace: DemoMembers.namespace, lease: lease)
+                                     podNamespace: DemoMembers.namespace, lease: lease, tls: .verifyingServer(caPEM: managerCA))
         // The proxy proves its pod to the manager as an injected one does: with a token of the
         // pod's service account bound to the pod (here requested, there projected by the kubelet).
         mesh.tokenFile = try await tokenFile(for: pod)

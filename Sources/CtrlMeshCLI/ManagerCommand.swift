@@ -58,6 +58,9 @@ struct ManagerCommand: AsyncParsableCommand {
     @Option(help: "Seconds added to a member lease's duration before its keys move elsewhere.")
     var memberSkew = 2
 
+    @Flag(help: "Serve proxies in plaintext (a local run). Otherwise the endpoint speaks TLS: with --grpc-tls-cert (mTLS), else with the webhook certificate (--webhook-listen), which injected proxies are given to trust.")
+    var grpcPlaintext = false
+
     @Flag(help: "Accept proxy sessions that present no service-account token (local runs only): by default a session must prove, through a TokenReview, the pod it speaks for.")
     var trustSessions = false
 
@@ -77,6 +80,10 @@ struct ManagerCommand: AsyncParsableCommand {
         if memberSkew < 0 { throw ValidationError("--member-skew must not be negative") }
         if fenceWebhook, webhookURL == nil { throw ValidationError("--fence-webhook needs --webhook-url") }
         if keepalive < 1 { throw ValidationError("--keepalive must be at least 1 second") }
+        if grpcPlaintext, grpcTLSCert != nil { throw ValidationError("--grpc-plaintext and --grpc-tls-cert contradict each other") }
+        if !grpcPlaintext, grpcTLSCert == nil, webhookListen == nil {
+            throw ValidationError("the proxies' endpoint needs TLS: --grpc-tls-cert, or --webhook-listen (its certificate serves both), or --grpc-plaintext for a local run")
+        }
         if webhookCertValidity < 30 { throw ValidationError("--webhook-cert-validity must be at least 30 seconds") }
         _ = try grpcTLS()
     }
@@ -104,6 +111,7 @@ struct ManagerCommand: AsyncParsableCommand {
         options.webhookURL = webhookURL
         options.webhookCertificateValidity = TimeInterval(webhookCertValidity)
         options.trustsSessions = trustSessions
+        options.grpcPlaintext = grpcPlaintext
         options.registerFenceWebhook = fenceWebhook
         options.keepalive = .seconds(keepalive)
         let runtime: ManagerRuntime

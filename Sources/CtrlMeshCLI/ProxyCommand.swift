@@ -38,8 +38,11 @@ struct ProxyCommand: AsyncParsableCommand {
     @Option(help: "This operator pod's namespace (default $POD_NAMESPACE).")
     var podNamespace: String?
 
-    @Option(help: "CA the manager's certificate must be signed by: speak mTLS to the manager (with --manager-cert/--manager-key).")
+    @Option(help: "CA (PEM file) the manager's certificate must be signed by: speak TLS to the manager (mTLS with --manager-cert/--manager-key). Default: the PEM in $CTRLMESH_MANAGER_CA_PEM, as the injection webhook sets it.")
     var managerCA: String?
+
+    @Flag(help: "Speak plaintext to the manager (a local run): without it the proxy needs --manager-ca or $CTRLMESH_MANAGER_CA_PEM.")
+    var managerPlaintext = false
 
     @Option(help: "This proxy's client certificate (PEM) for mTLS to the manager.")
     var managerCert: String?
@@ -86,6 +89,27 @@ struct ProxyCommand: AsyncParsableCommand {
     }
 
     /// The mesh options when --manager is given.
+    /// How the session with the manager is secured: mTLS, TLS trusting a CA (a file, or the
+    /// PEM the injection webhook put in the environment), or plaintext when asked for.
+    func managerTLS(_ environment: [String: String]) throws -> ManagerTLS? {
+        if managerCert != nil || managerKey != nil {
+            return try MutualTLSFiles.fromFlags(certificate: managerCert, privateKey: managerKey, trustedCA: managerCA,
+                                                flags: "--manager-ca, --manager-cert and --manager-key").map { .mutual($0) }
+        }
+        if managerPlaintext {
+            if managerCA != nil { throw ValidationError("--manager-plaintext and --manager-ca contradict each other") }
+            return nil
+        }
+        if let managerCA {
+            guard let pem = FileManager.default.contents(atPath: managerCA).flatMap({ String(data: $0, encoding: .utf8) }) else {
+                throw ValidationError("cannot read \(managerCA)")
+            }
+            return .verifyingServer(caPEM: pem)
+        }
+        if let pem = environment["CTRLMESH_MANAGER_CA_PEM"], !pem.isEmpty { return .verifyingServer(caPEM: pem) }
+        throw ValidationError("--manager needs TLS to the manager: --manager-ca (or $CTRLMESH_MANAGER_CA_PEM), or --manager-plaintext for a local run")
+    }
+
     /// The user stamped writes impersonate: the operator's own service account.
     func writerIdentity(namespace: String?) -> String {
         let environment = ProcessInfo.processInfo.environment
@@ -116,8 +140,7 @@ struct ProxyCommand: AsyncParsableCommand {
         guard parts.count == 3, parts.allSatisfy({ $0 > 0 }), parts[1] < parts[0] else {
             throw ValidationError("--member-lease: expected duration,renew-deadline,retry in whole seconds with renew-deadline < duration")
         }
-        let tls = try MutualTLSFiles.fromFlags(certificate: managerCert, privateKey: managerKey, trustedCA: managerCA,
-                                               flags: "--manager-ca, --manager-cert and --manager-key")
+        let tls = try managerTLS(environment)
         var mesh = ProxyRuntime.Mesh(managers: targets, podName: pod, podNamespace: namespace,
                                      lease: MemberLease.Timings(duration: .seconds(parts[0]), renewDeadline: .seconds(parts[1]),
                                                                 retryPeriod: .seconds(parts[2])), tls: tls)

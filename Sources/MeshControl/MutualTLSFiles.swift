@@ -11,3 +11,12 @@ public struct MutualTLSFiles: Sendable, Equatable {
         self.trustedCA = trustedCA
     }
 }
+
+/// How a proxy's session with the manager is secured.
+public enum ManagerTLS: Sendable, Equatable {
+    /// mTLS: the proxy presents its own certificate, and the manager's must chain to the CA.
+    case mutual(MutualTLSFiles)
+    /// TLS whose server certificate must chain to this CA (PEM); the proxy proves its pod
+    /// with its token, which TLS keeps secret.
+    case verifyingServer(caPEM: String)
+}

@@ -16,6 +16,8 @@ final class ControlSessions: Sendable {
     struct Leader: Sendable {
         let coordinator: Coordinator
         let policies: PolicyBook
+        /// Whether this replica still leads at this instant.
+        let leads: @Sendable () -> Bool
     }
 
     let client: RESTClient
@@ -26,7 +28,7 @@ final class ControlSessions: Sendable {
     }
 
     func handle(_ metadata: Metadata, _ incoming: RPCAsyncSequence<ProxyMessage, any Error>, _ outgoing: RPCWriter<ManagerMessage>) async throws {
-        guard let leader = leader.withLock({ $0 }) else {
+        guard let leader = leader.withLock({ $0 }), leader.leads() else {
             throw RPCError(code: .unavailable, message: "this mesh manager is not the leader")
         }
         try await withThrowingTaskGroup(of: Void.self) { group in

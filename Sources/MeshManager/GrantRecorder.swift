@@ -12,9 +12,13 @@ struct GrantRecorder {
     let logger: Logger
 
     /// The record written, or nil (after a pause, so a failing write is not retried in a loop).
-    func record(_ grants: ShardGrants, key: String) async -> ShardGrants? {
+    /// Nothing is written once `leads` says this replica no longer leads.
+    func record(_ grants: ShardGrants, key: String, leads: @Sendable () -> Bool) async -> ShardGrants? {
         let parts = key.split(separator: "/", maxSplits: 2).map(String.init)
-        guard parts.count == 3 else { return nil }
+        guard parts.count == 3, leads() else {
+            try? await Task.sleep(for: .milliseconds(500))
+            return nil
+        }
         let resource = MeshConfig.resource(group: parts[0])
         for _ in 0..<8 {
             do {

@@ -44,6 +44,9 @@ public final class ManagerRuntime: Sendable {
         /// Accept sessions that present no token (local runs): by default a session proves the
         /// pod it speaks for with its service-account token.
         public var trustsSessions = false
+        /// Serve proxies without TLS (local runs). Otherwise the endpoint speaks TLS: mTLS with
+        /// `grpcTLS`, else with the webhook certificate (which the injected proxies trust).
+        public var grpcPlaintext = false
         /// HTTP/2 keepalive on proxy sessions: a ping after this long without frames, and the
         /// connection closed when it is not answered within as long again.
         public var keepalive: Duration = .seconds(2)
@@ -87,6 +90,21 @@ public final class ManagerRuntime: Sendable {
     public static func start(_ options: Options, upstream: ClientConfig, logger: Logger = Logger(label: "ctrlmesh.manager")) async throws -> ManagerRuntime {
         let client = RESTClient(config: upstream, qps: nil)
         let sessions = ControlSessions(client: client)
+        // The webhook certificate first: without a certificate of its own the gRPC endpoint
+        // serves TLS with it.
+        var certificates: WebhookCertificates?
+        if options.webhookPort != nil {
+            let host = options.webhookHost ?? "127.0.0.1"
+            var hosts = ["localhost", "127.0.0.1", host]
+            if let urlHost = options.webhookURL.flatMap({ URL(string: $0)?.host }) { hosts.append(urlHost) }
+            do {
+                certificates = try await WebhookCertificates(client: client, namespace: options.namespace, hosts: hosts,
+                                                             validity: options.webhookCertificateValidity, logger: logger)
+            } catch {
+                await client.connection.shutdown()
+                throw ManagerError("cannot make the webhook certificate: \(error)")
+            }
+        }
         let security: HTTP2ServerTransport.Posix.TransportSecurity
         if let tls = options.grpcTLS {
             security = .mTLS(certificateChain: [.file(path: tls.certificate, format: .pem)],
@@ -95,8 +113,15 @@ public final class ManagerRuntime: Sendable {
                 // Proxies are identified by the pod they register as, not by a host name.
                 config.clientCertificateVerification = .noHostnameVerification
             }
-        } else {
+        } else if options.grpcPlaintext {
             security = .plaintext
+        } else if let serving = certificates?.servingPEM {
+            // Proxies prove who they are with their tokens; TLS keeps the tokens secret.
+            security = .tls(certificateChain: [.bytes(Array(serving.certificate.utf8), format: .pem)],
+                            privateKey: .bytes(Array(serving.privateKey.utf8), format: .pem))
+        } else {
+            await client.connection.shutdown()
+            throw ManagerError("the proxies' endpoint needs TLS: a certificate (--grpc-tls-cert), the webhook certificate (--webhook-listen), or --grpc-plaintext for a local run")
         }
         // Proxies hold one long-lived stream each; anything that connects and opens none, or
         // piles up connections, is dropped (`ListenerAdmission`).
@@ -126,20 +151,19 @@ public final class ManagerRuntime: Sendable {
             throw ManagerError("cannot listen for proxies on \(options.grpcHost):\(options.grpcPort): \(error)")
         }
         var webhook: HTTPServer?
-        var certificates: WebhookCertificates?
-        if let webhookPort = options.webhookPort {
+        if let webhookPort = options.webhookPort, let certificates {
             let host = options.webhookHost ?? "127.0.0.1"
-            var hosts = ["localhost", "127.0.0.1", host]
-            if let urlHost = options.webhookURL.flatMap({ URL(string: $0)?.host }) { hosts.append(urlHost) }
             do {
-                let shared = try await WebhookCertificates(client: client, namespace: options.namespace, hosts: hosts,
-                                                           validity: options.webhookCertificateValidity, logger: logger)
                 var configuration = HTTPServer.Configuration(host: host, port: webhookPort)
-                configuration.reloadableTLS = shared.context
-                webhook = try await HTTPServer.start(configuration, responder: AdmissionWebhook(logger: logger, injector: options.injection.map {
-                    SidecarInjector(client: client, injection: $0, logger: logger)
-                }, fence: WriteFenceWebhook(client: client, sessions: sessions, logger: logger)))
-                certificates = shared
+                configuration.reloadableTLS = certificates.context
+                let injector = options.injection.map { injection in
+                    var injection = injection
+                    // Injected proxies trust the manager's certificate (unless it brings its own).
+                    if options.grpcTLS == nil, !options.grpcPlaintext { injection.managerCAPEM = certificates.caBundlePEM }
+                    return SidecarInjector(client: client, injection: injection, logger: logger)
+                }
+                webhook = try await HTTPServer.start(configuration, responder: AdmissionWebhook(
+                    logger: logger, injector: injector, fence: WriteFenceWebhook(client: client, sessions: sessions, logger: logger)))
             } catch {
                 grpc.beginGracefulShutdown()
                 await client.connection.shutdown()
@@ -201,7 +225,7 @@ public final class ManagerRuntime: Sendable {
         let elector = LeaderElector(client: client, configuration: configuration, logger: logger)
         while !Task.isCancelled {
             do {
-                try await elector.run { try await self.coordinate(term: UInt64(max(0, elector.term))) }
+                try await elector.run { try await self.coordinate(term: UInt64(max(0, elector.term)), leads: { elector.leadsNow }) }
             } catch where !Task.isCancelled {
                 logger.error("mesh manager \(options.identity) stopped leading: \(error)")
             } catch {}
@@ -211,10 +235,12 @@ public final class ManagerRuntime: Sendable {
 
     /// The leader's work: informers feed the coordinator, which plans; the clock expires
     /// members; grants are recorded before they are sent; status is written as it changes.
-    func coordinate(term: UInt64) async throws {
+    /// `leads` says whether this replica still leads at this instant: a replica paused past its
+    /// renew deadline writes nothing and takes no session when it resumes.
+    func coordinate(term: UInt64, leads: @escaping @Sendable () -> Bool) async throws {
         let coordinator = Coordinator(logger: logger, skew: options.memberSkew, trustsSessions: options.trustsSessions, term: term)
         let policies = PolicyBook(logger: logger)
-        sessions.leader.withLock { $0 = ControlSessions.Leader(coordinator: coordinator, policies: policies) }
+        sessions.leader.withLock { $0 = ControlSessions.Leader(coordinator: coordinator, policies: policies, leads: leads) }
         logger.info("mesh manager \(options.identity) leads; coordinating")
         let (events, sink) = AsyncStream<InformerEvent>.makeStream()
         // The lease informer also serves the status writer's leader column.
@@ -252,7 +278,7 @@ public final class ManagerRuntime: Sendable {
             group.addTask {
                 let recorder = GrantRecorder(client: self.client, logger: self.logger)
                 for await (key, grants) in coordinator.grantWrites {
-                    await coordinator.grantsRecorded(key: key, await recorder.record(grants, key: key))
+                    await coordinator.grantsRecorded(key: key, await recorder.record(grants, key: key, leads: leads))
                 }
             }
             group.addTask {
@@ -260,6 +286,7 @@ public final class ManagerRuntime: Sendable {
                 let policyWriter = PolicyStatusWriter(client: self.client, identity: self.options.identity, logger: self.logger)
                 while !Task.isCancelled {
                     try? await Task.sleep(for: self.options.statusInterval)
+                    guard leads() else { continue }
                     await writer.write(await coordinator.takeDirty())
                     await policyWriter.write(await policies.takeDirty())
                 }

@@ -47,6 +47,12 @@ public final class WebhookCertificates: Sendable {
     /// The CA bundle the webhook configurations must carry.
     public var caBundlePEM: String { current.withLock { $0?.caBundlePEM ?? "" } }
 
+    /// The serving certificate and key as they are now (the gRPC endpoint serves with them
+    /// from start; a renewal reaches it at the next start).
+    var servingPEM: (certificate: String, privateKey: String)? {
+        current.withLock { material in material.map { ($0.certificatePEM, $0.privateKeyPEM) } }
+    }
+
     /// Re-reads (and when due renews) the Secret every `interval`; when the certificate
     /// changed, serves the new one and calls `bundleChanged` with the new bundle.
     func run(interval: Duration, bundleChanged: @escaping @Sendable (String) async -> Void) async {

@@ -25,8 +25,8 @@ public final class ManagerSession: Sendable {
     }
 
     let targets: [Target]
-    /// mTLS to the manager (nil: plaintext).
-    let tls: MutualTLSFiles?
+    /// TLS to the manager (nil: plaintext, a local run).
+    let tls: ManagerTLS?
     /// The pod-bound service-account token the session proves the pod with.
     let tokenFile: String?
     let state: ShardState
@@ -41,7 +41,7 @@ public final class ManagerSession: Sendable {
     let logger: Logger
     let current = Mutex<String>("not connected")
 
-    public init(targets: [Target], tls: MutualTLSFiles? = nil, tokenFile: String? = nil, state: ShardState, policies: PolicyFilter,
+    public init(targets: [Target], tls: ManagerTLS? = nil, tokenFile: String? = nil, state: ShardState, policies: PolicyFilter,
                 metrics: ProxyMetrics, lease: MemberLease, heartbeat: Duration = .seconds(2), keepalive: Duration = .seconds(2), logger: Logger) {
         precondition(!targets.isEmpty)
         self.tokenFile = tokenFile
@@ -63,7 +63,7 @@ public final class ManagerSession: Sendable {
         let description: String
     }
 
-    /// Connects, and reconnects with backoff (100 ms doubling to 5 s, trying each manager
+    /// Connects, and reconnects with backoff (100 ms doubling to 2 s, trying each manager
     /// address in turn), until cancelled.
     public func run() async {
         var attempt = 0
@@ -81,7 +81,7 @@ public final class ManagerSession: Sendable {
                 logger.info("manager session with \(target) ended: \(error)")
             }
             // A session that lasted resets the backoff; one that failed at once doubles it.
-            backoff = ContinuousClock.now - started > .seconds(10) ? .milliseconds(100) : min(backoff * 2, .seconds(5))
+            backoff = ContinuousClock.now - started > .seconds(10) ? .milliseconds(100) : min(backoff * 2, .seconds(2))
             try? await Task.sleep(for: backoff)
         }
     }
@@ -162,10 +162,19 @@ public final class ManagerSession: Sendable {
     }
 
     var transportSecurity: HTTP2ClientTransport.Posix.TransportSecurity {
-        guard let tls else { return .plaintext }
-        return .mTLS(certificateChain: [.file(path: tls.certificate, format: .pem)], privateKey: .file(path: tls.privateKey, format: .pem)) {
-            $0.trustRoots = .certificates([.file(path: tls.trustedCA, format: .pem)])
-            $0.serverCertificateVerification = .fullVerification
+        switch tls {
+        case nil:
+            return .plaintext
+        case .mutual(let files):
+            return .mTLS(certificateChain: [.file(path: files.certificate, format: .pem)], privateKey: .file(path: files.privateKey, format: .pem)) {
+                $0.trustRoots = .certificates([.file(path: files.trustedCA, format: .pem)])
+                $0.serverCertificateVerification = .fullVerification
+            }
+        case .verifyingServer(let pem):
+            return .tls {
+                $0.trustRoots = .certificates([.bytes(Array(pem.utf8), format: .pem)])
+                $0.serverCertificateVerification = .fullVerification
+            }
         }
     }
 

@@ -45,13 +45,13 @@ public final class ProxyRuntime: Sendable {
         public var podName: String
         public var podNamespace: String
         public var lease: MemberLease.Timings
-        public var tls: MutualTLSFiles?
+        public var tls: ManagerTLS?
         /// The service-account token (bound to this pod) the session proves the pod with; re-read
         /// for every session, as the kubelet rotates it. Nil: the session proves nothing.
         public var tokenFile: String?
 
         public init(managers: [ManagerSession.Target], podName: String, podNamespace: String, lease: MemberLease.Timings = .init(),
-                    tls: MutualTLSFiles? = nil) {
+                    tls: ManagerTLS? = nil) {
             self.managers = managers
             self.tls = tls
             self.podName = podName

@@ -15,7 +15,22 @@ import Testing
         #expect(proxy["name"] == "ctrlmesh-proxy" && proxy["restartPolicy"] == "Always" && proxy["image"] == "ctrlmesh:test")
         let args = proxy["args"]?.arrayValue?.compactMap(\.stringValue) ?? []
         #expect(args.starts(with: ["proxy", "--in-cluster"]) && args.contains("manager:5450"))
-        #expect(proxy["env"]?.arrayValue?.map { $0["valueFrom"]?["fieldRef"]?["fieldPath"] } == ["metadata.name", "metadata.namespace"])
+        #expect(proxy["env"]?.arrayValue?.map { $0["valueFrom"]?["fieldRef"]?["fieldPath"] }
+            == ["metadata.name", "metadata.namespace", "spec.serviceAccountName"])
+        // The proxy alone mounts a token for the manager's audience, bound to the pod.
+        let tokenFile = "\(SidecarInjection.tokenMountPath)/token"
+        #expect(args.contains("--manager-token-file") && args.contains(tokenFile))
+        let token = spec["volumes"]?.arrayValue?.first { $0["name"] == .string(SidecarInjection.tokenVolumeName) }
+        #expect(token?["projected"]?["sources"]?.arrayValue?.first?["serviceAccountToken"]?["audience"] == .string(TokenReviewProof.audience))
+        #expect(proxy["volumeMounts"]?.arrayValue?.contains { $0["name"] == .string(SidecarInjection.tokenVolumeName) } == true)
+        #expect(spec["containers"]?.arrayValue?.allSatisfy { container in
+            !(container["volumeMounts"]?.arrayValue ?? []).contains { $0["name"] == .string(SidecarInjection.tokenVolumeName) }
+        } == true, "the operator does not get the proxy's token")
+        #expect(!(proxy["env"]?.arrayValue ?? []).contains { $0["name"] == "CTRLMESH_MANAGER_CA_PEM" }, "no CA given: plaintext")
+        var withCA = injection
+        withCA.managerCAPEM = "-----BEGIN CERTIFICATE-----"
+        let caEnv = withCA.inject(podSpec: try #require(statefulSet.value(at: ["spec", "template", "spec"])))?["initContainers"]?.arrayValue?.first?["env"]
+        #expect(caEnv?.arrayValue?.contains(["name": "CTRLMESH_MANAGER_CA_PEM", "value": "-----BEGIN CERTIFICATE-----"]) == true)
         #expect(proxy["startupProbe"]?["httpGet"]?["path"] == "/healthz" && proxy["readinessProbe"]?["httpGet"]?["path"] == "/readyz")
         let operatorContainer = try #require(spec["containers"]?.arrayValue?.first)
         #expect(operatorContainer["env"]?.arrayValue?.contains(["name": "KUBECONFIG", "value": "/var/run/ctrlmesh/kubeconfig"]) == true)

@@ -71,13 +71,16 @@ class MeshProxy:
     """`ctrlmesh proxy` taking its spec from the managers, proving its pod with a token bound to
     it (`token_of`: another pod's, as an impostor would; False: none)."""
 
-    def __init__(self, workdir, upstream_kubeconfig, pod, managers, lease="3,2,1", extra=(), token_of=None):
+    def __init__(self, workdir, upstream_kubeconfig, pod, managers, lease="3,2,1", extra=(), token_of=None, ports=None):
         self.dir = os.path.join(workdir, pod)
         os.makedirs(self.dir, exist_ok=True)
-        self.port, self.admin_port = free_port(), free_port()
+        # A restarted proxy keeps its ports (`ports`): the operator behind it keeps its kubeconfig.
+        self.port, self.admin_port = ports or (free_port(), free_port())
         self.kubeconfig = os.path.join(self.dir, "kubeconfig")
         token = None if token_of is False else pod_token(upstream_kubeconfig, self.dir, token_of or pod)
         credentials = ["--manager-token-file", token] if token else []
+        if "--manager-ca" not in extra:
+            credentials.append("--manager-plaintext")  # a local run; the mTLS test brings its own CA
         self.process = Process(["proxy", "--listen", f"127.0.0.1:{self.port}", "--kubeconfig", upstream_kubeconfig,
                                 "--manager", ",".join(managers), "--pod-name", pod, "--pod-namespace", NAMESPACE,
                                 "--member-lease", lease, "--metrics-listen", f"127.0.0.1:{self.admin_port}",
@@ -105,9 +108,11 @@ class Mesh:
         self.members, self.pods = {}, {}
 
     def start_manager(self, index):
+        # A local run: plaintext unless the test brings certificates (the proxies still prove their pods).
+        plaintext = [] if "--grpc-tls-cert" in self.manager_extra else ["--grpc-plaintext"]
         return Process(["manager", "--kubeconfig", self.server.kubeconfig, "--listen", f"127.0.0.1:{self.manager_ports[index]}",
                         "--identity", f"manager-{index}", "--namespace", NAMESPACE, "--election-timings", "4,3,1",
-                        "--member-skew", "1", *self.manager_extra], ready_word="listening")
+                        "--member-skew", "1", *plaintext, *self.manager_extra], ready_word="listening")
 
     @property
     def manager_addresses(self):

@@ -2,6 +2,7 @@
 manager's validating and injecting webhooks answer the embedded API server; `ctrlmesh inject`
 renders the same change offline; `ctrlmesh status` shows the shards; and the Python `kubernetes`
 client, as an unmodified watcher behind a proxy the manager placed, sees only its shard."""
+import base64
 import json
 import os
 import subprocess
@@ -112,6 +113,13 @@ def test_the_injection_webhook_adds_the_proxy_to_selected_pods_only_and_once(dir
         proxy = selected["spec"]["initContainers"][0]
         assert proxy["image"] == "ctrlmesh:test" and proxy["restartPolicy"] == "Always"
         assert "--manager" in proxy["args"] and "ctrlmesh-manager.ctrlmesh-system.svc:5450" in proxy["args"]
+        # It proves its pod with a projected token and trusts the manager's own CA.
+        assert "--manager-token-file" in proxy["args"]
+        volumes = {v["name"]: v for v in selected["spec"]["volumes"]}
+        assert volumes["ctrlmesh-token"]["projected"]["sources"][0]["serviceAccountToken"]["audience"] == "ctrlmesh-manager"
+        ca = next(e["value"] for e in proxy["env"] if e["name"] == "CTRLMESH_MANAGER_CA_PEM")
+        secret = json.loads(s.kubectl("get", "secret", "ctrlmesh-webhook-tls", "-n", NAMESPACE, "-o", "json").stdout)
+        assert ca.strip() == base64.b64decode(secret["data"]["ca.crt"]).decode().strip()
         assert {"name": "KUBECONFIG", "value": "/var/run/ctrlmesh/kubeconfig"} in selected["spec"]["containers"][0]["env"]
         assert selected["metadata"]["annotations"]["ctrlmesh.kruise.io/proxy-injected"] == "true"
 
@@ -275,7 +283,6 @@ def test_the_webhook_certificate_is_shared_by_replicas_and_renewed(direct_server
     with a third of its life left, the bundle keeps the outgoing CA beside the new one, and the
     replicas switch to the new certificate (seen with `openssl s_client`) while the API server
     keeps trusting them."""
-    import base64
 
     s = direct_server
     s.kubectl("apply", "-f", SHARDING_CRD)

@@ -115,7 +115,7 @@ public final class APIServer: HTTPResponder {
             await writer.respond(status: .ok, headers: ["content-type": "text/plain; charset=utf-8"], body: Array("ok".utf8))
             return
         case "/metrics":
-            await writer.respond(status: .ok, headers: ["content-type": "text/plain; version=0.0.4"], body: Array(requests.exposition().utf8))
+            await writer.respond(status: .ok, headers: ["content-type": "text/plain; version=0.0.4"], body: Array((requests.exposition() + meshFence.exposition).utf8))
             return
         case "/debug/ctrlmesh/writes":
             return await writeJSON(writeAudit.json(), writer: writer)

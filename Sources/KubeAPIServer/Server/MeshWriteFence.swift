@@ -18,6 +18,8 @@ final class MeshWriteFence: Sendable {
 
     /// Each config's fence, parsed once per stored version of the config.
     let parsed = Mutex<[String: Parsed]>([:])
+    /// Commits refused, for `/metrics`.
+    let refusals = Atomic<Int>(0)
     static let namespaces = GroupResource(group: "", resource: "namespaces")
 
     /// Throws 403 when the commit of `new` over `existing` (nil: a create; `new` nil: a delete)
@@ -25,12 +27,25 @@ final class MeshWriteFence: Sendable {
     /// it is under the commit's lock.
     func check(_ gr: GroupResource, existing: StoredObject?, new: JSON?, lookup: (GroupResource, ObjectKey) -> StoredObject?) throws {
         guard let stamp = MeshWriteFence.stamp, let mesh = stamp.mesh else { return }
-        let fence = try grantFence(mesh, lookup: lookup).get()
+        let fence: GrantFence
+        switch grantFence(mesh, lookup: lookup) {
+        case .success(let parsed): fence = parsed
+        case .failure(let error):
+            refusals.add(1, ordering: .relaxed)
+            throw error
+        }
         let old = existing.map { ObjectIdentity(json: $0.json) }
         if let refusal = fence.refusal(stamp, gr: gr, old: old, new: new.map(ObjectIdentity.init(json:)),
                                        namespaceLabels: { lookup(MeshWriteFence.namespaces, ObjectKey(namespace: "", name: $0))?.labels }) {
+            refusals.add(1, ordering: .relaxed)
             throw StatusError.forbidden(refusal)
         }
+    }
+
+    var exposition: String {
+        "# HELP ctrlmesh_apiserver_mesh_fence_refusals_total Commits of stamped writes refused by the mesh fence.\n"
+            + "# TYPE ctrlmesh_apiserver_mesh_fence_refusals_total counter\n"
+            + "ctrlmesh_apiserver_mesh_fence_refusals_total \(refusals.load(ordering: .relaxed))\n"
     }
 
     func grantFence(_ mesh: String, lookup: (GroupResource, ObjectKey) -> StoredObject?) -> Result<GrantFence, StatusError> {

@@ -6,8 +6,10 @@ import KubeModel
 /// The proxy runs as a native sidecar (an init container with `restartPolicy: Always`, whose
 /// startup probe passes once it listens), so it is up before the operator starts and stops
 /// after it. It writes a kubeconfig pointing at itself into a shared `emptyDir`, and every
-/// operator container gets `KUBECONFIG` naming that file. Idempotent: a spec that already
-/// has the proxy comes back unchanged.
+/// operator container gets `KUBECONFIG` naming that file. The proxy alone mounts a projected
+/// service-account token for the manager's audience, bound to the pod, which proves the pod to
+/// the manager; it trusts the manager's certificate through `managerCAPEM`. Idempotent: a spec
+/// that already has the proxy comes back unchanged.
 public struct SidecarInjection: Sendable, Equatable {
     public var image: String
     /// Manager addresses, host:port[,host:port].
@@ -17,10 +19,17 @@ public struct SidecarInjection: Sendable, Equatable {
     public var cpuRequest = "50m"
     public var memoryRequest = "64Mi"
     public var memoryLimit = "256Mi"
+    /// The CA the manager's certificate is signed by (PEM): the proxy speaks TLS to the
+    /// manager and trusts only it. Nil: the proxy speaks plaintext (a local run).
+    public var managerCAPEM: String?
+    /// How long the projected token lives; the kubelet renews it before then.
+    public var tokenSeconds = 3600
 
     public static let containerName = "ctrlmesh-proxy"
     public static let volumeName = "ctrlmesh-proxy"
     public static let mountPath = "/var/run/ctrlmesh"
+    public static let tokenVolumeName = "ctrlmesh-token"
+    public static let tokenMountPath = "/var/run/secrets/ctrlmesh"
     public static let injectedAnnotation = "ctrlmesh.kruise.io/proxy-injected"
 
     public init(image: String, managers: String) {
@@ -54,7 +63,10 @@ public struct SidecarInjection: Sendable, Equatable {
         let containers = (spec["containers"]?.arrayValue ?? []).map(operatorContainer)
         spec.setValue(.array(containers), at: ["containers"])
         let volume: JSON = ["name": .string(SidecarInjection.volumeName), "emptyDir": [:]]
-        spec.setValue(.array((spec["volumes"]?.arrayValue ?? []) + [volume]), at: ["volumes"])
+        let token: JSON = ["name": .string(SidecarInjection.tokenVolumeName), "projected": ["sources": [["serviceAccountToken": [
+            "audience": .string(TokenReviewProof.audience), "expirationSeconds": .int(tokenSeconds), "path": "token",
+        ]]]]]
+        spec.setValue(.array((spec["volumes"]?.arrayValue ?? []) + [volume, token]), at: ["volumes"])
         return spec
     }
 
@@ -72,16 +84,20 @@ public struct SidecarInjection: Sendable, Equatable {
             "args": .array([
                 "proxy", "--in-cluster", "--listen", .string("127.0.0.1:\(listenPort)"),
                 "--metrics-listen", .string("0.0.0.0:\(metricsPort)"), "--manager", .string(managers),
-                "--kubeconfig-out", .string(kubeconfigPath),
+                "--kubeconfig-out", .string(kubeconfigPath), "--manager-token-file", .string("\(SidecarInjection.tokenMountPath)/token"),
             ]),
-            "env": [fieldEnv("POD_NAME", "metadata.name"), fieldEnv("POD_NAMESPACE", "metadata.namespace")],
+            "env": .array([fieldEnv("POD_NAME", "metadata.name"), fieldEnv("POD_NAMESPACE", "metadata.namespace"),
+                           fieldEnv("CTRLMESH_SERVICE_ACCOUNT", "spec.serviceAccountName")]
+                          + (managerCAPEM.map { [["name": "CTRLMESH_MANAGER_CA_PEM", "value": .string($0)]] } ?? [])),
             "ports": [["name": "proxy-metrics", "containerPort": .int(metricsPort), "protocol": "TCP"]],
             "startupProbe": startup,
             "readinessProbe": probe("/readyz"),
             "livenessProbe": probe("/healthz"),
             "resources": ["requests": ["cpu": .string(cpuRequest), "memory": .string(memoryRequest)],
                           "limits": ["memory": .string(memoryLimit)]],
-            "volumeMounts": [["name": .string(SidecarInjection.volumeName), "mountPath": .string(SidecarInjection.mountPath)]],
+            "volumeMounts": [["name": .string(SidecarInjection.volumeName), "mountPath": .string(SidecarInjection.mountPath)],
+                             ["name": .string(SidecarInjection.tokenVolumeName), "mountPath": .string(SidecarInjection.tokenMountPath),
+                              "readOnly": true]],
         ]
     }
 

@@ -52,6 +52,15 @@ public final class LeaderElector: Sendable {
 
     public var isLeader: Bool { election.withLock { $0.isLeader } }
 
+    /// Until when the last renewal keeps this candidate leading (its start plus the renew
+    /// deadline, by the monotonic clock); nil while not leading.
+    private let leadingUntil = Mutex<ContinuousClock.Instant?>(nil)
+
+    /// Whether this candidate leads at this instant. After a pause longer than the renew
+    /// deadline it does not, even before its renew loop has noticed: work guarded by the
+    /// election checks this before each write it makes.
+    public var leadsNow: Bool { leadingUntil.withLock { $0.map { clock.now < $0 } ?? false } }
+
     /// The leadership term: the Lease's `leaseTransitions` as this candidate last read or wrote
     /// it. Each change of holder raises it, so a later leader's term is higher.
     public var term: Int { election.withLock { $0.observedRecord?.leaseTransitions ?? 0 } }
@@ -61,8 +70,12 @@ public final class LeaderElector: Sendable {
     public func run(_ work: @escaping @Sendable () async throws -> Void) async throws {
         guard let acquiredAt = try await acquire() else { return }
         logger.info("became leader", metadata: ["lease": "\(configuration.namespace)/\(configuration.name)", "identity": "\(configuration.identity)"])
+        leadingUntil.withLock { $0 = acquiredAt + configuration.renewDeadline }
         onChange?(true)
-        defer { onChange?(false) }
+        defer {
+            leadingUntil.withLock { $0 = nil }
+            onChange?(false)
+        }
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await work() }
@@ -129,6 +142,7 @@ public final class LeaderElector: Sendable {
             }
             if attempt == .leading {
                 lastRenewal = started
+                leadingUntil.withLock { $0 = started + configuration.renewDeadline }
             } else if attempt.isFollowing || lastRenewal.duration(to: clock.now) >= configuration.renewDeadline {
                 throw LeadershipLost(description: attempt.isFollowing ? "another candidate holds the lease"
                                      : "failed to renew the lease within \(configuration.renewDeadline)")
