@@ -2,9 +2,9 @@
 SHELL := /bin/bash
 PYTHON ?= python3
 
-.PHONY: test deps build swift-test interop fuzz-build fuzz-smoke fuzz bench bench-proxy bench-operator bench-manager bench-policies demo
+.PHONY: test deps build swift-test interop fuzz-build fuzz-smoke fuzz chaos chaos-smoke bench bench-proxy bench-operator bench-manager bench-policies demo
 
-test: deps build swift-test interop fuzz-smoke
+test: deps build swift-test interop fuzz-smoke chaos-smoke
 
 deps:
 	@missing=""; \
@@ -17,6 +17,8 @@ deps:
 	  echo "installing:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
+	@command -v ss >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2)
+	@command -v ss >/dev/null || (echo "ss (iproute2) is required by the chaos soak and could not be installed" && exit 1)
 	@command -v kubectl >/dev/null || (echo "kubectl is required (v1.32) and is not installed" && exit 1)
 	@$(PYTHON) -c "import kubernetes, pytest, yaml, google.protobuf" 2>/dev/null || $(PYTHON) -m pip install -q kubernetes pytest pyyaml protobuf
 	@$(PYTHON) -c "import kubernetes, pytest, yaml, google.protobuf"
@@ -47,6 +49,19 @@ fuzz-smoke: fuzz-build
 # coverage is merged into the committed corpus.
 fuzz: fuzz-build
 	$(PYTHON) Fuzz/run.py --runs $(FUZZ_RUNS) --jobs 2
+
+# The chaos soak (Tests/chaos/chaos.py): the mesh as processes through seeded fault cycles
+# (kills, pauses, partitions, API server kill -9, scale), audited for two writers per key and
+# lost writes. The long pass: CHAOS_CYCLES cycles; make test runs a short one.
+CHAOS_CYCLES ?= 110
+CHAOS_SEED ?= 1
+
+chaos: build
+	CTRLMESH_BIN=$(CURDIR)/.build/debug/ctrlmesh $(PYTHON) Tests/chaos/chaos.py --cycles $(CHAOS_CYCLES) --seed $(CHAOS_SEED) \
+	  --json benchmarks/chaos-results.json
+
+chaos-smoke: build
+	CTRLMESH_BIN=$(CURDIR)/.build/debug/ctrlmesh $(PYTHON) Tests/chaos/chaos.py --cycles 16 --seed 2 --hold 4,6
 
 bench:
 	swift build -c release --product ctrlmesh

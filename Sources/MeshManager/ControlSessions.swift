@@ -45,7 +45,7 @@ final class ControlSessions: Sendable {
             guard case .register(let pod, let namespace, let applied)? = try await messages.next() else {
                 throw RPCError(code: .invalidArgument, message: "a session starts with register")
             }
-            let proof = try await prove(metadata)
+            let (proof, bound) = try await prove(metadata)
             let labels = try await podLabels(namespace: namespace, name: pod)
             let coordinator = leader.coordinator
             let session: Int
@@ -65,6 +65,19 @@ final class ControlSessions: Sendable {
             group.addTask {
                 for await message in merged { try await outgoing.write(message) }
                 inboxWriter.finish()
+            }
+            if let bound {
+                group.addTask {
+                    // A failed check ends the session: the message loop below ends with it.
+                    do {
+                        while true {
+                            try await Task.sleep(for: ControlSessions.recheckInterval)
+                            try await self.recheck(bound)
+                        }
+                    } catch {
+                        inboxWriter.finish(throwing: error)
+                    }
+                }
             }
             if let labels {
                 await leader.policies.joined(session: session, pod: pod, namespace: namespace, labels: labels, send: mergedWriter)
@@ -99,8 +112,8 @@ final class ControlSessions: Sendable {
 
     /// The pod the session's bearer token proves (`.none` without a token: the coordinator
     /// accepts that only when it trusts sessions).
-    func prove(_ metadata: Metadata) async throws -> SessionProof {
-        guard let header = metadata[stringValues: MeshControl.authorization].first(where: { _ in true }) else { return .none }
+    func prove(_ metadata: Metadata) async throws -> (SessionProof, TokenReviewProof.BoundPod?) {
+        guard let header = metadata[stringValues: MeshControl.authorization].first(where: { _ in true }) else { return (.none, nil) }
         guard header.hasPrefix("Bearer "), case let token = String(header.dropFirst("Bearer ".count)), !token.isEmpty else {
             throw RPCError(code: .unauthenticated, message: "the authorization metadata is not a bearer token")
         }
@@ -115,19 +128,28 @@ final class ControlSessions: Sendable {
         case .success(let pod): bound = pod
         case .failure(let error): throw RPCError(code: .unauthenticated, message: error.description)
         }
-        let uid: String?
+        try await recheck(bound)
+        return (.pod(namespace: bound.namespace, name: bound.name), bound)
+    }
+
+    /// Throws unless the pod a session proved is still the pod its token was bound to: a
+    /// deleted pod's proxy (or one whose name a new pod took) loses its session.
+    func recheck(_ bound: TokenReviewProof.BoundPod) async throws {
+        let pod: JSON?
         do {
-            uid = try await client.get(.pods, namespace: bound.namespace, name: bound.name).uid
+            pod = try await client.get(.pods, namespace: bound.namespace, name: bound.name)
         } catch let error as StatusError where error.reason == .notFound {
-            uid = nil
+            pod = nil
         } catch {
             throw RPCError(code: .unavailable, message: "cannot read pod \(bound.namespace)/\(bound.name): \(error)")
         }
-        switch TokenReviewProof.proof(bound, currentUID: uid) {
-        case .success(let proof): return proof
-        case .failure(let error): throw RPCError(code: .unauthenticated, message: error.description)
+        if case .failure(let error) = TokenReviewProof.proof(bound, current: pod) {
+            throw RPCError(code: .unauthenticated, message: error.description)
         }
     }
+
+    /// How often a session's pod is read again.
+    static let recheckInterval = Duration.seconds(5)
 
     static let tokenReviews = GroupVersionResource(group: "authentication.k8s.io", version: "v1", resource: "tokenreviews")
 

@@ -196,11 +196,11 @@ actor PolicyBook {
             guard let entry = entries[report.key] else { continue }
             for rule in report.rules {
                 guard let state = rule.state else { continue }
-                let before = previous?.rules.first { $0.name == rule.name }?.state ?? "Closed"
-                if state != before {
+                let before = previous?.rules.first { $0.name == rule.name }.flatMap { old in old.state.map { ($0, old.transitions) } }
+                for entered in BreakerTransitions.entered(previous: before, state: state, count: rule.transitions) {
                     transitions.append(Transition(resource: entry.document.resource, namespace: entry.document.namespace,
                                                   name: entry.document.name, kind: entry.document.kind.rawValue, pod: member.pod.name,
-                                                  rule: rule.name, state: state))
+                                                  rule: rule.name, state: entered))
                 }
             }
         }

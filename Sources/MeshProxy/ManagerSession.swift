@@ -64,7 +64,10 @@ public final class ManagerSession: Sendable {
     }
 
     /// Connects, and reconnects with backoff (100 ms doubling to 2 s, trying each manager
-    /// address in turn), until cancelled.
+    /// address in turn), until cancelled, or until a manager refuses to take the session for
+    /// the pod it names (the pod is gone, or replaced, or the token is not its): then the
+    /// proxy is no member at all. It fences, gives its lease up and stops renewing it, so the
+    /// manager hands its keys to others at once.
     public func run() async {
         var attempt = 0
         var backoff = Duration.milliseconds(100)
@@ -76,6 +79,12 @@ public final class ManagerSession: Sendable {
             let started = ContinuousClock.now
             do {
                 try await session(target)
+            } catch let error as RPCError where error.code == .unauthenticated || error.code == .permissionDenied {
+                current.withLock { $0 = "refused by \(target): \(error.message); fenced, no longer a member" }
+                logger.error("manager \(target) refused the session: \(error.message); fencing and leaving the mesh")
+                await Task { await state.fence() }.value
+                await lease.retire()
+                return
             } catch {
                 current.withLock { $0 = "disconnected from \(target): \(error)" }
                 logger.info("manager session with \(target) ended: \(error)")

@@ -31,6 +31,8 @@ public final class MemberLease: Sendable {
     let logger: Logger
     /// Until when the last successful renewal keeps this proxy entitled to its spec.
     let validUntil = Mutex<ContinuousClock.Instant?>(nil)
+    /// Set when the proxy left the mesh for good: the lease is never renewed again.
+    let retired = Mutex(false)
 
     public init(client: RESTClient, namespace: String, pod: String, timings: Timings = Timings(), logger: Logger) {
         self.client = client
@@ -73,10 +75,11 @@ public final class MemberLease: Sendable {
     }
 
     func renewLoop() async {
-        while !Task.isCancelled {
+        while !Task.isCancelled, !retired.withLock({ $0 }) {
             let start = ContinuousClock.now
             do {
                 try await renew()
+                if retired.withLock({ $0 }) { return }
                 validUntil.withLock { $0 = start + timings.renewDeadline }
             } catch where !Task.isCancelled {
                 logger.warning("member lease \(namespace)/\(name): renewal failed: \(error)")
@@ -105,6 +108,12 @@ public final class MemberLease: Sendable {
             ]
             _ = try await client.create(.leases, namespace: namespace, lease)
         }
+    }
+
+    /// Stops renewing for good and releases the lease (the proxy has fenced and left the mesh).
+    public func retire() async {
+        retired.withLock { $0 = true }
+        await release()
     }
 
     /// Releases the lease after the proxy has fenced: the holder is cleared (which the manager

@@ -217,6 +217,11 @@ public final class ShardProxy: HTTPResponder {
         var request = received
         if ticket.sharded, let spec { ShardProxy.stampWriter(&request.headers, spec: spec, identity: writerIdentity) }
         let labels = namespaceLabels.lookup
+        let createdLease: (name: String?, generateName: String?) = info.verb == .create && info.resource == "leases"
+            ? ShardProxy.bodyNames(request) : (nil, nil)
+        if let refusal = MeshControlWrite.refusal(info, bodyName: createdLease.name ?? createdLease.generateName) {
+            return await refuse(StatusError.forbidden(refusal), writer: writer)
+        }
 
         if let lock = spec?.leaderElection, let spec, LeaderLockRename.inLockCollection(info, lock: lock) {
             // Only a create in the lock's collection has its body read here.

@@ -151,3 +151,53 @@ def test_writes_through_the_mesh_reach_the_server_stamped_and_unforgeable(workdi
             proxy.process.stop(sig=9)
         mesh.stop()
         server.kill()
+
+
+def test_the_mesh_control_objects_cannot_be_written_through_a_proxy_and_a_deleted_pod_loses_its_session(workdir):
+    """The grant record the fence judges by, the mesh's policies and the members' liveness leases
+    are written by the manager and the proxies themselves, never by an operator through its proxy.
+    A session speaks for its pod only while that pod exists: deleted, its proxy is cut off and
+    fenced. A token of another service account cannot be bound to an operator's pod."""
+    server = Server(workdir, extra=["--bookmark-interval", "1"]).start()
+    server.kubectl("apply", "-f", CLONESET_CRD)
+    server.kubectl("create", "namespace", "apps")
+    mesh = Mesh(server, workdir, managers=1)
+    proxies = []
+    try:
+        for ordinal in range(2):
+            server.kubectl("apply", "-f", "-", input=pod_manifest(f"cloneset-operator-{ordinal}"))
+            proxies.append(MeshProxy(workdir, server.kubeconfig, f"cloneset-operator-{ordinal}", mesh.manager_addresses))
+        mesh.wait_converged(2)
+        port = proxies[0].port
+        forged = {"status": {"grants": {"term": 1 << 62, "holders": [{"shard": "cloneset-operator-0", "epoch": 0, "units": "0-63"}]}}}
+        for method, path, body in (
+                ("PATCH", f"/apis/ctrlmesh.kruise.io/v1alpha1/namespaces/{NAMESPACE}/shardingconfigs/{CONFIG}/status", forged),
+                ("PATCH", f"/apis/ctrlmesh.kruise.io/v1alpha1/namespaces/{NAMESPACE}/shardingconfigs/{CONFIG}", {"spec": {"resources": []}}),
+                ("PATCH", f"/apis/coordination.k8s.io/v1/namespaces/{NAMESPACE}/leases/ctrlmesh-member-cloneset-operator-1",
+                 {"spec": {"holderIdentity": ""}})):
+            request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=json.dumps(body).encode(), method=method,
+                                             headers={"Content-Type": "application/merge-patch+json"})
+            try:
+                urllib.request.urlopen(request, timeout=10)
+                raise AssertionError(f"{method} {path} went through")
+            except urllib.error.HTTPError as e:
+                assert e.code == 403, (path, e.code, e.read())
+        status = mesh.config()["status"]
+        assert status["grants"]["term"] < 1 << 62 and {h["shard"] for h in status["grants"]["holders"]} == {"cloneset-operator-0", "cloneset-operator-1"}
+        assert server.kubectl("--kubeconfig", proxies[0].kubeconfig, "get", "shardingconfig", CONFIG, "-n", NAMESPACE).returncode == 0
+
+        # The API server binds a token only to a pod that runs as its service account.
+        server.kubectl("create", "serviceaccount", "evil", "-n", NAMESPACE)
+        refused = server.kubectl("create", "token", "evil", "-n", NAMESPACE, "--audience", "ctrlmesh-manager",
+                                 "--bound-object-kind", "Pod", "--bound-object-name", "cloneset-operator-0", check=False)
+        assert refused.returncode != 0 and "runs as service account cloneset-operator" in refused.stderr, refused.stderr
+
+        # Deleted, the pod's proxy loses its session and fences.
+        server.kubectl("delete", "pod", "cloneset-operator-1", "-n", NAMESPACE, "--wait=false")
+        wait_until(lambda: proxies[1].status()["shard"] is None, timeout=30, what="the deleted pod's proxy fenced")
+        mesh.wait_converged(1, timeout=60)
+    finally:
+        for proxy in proxies:
+            proxy.process.stop(sig=9)
+        mesh.stop()
+        server.kill()

@@ -34,6 +34,11 @@ extension APIServer {
             if let uid = bound["uid"]?.stringValue, !uid.isEmpty, uid != stored.uid {
                 throw StatusError.conflict(Self.podsGroupResource, name, "the UID in the bound object reference (\(uid)) does not match the UID in record")
             }
+            // As the API server: a token is bound only to a pod that runs as its service account.
+            let runsAs = stored.json["spec"]?["serviceAccountName"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 } ?? "default"
+            guard runsAs == c.key.name else {
+                throw StatusError.badRequest("cannot bind a token of service account \(c.key.name) to pod \(name), which runs as service account \(runsAs)")
+            }
             pod = .init(name: name, uid: stored.uid)
         }
         let expires = Int64(Date().timeIntervalSince1970) + seconds

@@ -17,11 +17,13 @@ public enum TokenReviewProof {
          "spec": ["token": .string(token), "audiences": [.string(audience)]]]
     }
 
-    /// The pod a reviewed token is bound to: its namespace, name and uid.
+    /// The pod a reviewed token is bound to: its namespace, name and uid, and the service
+    /// account the token is of.
     public struct BoundPod: Sendable, Equatable {
         public var namespace: String
         public var name: String
         public var uid: String
+        public var serviceAccount: String
     }
 
     /// The pod the reviewed token is bound to, or why it proves none.
@@ -44,13 +46,19 @@ public enum TokenReviewProof {
               let uids = user?["extra"]?[podUIDExtra]?.arrayValue, uids.count == 1, let uid = uids[0].stringValue, !uid.isEmpty else {
             return .failure(ProofError("the token is not bound to a pod (request it with a bound Pod, as a projected token is)"))
         }
-        return .success(BoundPod(namespace: namespace, name: pod, uid: uid))
+        return .success(BoundPod(namespace: namespace, name: pod, uid: uid, serviceAccount: String(parts[3])))
     }
 
-    /// What the bound pod proves, given the uid of the pod of that name now (nil: none).
-    public static func proof(_ bound: BoundPod, currentUID: String?) -> Result<SessionProof, ProofError> {
-        guard let currentUID else { return .failure(ProofError("pod \(bound.namespace)/\(bound.name) the token is bound to does not exist")) }
-        guard currentUID == bound.uid else { return .failure(ProofError("the token was bound to an earlier pod \(bound.namespace)/\(bound.name)")) }
+    /// What the bound pod proves, given the pod of that name as it is now (nil: none): it must
+    /// be the very pod the token was bound to (same uid), running as the token's service
+    /// account (a token of another account bound to the pod proves nothing about it).
+    public static func proof(_ bound: BoundPod, current pod: JSON?) -> Result<SessionProof, ProofError> {
+        guard let pod else { return .failure(ProofError("pod \(bound.namespace)/\(bound.name) the token is bound to does not exist")) }
+        guard pod.uid == bound.uid else { return .failure(ProofError("the token was bound to an earlier pod \(bound.namespace)/\(bound.name)")) }
+        let account = pod["spec"]?["serviceAccountName"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 } ?? "default"
+        guard account == bound.serviceAccount else {
+            return .failure(ProofError("the token is service account \(bound.serviceAccount)'s; pod \(bound.namespace)/\(bound.name) runs as \(account)"))
+        }
         return .success(.pod(namespace: bound.namespace, name: bound.name))
     }
 

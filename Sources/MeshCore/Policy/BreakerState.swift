@@ -22,6 +22,9 @@ public struct BreakerState: Sendable, Equatable {
     public private(set) var openedAt: Double?
     /// Wall-clock seconds of the last change (nil: never changed).
     public private(set) var lastTransition: Double?
+    /// How many times the state has changed: reported beside the state, so a breaker that
+    /// closed and opened again between two reports is seen to have changed twice.
+    public private(set) var transitions = 0
 
     public init() {}
 
@@ -50,6 +53,7 @@ public struct BreakerState: Sendable, Equatable {
         }
         guard state != before else { return false }
         lastTransition = wall
+        transitions += 1
         return true
     }
 

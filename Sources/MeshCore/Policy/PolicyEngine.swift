@@ -317,6 +317,7 @@ public struct PolicyEngine: Sendable {
                 var counters = slot.counters
                 counters.state = slot.breaker.reported(slot.rule.trigger).rawValue
                 counters.lastTransitionTime = slot.breaker.lastTransition.map { Timestamp.format(seconds: Int64($0)) }
+                counters.transitions = slot.breaker.transitions
                 rules.append(counters)
             }
             for slot in intercepts where slot.policy == document.key { rules.append(slot.counters) }

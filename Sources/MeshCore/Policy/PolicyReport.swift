@@ -18,6 +18,8 @@ public struct PolicyReport: Sendable, Equatable {
         /// `Closed`/`Opened` for limit rules.
         public var state: String?
         public var lastTransitionTime: String?
+        /// How many times the breaker changed state since the proxy started.
+        public var transitions = 0
 
         public init(name: String) { self.name = name }
     }
@@ -39,6 +41,7 @@ public struct PolicyReport: Sendable, Equatable {
                              "refused": .int(rule.refused)]
             if let state = rule.state { out.setValue(.string(state), at: ["state"]) }
             if let time = rule.lastTransitionTime { out.setValue(.string(time), at: ["lastTransitionTime"]) }
+            if rule.transitions > 0 { out.setValue(.int(rule.transitions), at: ["transitions"]) }
             return out
         })]
     }
@@ -59,6 +62,7 @@ public struct PolicyReport: Sendable, Equatable {
             rule.refused = count("refused")
             rule.state = item["state"]?.stringValue
             rule.lastTransitionTime = item["lastTransitionTime"]?.stringValue
+            rule.transitions = max(0, count("transitions"))
             return rule
         }
     }
