@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 PYTHON ?= python3
 
-.PHONY: test deps build swift-test interop fuzz-build fuzz-smoke fuzz chaos chaos-smoke bench bench-proxy bench-operator bench-manager bench-policies demo
+.PHONY: test deps build swift-test interop fuzz-build fuzz-smoke fuzz chaos chaos-smoke bench bench-fence bench-proxy bench-operator bench-manager bench-policies demo
 
 test: deps build swift-test interop fuzz-smoke chaos-smoke
 
@@ -62,6 +62,12 @@ chaos: build
 
 chaos-smoke: build
 	CTRLMESH_BIN=$(CURDIR)/.build/debug/ctrlmesh $(PYTHON) Tests/chaos/chaos.py --cycles 16 --seed 2 --hold 4,6
+
+# What the fence where writes land adds per stamped write: native, through the manager's
+# webhook, and without a fence, side by side.
+bench-fence:
+	swift build -c release --product ctrlmesh
+	$(PYTHON) benchmarks/fence_bench.py --ctrlmesh .build/release/ctrlmesh
 
 bench:
 	swift build -c release --product ctrlmesh
