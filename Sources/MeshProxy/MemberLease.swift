@@ -57,7 +57,7 @@ public final class MemberLease: Sendable {
     /// renew deadline, even while a renewal hangs.
     public func run(lapsed: @escaping @Sendable () async -> Void) async {
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.renewLoop() }
+            group.addTask { await self.renewLoop(lapsed: lapsed) }
             group.addTask {
                 var wasValid = false
                 while !Task.isCancelled {
@@ -74,12 +74,16 @@ public final class MemberLease: Sendable {
         }
     }
 
-    func renewLoop() async {
+    func renewLoop(lapsed: @escaping @Sendable () async -> Void) async {
         while !Task.isCancelled, !retired.withLock({ $0 }) {
             let start = ContinuousClock.now
             do {
                 try await renew()
                 if retired.withLock({ $0 }) { return }
+                // A renewal that ends a lapse (the process was paused, or renewals failed past the
+                // deadline) fences first, before the lease counts as valid again: the watchdog may
+                // not have seen the lapse yet, and the spec held before it must not come back.
+                if validUntil.withLock({ until in until.map { ContinuousClock.now >= $0 } ?? false }) { await lapsed() }
                 validUntil.withLock { $0 = start + timings.renewDeadline }
             } catch where !Task.isCancelled {
                 logger.warning("member lease \(namespace)/\(name): renewal failed: \(error)")

@@ -389,7 +389,7 @@ public struct CoordinatorStateMachine: Sendable {
         for send in sends { mesh.held[send.member] = send.spec }
         meshes[key] = mesh
         if !sends.isEmpty { dirty.insert(key) }
-        var actions = release(key)
+        let actions = release(key)
         finishMoves(key, now: now)
         return actions + recordIfNeeded(key)
     }

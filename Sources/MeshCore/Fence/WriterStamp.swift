@@ -74,8 +74,8 @@ public struct WriterStamp: Sendable, Equatable, CustomStringConvertible {
         for (name, value) in headers {
             let lower = name.lowercased()
             guard lower.hasPrefix(extraPrefix) else { continue }
-            let key = percentDecoded(String(lower.dropFirst(extraPrefix.count)))
-            extras[key, default: []].append(value)
+            let raw = String(lower.dropFirst(extraPrefix.count))
+            extras[percentDecoded(raw) ?? raw, default: []].append(value)
         }
         return extras
     }
@@ -85,30 +85,13 @@ public struct WriterStamp: Sendable, Equatable, CustomStringConvertible {
     public static func isStampHeader(_ name: String) -> Bool {
         let lower = name.lowercased()
         guard lower.hasPrefix(extraPrefix) else { return false }
-        return percentDecoded(String(lower.dropFirst(extraPrefix.count))).hasPrefix("ctrlmesh.")
+        // A key whose escapes cannot be read is dropped too: it may be meant as the stamp.
+        guard let key = percentDecoded(String(lower.dropFirst(extraPrefix.count))) else { return true }
+        return key.hasPrefix("ctrlmesh.")
     }
 
-    static func percentDecoded(_ text: String) -> String {
-        var bytes: [UInt8] = []
-        var utf8 = Array(text.utf8)[...]
-        while let byte = utf8.popFirst() {
-            if byte == UInt8(ascii: "%"), utf8.count >= 2, let high = hexValue(utf8[utf8.startIndex]),
-               let low = hexValue(utf8[utf8.startIndex + 1]) {
-                bytes.append(high << 4 | low)
-                utf8 = utf8.dropFirst(2)
-            } else {
-                bytes.append(byte)
-            }
-        }
-        return String(decoding: bytes, as: UTF8.self)
-    }
-
-    static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-        default: nil
-        }
+    /// A header's extra key, percent-decoded; nil when its escapes are malformed.
+    static func percentDecoded(_ text: String) -> String? {
+        try? PercentEncoding.decode(text.utf8, plusIsSpace: false)
     }
 }
