@@ -24,6 +24,9 @@ struct InjectCommand: ParsableCommand {
     @Option(help: "Manager addresses the proxies connect to, host:port[,host:port].")
     var manager = "ctrlmesh-manager.ctrlmesh-system.svc:5450"
 
+    @Option(help: "The CA (PEM file) of the manager's certificate (ca.crt of the Secret ctrlmesh-webhook-tls), which the proxies trust. Without it they cannot reach the manager.")
+    var managerCA: String?
+
     func run() throws {
         let text: String
         if filename == "-" {
@@ -40,7 +43,15 @@ struct InjectCommand: ParsableCommand {
         } catch {
             throw CommandFailure("\(filename): \(error)")
         }
-        let injection = SidecarInjection(image: image, managers: manager)
+        var injection = SidecarInjection(image: image, managers: manager)
+        if let managerCA {
+            guard let pem = FileManager.default.contents(atPath: managerCA).flatMap({ String(data: $0, encoding: .utf8) }) else {
+                throw CommandFailure("cannot read \(managerCA)")
+            }
+            injection.managerCAPEM = pem
+        } else {
+            Console.error("note: without --manager-ca the injected proxies have no CA to trust the manager with, and do not start")
+        }
         var injected = 0
         var output: [String] = []
         // Every document must be an object we can read: one that is not is an error, never

@@ -39,6 +39,7 @@ extension ShardProxy {
         }
         let gr = info.groupResource
         let owned = (list["items"]?.arrayValue ?? []).filter { object in
+            if MeshControlWrite.isMemberLease(gr: gr, name: object.name ?? "") { return false }
             if let lock = spec?.leaderElection, let spec,
                LeaderLockRename.isAnotherShardsLock(gr: gr, namespace: object.namespace, name: object.name ?? "", lock: lock, shard: spec.shard) {
                 return false

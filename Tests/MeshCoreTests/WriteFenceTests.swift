@@ -123,11 +123,15 @@ import Testing
                                ("DELETE", "/apis/ctrlmesh.kruise.io/v1alpha1/namespaces/ns/circuitbreakers/cb"),
                                ("POST", "/apis/ctrlmesh.kruise.io/v1alpha1/namespaces/ns/faultinjections"),
                                ("PUT", "/apis/coordination.k8s.io/v1/namespaces/ns/leases/ctrlmesh-member-op-1"),
-                               ("DELETE", "/apis/coordination.k8s.io/v1/namespaces/ns/leases/ctrlmesh-member-op-1"),
-                               ("DELETE", "/apis/coordination.k8s.io/v1/namespaces/ns/leases")] {
+                               ("DELETE", "/apis/coordination.k8s.io/v1/namespaces/ns/leases/ctrlmesh-member-op-1")] {
             #expect(MeshControlWrite.refusal(try info(method, path)) != nil, "\(method) \(path)")
         }
         #expect(MeshControlWrite.refusal(try info("POST", "/apis/coordination.k8s.io/v1/namespaces/ns/leases"), bodyName: "ctrlmesh-member-x") != nil)
+        // A deletecollection of Leases is split by the proxy, which leaves members' leases out.
+        let leases = try info("DELETE", "/apis/coordination.k8s.io/v1/namespaces/ns/leases")
+        #expect(ShardFence.decide(leases, spec: ShardSpec(shard: "a", epoch: 1, resources: [], owned: .init()), namespaceLabels: { _ in nil })
+            == .deleteOwned(nil))
+        #expect(MeshControlWrite.isMemberLease(gr: leases.groupResource, name: "ctrlmesh-member-x"))
         for (method, path) in [("GET", "/apis/ctrlmesh.kruise.io/v1alpha1/namespaces/ns/shardingconfigs/op"),
                                ("PUT", "/apis/coordination.k8s.io/v1/namespaces/ns/leases/op-lock"),
                                ("PATCH", "/apis/apps.kruise.io/v1alpha1/namespaces/ns/clonesets/cs")] {

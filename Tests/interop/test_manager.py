@@ -144,13 +144,13 @@ def test_ctrlmesh_inject_renders_what_kubectl_applies(direct_server):
     s.kubectl("create", "namespace", NAMESPACE)
     sample = os.path.join(MANIFESTS, "samples", "cloneset-operator-sharded.yaml")
     rendered = subprocess.run([BINARY, "inject", "-f", sample, "--image", "ctrlmesh:test"], capture_output=True, text=True, check=True)
-    assert "added the proxy to 1 of 6 objects" in rendered.stderr
+    assert "added the proxy to 1 of 8 objects" in rendered.stderr
     s.kubectl("apply", "-f", "-", input=rendered.stdout)
     sts = json.loads(s.kubectl("get", "statefulset", "cloneset-operator", "-n", NAMESPACE, "-o", "json").stdout)
     assert [c["name"] for c in sts["spec"]["template"]["spec"]["initContainers"]] == ["ctrlmesh-proxy"]
     # Injecting the output again changes nothing.
     twice = subprocess.run([BINARY, "inject", "-f", "-"], input=rendered.stdout, capture_output=True, text=True, check=True)
-    assert "added the proxy to 0 of 6 objects" in twice.stderr
+    assert "added the proxy to 0 of 8 objects" in twice.stderr
     missing = subprocess.run([BINARY, "inject", "-f", "/nonexistent.yaml"], capture_output=True, text=True)
     assert missing.returncode != 0 and "cannot read /nonexistent.yaml" in missing.stderr
 

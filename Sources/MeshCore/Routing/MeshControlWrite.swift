@@ -4,7 +4,8 @@ import KubeModel
 /// make and which would undo the mesh's guarantees: a ShardingConfig or its status (the grant
 /// record the API server's fence judges by), a fault or breaker policy, or a member's liveness
 /// Lease (releasing another pod's lease makes the manager hand its keys away). The proxy
-/// refuses them all, whichever shard it is; reads pass.
+/// refuses them all, whichever shard it is; reads pass. A deletecollection of Leases is split
+/// by the proxy (`deleteOwned`), which leaves the members' leases out.
 public enum MeshControlWrite {
     static let meshResources: Set<String> = ["shardingconfigs", "faultinjections", "circuitbreakers"]
     static let meshGroups: Set<String> = [MeshConfig.group, MeshConfig.kusionGroup]
@@ -17,14 +18,17 @@ public enum MeshControlWrite {
         if meshGroups.contains(gr.group), meshResources.contains(gr.resource) {
             return "\(info.verb.rawValue) \(gr) refused: the mesh's own configuration is written by its administrators, not by an operator behind a proxy"
         }
-        guard gr == leases else { return nil }
-        if info.verb == .deletecollection {
-            return "deletecollection \(gr) refused: the collection holds the mesh members' liveness leases"
-        }
-        let name = info.name ?? bodyName ?? ""
-        if name.hasPrefix(MemberLeaseNames.leaseName(ofPod: "")) {
+        guard gr == leases, info.verb != .deletecollection else { return nil }
+        if isMemberLease(gr: gr, name: info.name ?? bodyName ?? "") {
+            let name = info.name ?? bodyName ?? ""
             return "\(info.verb.rawValue) \(gr) \(name) refused: it is a mesh member's liveness lease, renewed by that member's proxy alone"
         }
         return nil
+    }
+
+    /// Whether an object is a mesh member's liveness Lease: what a deletecollection of Leases
+    /// the proxy splits leaves alone.
+    public static func isMemberLease(gr: GroupResource, name: String) -> Bool {
+        gr == leases && name.hasPrefix(MemberLeaseNames.leaseName(ofPod: ""))
     }
 }

@@ -67,7 +67,10 @@ public enum ShardFence {
         if gr == bindings, let podMode = spec.keyMode(of: pods) {
             return bindingDecision(info, podMode: podMode, spec: spec, namespaceLabels: namespaceLabels)
         }
-        let reachesLocks = info.verb == .deletecollection && spec.leaderElection.map { LeaderLockRename.collectionHoldsLocks(info, lock: $0) } == true
+        // A deletecollection that could reach leader locks or members' liveness Leases is split
+        // by the proxy, which leaves those out.
+        let reachesLocks = info.verb == .deletecollection
+            && (spec.leaderElection.map { LeaderLockRename.collectionHoldsLocks(info, lock: $0) } == true || gr == MeshControlWrite.leases)
         guard let mode = spec.keyMode(of: gr) else { return reachesLocks ? .deleteOwned(nil) : .passThrough }
         switch info.verb {
         case .list: return .filterList(mode)
