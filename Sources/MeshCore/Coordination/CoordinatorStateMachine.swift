@@ -216,6 +216,7 @@ public struct CoordinatorStateMachine: Sendable {
         var actions: [CoordinatorAction] = []
         for key in meshes.keys.sorted() where meshes[key]!.planner.members[id] != nil {
             actions.append(.log(.info, "member \(id) left \(key): \(reason)"))
+            meshes[key]?.held[id] = nil
             meshes[key]?.planner.died(id)
             dirty.insert(key)
             actions += step(key, now: now)
@@ -401,7 +402,9 @@ public struct CoordinatorStateMachine: Sendable {
         for (member, spec) in mesh.held.sorted(by: { $0.key < $1.key })
         where mesh.recorded.covers(shard: spec.shard, epoch: spec.epoch, units: spec.units) {
             mesh.held[member] = nil
-            guard let session = sessions[member] else { continue }
+            // Only to a member the planner still counts as connected: what it holds is what it
+            // may be sent.
+            guard let session = sessions[member], mesh.planner.members[member]?.connected == true else { continue }
             actions.append(.sendSpec(session: session.id, mesh.config.spec(shard: spec.shard, units: spec.units, epoch: spec.epoch)))
         }
         meshes[key] = mesh
