@@ -198,15 +198,18 @@ import Testing
         #expect(LeaderLockRename.targetsRenamedLock(create, bodyName: "lock---", lock: lock))
     }
 
-    /// A deletecollection that reaches the lock's collection deletes object by object, other
-    /// shards' locks left out, whether or not leases are sharded.
+    /// A deletecollection that reaches the lock's collection (or any Leases) deletes object by
+    /// object, other shards' locks and members' liveness leases left out, whether or not
+    /// leases are sharded.
     @Test func aDeletecollectionOverTheLocksIsJudgedObjectByObject() {
         let lock = ShardSpec.LeaderElectionLock(namespace: "team-a", name: "lock")
         let unsharded = ShardSpec(shard: "a", epoch: 1, resources: [], owned: .init(namespaces: ["team-a"]), leaderElection: lock)
         let leases = "/apis/coordination.k8s.io/v1/namespaces/team-a/leases"
         #expect(decide("DELETE", leases, unsharded) == .deleteOwned(nil))
         #expect(decide("DELETE", "/apis/coordination.k8s.io/v1/leases", unsharded) == .deleteOwned(nil))
-        #expect(decide("DELETE", "/apis/coordination.k8s.io/v1/namespaces/team-b/leases", unsharded) == .passThrough)
+        // Any namespace's leases may hold members' liveness leases: split there too.
+        #expect(decide("DELETE", "/apis/coordination.k8s.io/v1/namespaces/team-b/leases", unsharded) == .deleteOwned(nil))
+        #expect(decide("DELETE", "/api/v1/namespaces/team-b/configmaps", unsharded) == .passThrough)
         let sharded = ShardSpec(shard: "a", epoch: 1, resources: [.init(apiGroups: ["coordination.k8s.io"], resources: ["leases"], key: .namespace)],
                                 owned: .init(namespaces: ["team-a"]), leaderElection: lock)
         #expect(decide("DELETE", leases, sharded) == .deleteOwned(.namespace))
