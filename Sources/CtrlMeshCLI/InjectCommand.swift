@@ -49,8 +49,6 @@ struct InjectCommand: ParsableCommand {
                 throw CommandFailure("cannot read \(managerCA)")
             }
             injection.managerCAPEM = pem
-        } else {
-            Console.error("note: without --manager-ca the injected proxies have no CA to trust the manager with, and do not start")
         }
         var injected = 0
         var output: [String] = []
@@ -76,6 +74,7 @@ struct InjectCommand: ParsableCommand {
             }
         }
         print(output.joined(separator: "---\n"), terminator: "")
-        Console.error("ctrlmesh inject: added the proxy to \(injected) of \(documents.count) objects")
+        Console.error("ctrlmesh inject: added the proxy to \(injected) of \(documents.count) objects"
+                      + (injected > 0 && managerCA == nil ? "; without --manager-ca they have no CA to trust the manager with, and do not start" : ""))
     }
 }
