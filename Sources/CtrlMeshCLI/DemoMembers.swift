@@ -52,7 +52,7 @@ final class DemoMembers: @unchecked Sendable {
         let account: JSON = ["apiVersion": "v1", "kind": "ServiceAccount",
                              "metadata": ["name": .string(DemoMembers.appLabel), "namespace": .string(DemoMembers.namespace)]]
         do {
-            _ = try await client.create(GroupVersionResource(group: "", version: "v1", resource: "serviceaccounts"),
+            _ = try await client.create(.serviceAccounts,
                                         namespace: DemoMembers.namespace, account)
         } catch let error as StatusError where error.reason == .alreadyExists {}
     }

@@ -91,7 +91,7 @@ public final class RESTClient: Sendable {
         let request: JSON = ["apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
                              "spec": ["audiences": [.string(audience)], "expirationSeconds": .int(seconds),
                                       "boundObjectRef": ["kind": "Pod", "apiVersion": "v1", "name": .string(pod)]]]
-        let answer = try await create(GroupVersionResource(group: "", version: "v1", resource: "serviceaccounts"), namespace: namespace,
+        let answer = try await create(.serviceAccounts, namespace: namespace,
                                       name: serviceAccount, subresource: "token", request)
         guard let token = answer["status"]?["token"]?.stringValue, !token.isEmpty else {
             throw StatusError.internalError("the TokenRequest answer carries no token")

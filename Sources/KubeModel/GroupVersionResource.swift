@@ -67,6 +67,8 @@ public struct GroupVersionKind: Hashable, Sendable {
 extension GroupVersionResource {
     /// Built-in resources more than one component reads or writes.
     public static let pods = GroupVersionResource(group: "", version: "v1", resource: "pods")
+    public static let namespaces = GroupVersionResource(group: "", version: "v1", resource: "namespaces")
+    public static let serviceAccounts = GroupVersionResource(group: "", version: "v1", resource: "serviceaccounts")
     public static let secrets = GroupVersionResource(group: "", version: "v1", resource: "secrets")
     public static let leases = GroupVersionResource(group: "coordination.k8s.io", version: "v1", resource: "leases")
     public static let events = GroupVersionResource(group: "", version: "v1", resource: "events")

@@ -45,7 +45,7 @@ struct WriteFenceWebhook: Sendable {
         var labels: [String: [String: String]] = [:]
         if fence.usesNamespaceLabels {
             for name in Set([old, new].compactMap { $0 }.map { gr.resource == "namespaces" && gr.group.isEmpty ? $0.name : $0.namespace }) {
-                labels[name] = (try? await client.get(GroupVersionResource(group: "", version: "v1", resource: "namespaces"), name: name))?.labels
+                labels[name] = (try? await client.get(.namespaces, name: name))?.labels
             }
         }
         if let refusal = fence.refusal(stamp, gr: gr, old: old, new: new, namespaceLabels: { labels[$0] ?? nil }) {

@@ -17,8 +17,6 @@ public final class NamespaceLabelCache: Sendable {
         { [self] name in self.labels.withLock { $0?[name] } }
     }
 
-    static let namespaces = GroupVersionResource(group: "", version: "v1", resource: "namespaces")
-
     /// Keeps the cache while the spec uses namespace selectors; returns when cancelled.
     public func run(upstream: APIConnection, state: ShardState, logger: Logger) async {
         // The proxy's own reads are not rate-limited: they share the operator's connection.
@@ -43,14 +41,14 @@ public final class NamespaceLabelCache: Sendable {
     /// Lists the namespaces, then follows their watch until it ends; an ERROR event (410
     /// Expired) ends it quietly, and the caller relists.
     func syncOnce(client: RESTClient, state: ShardState) async throws {
-        let list = try await client.list(Self.namespaces)
+        let list = try await client.list(.namespaces)
         var fresh: [String: [String: String]] = [:]
         for item in list.items {
             if let name = item.name { fresh[name] = item.labels }
         }
         await replace(with: fresh, state: state)
 
-        let watch = try await client.watch(Self.namespaces, options: .init(resourceVersion: list.resourceVersion))
+        let watch = try await client.watch(.namespaces, options: .init(resourceVersion: list.resourceVersion))
         do {
             for try await event in watch where event.kind != .bookmark {
                 guard let name = event.object.name else { continue }

@@ -201,12 +201,14 @@ public final class APIServer: HTTPResponder {
         guard let resource = registry.lookup(group: info.group, version: info.version, plural: info.resource) else {
             throw StatusError(code: 404, reason: .notFound, message: "the server could not find the requested resource")
         }
-        let podAction = (resource.groupResource == Self.podsResource && (info.subresource == "eviction" || info.subresource == "binding"))
+        // Subresources created by a POST of another kind: a pod's eviction and binding, a service
+        // account's token.
+        let postAction = (resource.groupResource == Self.podsResource && (info.subresource == "eviction" || info.subresource == "binding"))
             || (resource.groupResource == Self.serviceAccountsResource && info.subresource == "token")
-        if let sub = info.subresource, !(sub == "status" && resource.hasStatus), !(sub == "scale" && resource.scale != nil), !podAction {
+        if let sub = info.subresource, !(sub == "status" && resource.hasStatus), !(sub == "scale" && resource.scale != nil), !postAction {
             throw StatusError(code: 404, reason: .notFound, message: "the server could not find the requested resource")
         }
-        if podAction, info.verb != .create {
+        if postAction, info.verb != .create {
             throw StatusError.methodNotAllowed("the server does not allow this method on the requested resource")
         }
         if !resource.namespaced, info.namespace != nil {
@@ -215,7 +217,7 @@ public final class APIServer: HTTPResponder {
         if resource.namespaced, info.namespace == nil, info.verb != .list, info.verb != .watch {
             throw StatusError(code: 404, reason: .notFound, message: "the server could not find the requested resource")
         }
-        if info.subresource != nil, !podAction, info.verb != .get, info.verb != .update, info.verb != .patch {
+        if info.subresource != nil, !postAction, info.verb != .get, info.verb != .update, info.verb != .patch {
             throw StatusError.methodNotAllowed("the server does not allow this method on the requested resource")
         }
         return resource

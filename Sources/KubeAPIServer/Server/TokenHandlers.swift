@@ -7,7 +7,6 @@ import MeshHTTP
 extension APIServer {
     static let serviceAccountsResource = GroupResource(group: "", resource: "serviceaccounts")
     static let tokenReviewsResource = GroupResource(group: "authentication.k8s.io", resource: "tokenreviews")
-    static let podsGroupResource = GroupResource(group: "", resource: "pods")
 
     /// TokenRequest: a token for the service account, for `spec.audiences` (default: this
     /// server), valid `spec.expirationSeconds` (default an hour, at least ten minutes), bound to
@@ -28,11 +27,11 @@ extension APIServer {
             guard bound["kind"]?.stringValue == "Pod", let name = bound["name"]?.stringValue, !name.isEmpty else {
                 throw StatusError.badRequest("boundObjectRef must name a Pod")
             }
-            guard let stored = store.get(Self.podsGroupResource, ObjectKey(namespace: c.key.namespace, name: name)) else {
-                throw StatusError.notFound(Self.podsGroupResource, name)
+            guard let stored = store.get(Self.podsResource, ObjectKey(namespace: c.key.namespace, name: name)) else {
+                throw StatusError.notFound(Self.podsResource, name)
             }
             if let uid = bound["uid"]?.stringValue, !uid.isEmpty, uid != stored.uid {
-                throw StatusError.conflict(Self.podsGroupResource, name, "the UID in the bound object reference (\(uid)) does not match the UID in record")
+                throw StatusError.conflict(Self.podsResource, name, "the UID in the bound object reference (\(uid)) does not match the UID in record")
             }
             // As the API server: a token is bound only to a pod that runs as its service account.
             let runsAs = stored.json["spec"]?["serviceAccountName"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 } ?? "default"
@@ -63,7 +62,7 @@ extension APIServer {
         if let claims = tokens.verify(token) {
             let audiences = (wanted.isEmpty ? [ServiceAccountTokens.defaultAudience] : wanted).filter(claims.audiences.contains)
             let account = store.get(Self.serviceAccountsResource, ObjectKey(namespace: claims.namespace, name: claims.serviceAccount))
-            let pod = claims.pod.flatMap { store.get(Self.podsGroupResource, ObjectKey(namespace: claims.namespace, name: $0.name)) }
+            let pod = claims.pod.flatMap { store.get(Self.podsResource, ObjectKey(namespace: claims.namespace, name: $0.name)) }
             if claims.expires <= Int64(Date().timeIntervalSince1970) {
                 status.setValue("the token has expired", at: ["error"])
             } else if audiences.isEmpty {
