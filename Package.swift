@@ -46,6 +46,7 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOHTTP2", package: "swift-nio-http2"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "NIOTLS", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "X509", package: "swift-certificates"),
             .product(name: "SwiftASN1", package: "swift-asn1"),
@@ -145,7 +146,12 @@ let package = Package(
             "KubeYAML", "KubeModel", .product(name: "PropertyBased", package: "swift-property-based"),
         ]),
         .testTarget(name: "MeshProxyTests", dependencies: [
-            "MeshProxy", "MeshCore", "KubeModel", "KubeClient", .product(name: "NIOHTTP1", package: "swift-nio"),
+            "MeshProxy", "MeshCore", "MeshHTTP", "KubeModel", "KubeClient",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "OperatorRuntimeTests", dependencies: [
             "OperatorRuntime", "SampleOperator", "KubeClient", "KubeModel", "KubeYAML", "KubeAPIServer",

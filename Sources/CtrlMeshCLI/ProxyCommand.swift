@@ -80,6 +80,9 @@ struct ProxyCommand: AsyncParsableCommand {
     @Option(help: "Requests the proxy has in flight to the API server at once, watches included; past it the operator gets 429 with Retry-After.")
     var maxInFlight = 1024
 
+    @Flag(help: ArgumentHelp("Send every request through the async executor, none on the event loop (to measure the data path against it).", visibility: .hidden))
+    var asyncDataPath = false
+
     func validate() throws {
         if maxInFlight < 1 { throw ValidationError("--max-in-flight must be at least 1") }
         if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
@@ -172,6 +175,7 @@ struct ProxyCommand: AsyncParsableCommand {
                                            adminPort: metricsListen?.port, specFile: specFile, mesh: try meshOptions())
         options.stampJudgements = stampJudgements
         options.maxInFlight = maxInFlight
+        options.inlineDataPath = !asyncDataPath
         options.writerIdentity = writerIdentity(namespace: options.mesh?.podNamespace)
         options.maxWriteAge = .seconds(maxWriteAge)
         let runtime: ProxyRuntime

@@ -10,7 +10,7 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler, @un
 
     let eventLoop: any EventLoop
     var timeouts: ConnectionTimeouts
-    var timer: Scheduled<Void>?
+    var deadline = LazyDeadline()
     weak var channel: (any Channel)?
 
     init(limits: ConnectionLimits, eventLoop: any EventLoop) {
@@ -28,8 +28,7 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler, @un
     /// Removed when the connection becomes a tunnel (exec, port-forward): from then on it
     /// enforces nothing.
     func handlerRemoved(context: ChannelHandlerContext) {
-        timer?.cancel()
-        timer = nil
+        deadline.cancel()
         channel = nil
     }
 
@@ -39,8 +38,7 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler, @un
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        timer?.cancel()
-        timer = nil
+        deadline.cancel()
         context.fireChannelInactive()
     }
 
@@ -60,12 +58,17 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler, @un
         if let deadline = timeouts.requestFinished() { apply(deadline) }
     }
 
-    func apply(_ deadline: ConnectionTimeouts.Deadline) {
-        timer?.cancel()
-        timer = nil
-        guard channel != nil, case .after(let delay) = deadline else { return }
-        timer = eventLoop.scheduleTask(in: delay) { [weak self] in
-            self?.channel?.close(promise: nil)
+    func apply(_ next: ConnectionTimeouts.Deadline) {
+        guard channel != nil, case .after(let delay) = next else {
+            return deadline.clear()
+        }
+        deadline.move(to: .now() + delay, schedule: schedule)
+    }
+
+    func schedule(_ due: NIODeadline) -> Scheduled<Void> {
+        eventLoop.scheduleTask(deadline: due) { [weak self] in
+            guard let self else { return }
+            if self.deadline.fired(schedule: self.schedule) { self.channel?.close(promise: nil) }
         }
     }
 }

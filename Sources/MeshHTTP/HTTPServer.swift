@@ -20,9 +20,13 @@ public final class HTTPServer: Sendable {
         /// block a thread (the proxy); the API server's SQLite writes would stall the loop.
         public var respondOnEventLoop: Bool
         public var limits: ConnectionLimits
+        /// Takes the requests it can serve on the event loop (the proxy's data path).
+        public var inlineRouter: (any InlineRouter)?
 
         public init(host: String, port: Int, tls: NIOSSLContext? = nil, maxBodyBytes: Int = 3 * 1024 * 1024,
-                    respondOnEventLoop: Bool = false, limits: ConnectionLimits = ConnectionLimits()) {
+                    respondOnEventLoop: Bool = false, limits: ConnectionLimits = ConnectionLimits(),
+                    inlineRouter: (any InlineRouter)? = nil) {
+            self.inlineRouter = inlineRouter
             self.host = host
             self.port = port
             self.tls = tls
@@ -58,7 +62,7 @@ public final class HTTPServer: Sendable {
                 // rather than running out of descriptors.
                 guard count.admit(channel) else { return channel.close() }
                 let guardHandler = ConnectionGuard(limits: limits, eventLoop: channel.eventLoop)
-                let http = HTTPConfigurator(responder: responder, maxBody: maxBody, onLoop: onLoop, connectionGuard: guardHandler)
+                let http = HTTPConfigurator(responder: responder, router: configuration.inlineRouter, maxBody: maxBody, onLoop: onLoop, connectionGuard: guardHandler)
                 do {
                     try channel.pipeline.syncOperations.addHandler(guardHandler)
                 } catch {
@@ -88,6 +92,7 @@ public final class HTTPServer: Sendable {
 /// Sets up the HTTP/1.1 or HTTP/2 pipeline of one accepted connection.
 struct HTTPConfigurator: @unchecked Sendable {
     let responder: any HTTPResponder
+    let router: (any InlineRouter)?
     let maxBody: Int
     let onLoop: Bool
     /// Used on the connection's event loop only.
@@ -95,7 +100,7 @@ struct HTTPConfigurator: @unchecked Sendable {
 
     func http1(_ channel: any Channel) -> EventLoopFuture<Void> {
         channel.pipeline.configureHTTPServerPipeline(withErrorHandling: true).flatMap {
-            channel.pipeline.addHandler(RequestHandler(responder: responder, maxBodyBytes: maxBody, isHTTP2: false, onLoop: onLoop,
+            channel.pipeline.addHandler(RequestHandler(responder: responder, router: router, maxBodyBytes: maxBody, isHTTP2: false, onLoop: onLoop,
                                                        connectionGuard: connectionGuard))
         }
     }
@@ -108,7 +113,7 @@ struct HTTPConfigurator: @unchecked Sendable {
         ]) { stream in
             stream.pipeline.addHandlers([
                 HTTP2FramePayloadToHTTP1ServerCodec(),
-                RequestHandler(responder: responder, maxBodyBytes: maxBody, isHTTP2: true, onLoop: onLoop, connectionGuard: connectionGuard),
+                RequestHandler(responder: responder, router: router, maxBodyBytes: maxBody, isHTTP2: true, onLoop: onLoop, connectionGuard: connectionGuard),
             ])
         }.map { _ in }
     }

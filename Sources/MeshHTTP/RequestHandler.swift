@@ -1,8 +1,10 @@
 import NIOCore
 import NIOHTTP1
 
-/// Collects a request (head and a bounded body) and hands it to the responder in a task.
-/// The task is cancelled when the connection or stream goes away, which ends watches.
+/// Offers each request head to the inline router first (served on the event loop, part by
+/// part); any other request is collected (head and a bounded body) and handed to the
+/// responder in a task. The task is cancelled when the connection or stream goes away, which
+/// ends watches.
 /// A request whose head (HTTP/2 stream) or body does not arrive in time closes its stream or
 /// connection; the connection's `ConnectionGuard` learns when requests start and finish.
 final class RequestHandler: ChannelInboundHandler, RemovableChannelHandler {
@@ -14,9 +16,12 @@ final class RequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         case receiving(HTTPRequestHead, ByteBuffer)
         /// An oversized body, answered already, read and dropped until it ends.
         case discarding(drained: Int)
+        /// Served on the loop by an exchange; `received` body bytes so far.
+        case inline(any InlineExchange, received: Int)
     }
 
     let responder: any HTTPResponder
+    let router: (any InlineRouter)?
     let maxBodyBytes: Int
     let isHTTP2: Bool
     let onLoop: Bool
@@ -25,15 +30,21 @@ final class RequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     var state = State.idle
     var task: Task<Void, Never>?
     /// The head (HTTP/2) or body still to arrive in time.
-    var deadline: Scheduled<Void>?
+    var deadline = LazyDeadline()
+    weak var channel: (any Channel)?
     /// An HTTP/2 stream counts as one request from its opening to its closing.
     var streamCounted = false
     /// Numbers requests, so a finished task clears only its own slot (the next request may
     /// already have started: the pipeline lets it in as soon as the response end is written).
     var requestNumber = 0
 
-    init(responder: any HTTPResponder, maxBodyBytes: Int, isHTTP2: Bool, onLoop: Bool, connectionGuard: ConnectionGuard) {
+    /// The inline exchange still answering (its request may have ended already).
+    var exchange: (any InlineExchange)?
+
+    init(responder: any HTTPResponder, router: (any InlineRouter)?, maxBodyBytes: Int, isHTTP2: Bool, onLoop: Bool,
+         connectionGuard: ConnectionGuard) {
         self.responder = responder
+        self.router = router
         self.maxBodyBytes = maxBodyBytes
         self.isHTTP2 = isHTTP2
         self.onLoop = onLoop
@@ -48,7 +59,7 @@ final class RequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        deadline?.cancel()
+        deadline.cancel()
         if streamCounted {
             streamCounted = false
             connectionGuard.requestFinished()
@@ -57,14 +68,22 @@ final class RequestHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     /// Closes the stream (HTTP/2) or connection unless `disarm` comes first.
     func arm(_ delay: TimeAmount, context: ChannelHandlerContext) {
-        deadline?.cancel()
-        let channel = context.channel
-        deadline = context.eventLoop.scheduleTask(in: delay) { channel.close(promise: nil) }
+        channel = context.channel
+        deadline.move(to: .now() + delay, schedule: scheduler(context.eventLoop))
     }
 
     func disarm() {
-        deadline?.cancel()
-        deadline = nil
+        deadline.clear()
+    }
+
+    func scheduler(_ eventLoop: any EventLoop) -> (NIODeadline) -> Scheduled<Void> {
+        { [weak self] due in
+            eventLoop.scheduleTask(deadline: due) { self?.deadlineFired(eventLoop) }
+        }
+    }
+
+    func deadlineFired(_ eventLoop: any EventLoop) {
+        if deadline.fired(schedule: scheduler(eventLoop)) { channel?.close(promise: nil) }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -73,11 +92,20 @@ final class RequestHandler: ChannelInboundHandler, RemovableChannelHandler {
             if !isHTTP2 { connectionGuard.requestStarted() }
             arm(connectionGuard.limits.bodyTimeout, context: context)
             state = .receiving(head, context.channel.allocator.buffer(capacity: 0))
-            if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > maxBodyBytes {
+            let length = head.headers.first(name: "content-length").flatMap(Int.init)
+            if let length, length > maxBodyBytes {
                 refuseOversized(head, context: context)
+            } else if let router, head.method != .HEAD, !head.headers.contains(name: "transfer-encoding") {
+                startInline(head, router: router, context: context)
             }
         case .body(var chunk):
             switch state {
+            case .inline(let exchange, let received):
+                // HTTP/1.1 holds a body to its announced length; an HTTP/2 stream may send DATA
+                // it never announced, which is bounded here all the same.
+                guard received + chunk.readableBytes <= maxBodyBytes else { return context.close(promise: nil) }
+                state = .inline(exchange, received: received + chunk.readableBytes)
+                exchange.requestBody(chunk)
             case .receiving(let head, var body):
                 if body.readableBytes + chunk.readableBytes > maxBodyBytes {
                     refuseOversized(head, context: context)
@@ -96,6 +124,11 @@ final class RequestHandler: ChannelInboundHandler, RemovableChannelHandler {
             }
         case .end:
             disarm()
+            if case .inline(let exchange, _) = state {
+                state = .idle
+                exchange.requestEnd()
+                return
+            }
             if case .discarding = state {
                 state = .idle
                 context.close(promise: nil)
@@ -120,6 +153,26 @@ final class RequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         state = .discarding(drained: 0)
         let request = ServerRequest(method: head.method, uri: head.uri, headers: head.headers, bodyTooLarge: true, isHTTP2: isHTTP2)
         dispatch(request, keepAlive: false, closeAfterResponse: false, context: context)
+    }
+
+    /// Lets the router take the request; it stays collected for the responder otherwise.
+    func startInline(_ head: HTTPRequestHead, router: any InlineRouter, context: ChannelHandlerContext) {
+        requestNumber += 1
+        let number = requestNumber
+        let isHTTP2 = self.isHTTP2
+        let connectionGuard = self.connectionGuard
+        let downstream = Downstream(context: context, keepAlive: isHTTP2 || head.isKeepAlive, headOnly: false,
+                                    writeTimeout: connectionGuard.limits.writeTimeout) { [weak self] in
+            if self?.requestNumber == number { self?.exchange = nil }
+            if !isHTTP2 { connectionGuard.requestFinished() }
+        }
+        guard let exchange = router.exchange(for: head, downstream: downstream) else {
+            requestNumber -= 1
+            return
+        }
+        // Finished already (a refusal of a request without a body) or still answering.
+        if !downstream.isDone { self.exchange = exchange }
+        state = .inline(exchange, received: 0)
     }
 
     /// Runs the responder for a complete request in a task of its own.
@@ -151,8 +204,15 @@ final class RequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        exchange?.downstreamWritabilityChanged()
+        context.fireChannelWritabilityChanged()
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
         disarm()
+        exchange?.cancel()
+        exchange = nil
         task?.cancel()
         task = nil
         context.fireChannelInactive()

@@ -30,7 +30,7 @@ public final class PolicyFilter: Sendable {
     let queued = Mutex<[PolicyEngine.LimitHandle: Int]>([:])
     let lastReports = Mutex<[PolicyReport]>([])
     /// Open watches, told when the watch-fault rules change.
-    let watches = Mutex<(next: Int, open: [Int: AsyncStream<Void>.Continuation])>((0, [:]))
+    let watches = Mutex<(next: Int, open: [Int: @Sendable () -> Void])>((0, [:]))
     let origin = ContinuousClock.now
     let logger: Logger
 
@@ -69,7 +69,7 @@ public final class PolicyFilter: Sendable {
                 defer { watches.open = [:] }
                 return Array(watches.open.values)
             }
-            for watch in open { watch.finish() }
+            for watch in open { watch() }
         }
         logger.info("applying \(documents.count) fault and breaker policies")
     }
@@ -113,20 +113,24 @@ public final class PolicyFilter: Sendable {
         queued.withLock { $0[handle, default: 1] -= 1 }
     }
 
-    /// A watch opening: the stream ends when the watch-fault rules change. Call `closed`
-    /// with the id when the watch ends.
-    func watchOpened() -> (id: Int, changes: AsyncStream<Void>) {
-        let (stream, continuation) = AsyncStream<Void>.makeStream()
-        let id = watches.withLock { watches in
+    /// A watch opening: `changed` is called (once) when the watch-fault rules change. Call
+    /// `watchClosed` with the id when the watch ends.
+    func watchOpened(changed: @escaping @Sendable () -> Void) -> Int {
+        watches.withLock { watches in
             watches.next += 1
-            watches.open[watches.next] = continuation
+            watches.open[watches.next] = changed
             return watches.next
         }
-        return (id, stream)
+    }
+
+    /// A watch opening, for a task: the stream ends when the watch-fault rules change.
+    func watchOpened() -> (id: Int, changes: AsyncStream<Void>) {
+        let (stream, continuation) = AsyncStream<Void>.makeStream()
+        return (watchOpened { continuation.finish() }, stream)
     }
 
     func watchClosed(_ id: Int) {
-        watches.withLock { $0.open.removeValue(forKey: id) }?.finish()
+        watches.withLock { $0.open.removeValue(forKey: id) }?()
     }
 
     // MARK: The manager

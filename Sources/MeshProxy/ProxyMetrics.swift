@@ -56,8 +56,8 @@ public final class ProxyMetrics: Sendable {
     }
 
     /// The API server's answer to a call, tallied when it is a sharded call (nil: no answer).
-    func tally(status: Int?) {
-        guard ProxyMetrics.tallyingShardedCall else { return }
+    func tally(status: Int?, shardedCall: Bool = ProxyMetrics.tallyingShardedCall) {
+        guard shardedCall else { return }
         add(.shardedCalls)
         if status.map(CanaryRollout.Errors.countsAsError(status:)) ?? true { add(.shardedCallErrors) }
     }

@@ -22,6 +22,9 @@ public final class ProxyRuntime: Sendable {
         public var stampJudgements = false
         /// Requests in flight to the API server at once (watches included); past it, 429.
         public var maxInFlight = 1024
+        /// Serve the requests whose decision needs no I/O on the event loop (`ShardRouter`);
+        /// off, every request takes the async executor (for measuring one against the other).
+        public var inlineDataPath = true
         /// The user a stamped write impersonates (the operator's service account).
         public var writerIdentity = "system:serviceaccount:default:default"
         /// The longest an admitted write may wait in the proxy before it leaves.
@@ -108,8 +111,14 @@ public final class ProxyRuntime: Sendable {
                                writerIdentity: options.writerIdentity, logger: logger)
         let server: HTTPServer
         do {
-            server = try await HTTPServer.start(.init(host: options.host, port: options.port, tls: options.tls, respondOnEventLoop: true),
-                                                responder: proxy)
+            var configuration = HTTPServer.Configuration(host: options.host, port: options.port, tls: options.tls, respondOnEventLoop: true)
+            if options.inlineDataPath {
+                guard let endpoint = UpstreamPool.Endpoint(server: upstream.config.server, tls: upstream.config.tls) else {
+                    throw ProxyStartError("the API server address \(upstream.config.server) is not an http:// or https:// URL the proxy can connect to")
+                }
+                configuration.inlineRouter = ShardRouter(proxy: proxy, pool: UpstreamPool(endpoint: endpoint))
+            }
+            server = try await HTTPServer.start(configuration, responder: proxy)
         } catch {
             await upstream.shutdown()
             throw error
@@ -189,4 +198,10 @@ public final class ProxyRuntime: Sendable {
         await admin?.close()
         await upstream.shutdown()
     }
+}
+
+/// Why the proxy could not start, in one line.
+public struct ProxyStartError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
 }

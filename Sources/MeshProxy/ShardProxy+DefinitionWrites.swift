@@ -28,6 +28,6 @@ extension ShardProxy {
         var forwarded = request
         if let body = plan.body { forwarded.body = ByteBuffer(bytes: body) }
         metrics.add(.passedThrough)
-        await forward(forwarded, write: write, writer: writer)
+        await forward(forwarded, info: info, write: write, writer: writer)
     }
 }

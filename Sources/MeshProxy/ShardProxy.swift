@@ -40,6 +40,13 @@ public final class ShardProxy: HTTPResponder {
         self.logger = logger
     }
 
+    /// The answer past the in-flight limit, as the API server's own limit answers.
+    var inFlightRefusal: StatusError {
+        StatusError(code: 429, reason: .tooManyRequests,
+                    message: "the proxy has \(inFlight.limit) requests in flight to the API server, its limit; please try again later",
+                    retryAfterSeconds: 1)
+    }
+
     /// Sets the judgement stamp of a request about to go upstream (when stamping is on).
     func stamp(_ headers: inout HTTPHeaders, _ judgement: Judgement) {
         guard stampsJudgements else { return }
@@ -63,11 +70,7 @@ public final class ShardProxy: HTTPResponder {
         if let refusal = ForwardedHeaders.refusal(received.headers) {
             return await refuse(refusal, writer: writer)
         }
-        guard inFlight.enter() else {
-            return await refuse(StatusError(code: 429, reason: .tooManyRequests,
-                                            message: "the proxy has \(inFlight.limit) requests in flight to the API server, its limit; please try again later",
-                                            retryAfterSeconds: 1), writer: writer)
-        }
+        guard inFlight.enter() else { return await refuse(inFlightRefusal, writer: writer) }
         defer { inFlight.leave() }
         var request = received
         request.uri = target.encoded
@@ -126,10 +129,8 @@ public final class ShardProxy: HTTPResponder {
 
     func serveStream(_ request: ServerRequest, target: RequestTarget, info: RequestInfo, ticket: ShardState.StreamTicket,
                      faults: WatchFaults, writer: ResponseWriter) async {
-        let gr = info.groupResource
         let query = target.query
-        let labels = namespaceLabels.lookup
-        let decision = ShardFence.decide(info, spec: ticket.spec, namespaceLabels: labels)
+        let decision = ShardFence.decide(info, spec: ticket.spec, namespaceLabels: namespaceLabels.lookup)
         let mode: ShardSpec.KeyMode
         switch decision {
         case .filterList(let m), .filterWatch(let m): mode = m
@@ -147,46 +148,21 @@ public final class ShardProxy: HTTPResponder {
             }
             return await relay(request, writer: writer, ticket: ticket, policyChanges: faults.policyChanges)
         }
-        if info.verb == .watch, query["sendInitialEvents"] != "true", state.watchNeedsRelist(gr, resourceVersion: query["resourceVersion"]) {
+        switch FilteredStream.refusal(info, query: query, state: state) {
+        case .relist?:
             // The client's view predates a change of this shard's slice: make it relist.
             metrics.add(.watchesExpired)
-            return await respondExpiredWatch(request, writer: writer)
+            let expired = FilteredStream.expiredWatch(accept: request.headers.first(name: "accept"))
+            return await writer.respond(status: .ok, headers: expired.headers, body: expired.body)
+        case .staleContinue(let status)?:
+            return await refuse(status, writer: writer)
+        case nil:
+            break
         }
-        if info.verb == .list, let token = query["continue"], state.continueIsStale(gr, token: token) {
-            return await refuse(StatusError.expired("The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter."), writer: writer)
-        }
-
-        var upstreamTarget = request.uri
-        var sentShardSelector = false
-        if let selector = ticket.spec?.serverShardSelector(for: mode), gr != GroupResource(group: "", resource: "namespaces"),
-           query["shardSelector"] == nil {
-            // Let an API server with KEP-5866 do the work; without its shardInfo echo the
-            // proxy filters the list itself.
-            upstreamTarget = target.with(query: query.setting("shardSelector", selector.description)).encoded
-            sentShardSelector = true
-        }
-        var headers = ShardProxy.upstreamHeaders(request.headers)
-        // Filters read identity bytes: ask for an uncompressed body.
-        headers.remove(name: "accept-encoding")
-        if let accept = headers.first(name: "accept"), accept.lowercased().contains("cbor") {
-            headers.replaceOrAdd(name: "accept", value: "application/json")
-        }
-        let spec = ticket.spec
-        let keep: @Sendable (ObjectIdentity) -> Bool = { identity in
-            ShardFence.owns(identity, gr: gr, mode: mode, spec: spec, namespaceLabels: labels)
-        }
-        let bookmarks = query.bool("allowWatchBookmarks")
-        let fields = ShardFence.fieldsJudged(gr: gr, mode: mode, spec: spec)
-        await relayFiltered(request, target: upstreamTarget, headers: headers, writer: writer, ticket: ticket, faults: faults) { format in
-            info.verb == .watch ? BodyFilter.watch(format, bookmarks: bookmarks, keep: keep) : BodyFilter.list(format, fields: fields, trustsServerShardInfo: sentShardSelector, keep: keep)
-        }
-    }
-
-    func respondExpiredWatch(_ request: ServerRequest, writer: ResponseWriter) async {
-        let protobuf = request.headers.first(name: "accept")?.contains("application/vnd.kubernetes.protobuf") == true
-        let event = ShardProxy.errorEvent(ShardProxy.sliceChanged, protobuf: protobuf)
-        let contentType = protobuf ? "application/vnd.kubernetes.protobuf;stream=watch" : "application/json"
-        await writer.respond(status: .ok, headers: ["content-type": contentType], body: event)
+        let plan = FilteredStream(info: info, target: target, headers: ShardProxy.upstreamHeaders(request.headers), mode: mode,
+                                  spec: ticket.spec, namespaceLabels: namespaceLabels.lookup)
+        await relayFiltered(request, target: plan.target, headers: plan.headers, writer: writer, ticket: ticket, faults: faults,
+                            makeFilter: plan.makeFilter)
     }
 
     /// Marks a write with the shard, epoch and config it is admitted under (`WriterStamp`), as
@@ -252,7 +228,7 @@ public final class ShardProxy: HTTPResponder {
         switch decision {
         case .passThrough:
             metrics.add(.passedThrough)
-            await forward(request, write: write, writer: writer)
+            await forward(request, info: info, write: write, writer: writer)
         case .refuse(let message):
             await refuse(StatusError.forbidden(message), writer: writer)
         case .filterList, .filterWatch:
@@ -265,13 +241,13 @@ public final class ShardProxy: HTTPResponder {
             if let refusal = ShardFence.namespaceOwnersRefusal(info, identity, spec: spec) {
                 return await refuse(StatusError.forbidden(refusal), writer: writer)
             }
-            await forward(request, write: write, writer: writer)
+            await forward(request, info: info, write: write, writer: writer)
         case .judgeBody(let mode):
             guard let identity = await readBody(request, writer: writer) else { return }
             guard ShardFence.mayCreate(identity, gr: gr, mode: mode, spec: spec, namespaceLabels: labels) else {
                 return await refuse(StatusError.forbidden(notOwned(info, identity, mode: mode, spec: spec)), writer: writer)
             }
-            await forward(request, write: write, writer: writer)
+            await forward(request, info: info, write: write, writer: writer)
         case .judgeResponse(let mode):
             await relayJudged(request, info: info, mode: mode, spec: spec, writer: writer)
         case .judgeCurrent(let mode):
@@ -344,7 +320,7 @@ public final class ShardProxy: HTTPResponder {
         guard let forwarded = await judgeCurrent(request, target: target, info: info, mode: mode, spec: write.spec, namespaceWrite: namespaceWrite,
                                                  writer: writer) else { return }
         metrics.add(.passedThrough)
-        await forward(forwarded, write: write, writer: writer)
+        await forward(forwarded, info: info, write: write, writer: writer)
     }
 
     /// Reads the object a request addresses and judges both sides of the write. Returns the

@@ -20,11 +20,15 @@ public final class ShardState: Sendable {
         let revokedFlag = Atomic<Bool>(false)
         /// Closes the client's connection: for a stream that does not end when revoked.
         let abort: @Sendable () -> Void
+        /// Tells a stream served on an event loop (it awaits no `revocations`).
+        let onRevoke: (@Sendable () -> Void)?
         public let revocations: AsyncStream<Void>
         let continuation: AsyncStream<Void>.Continuation
 
-        init(id: Int, resource: GroupResource, generation: Int, spec: ShardSpec?, abort: @escaping @Sendable () -> Void) {
+        init(id: Int, resource: GroupResource, generation: Int, spec: ShardSpec?, abort: @escaping @Sendable () -> Void,
+             onRevoke: (@Sendable () -> Void)?) {
             self.abort = abort
+            self.onRevoke = onRevoke
             self.id = id
             self.resource = resource
             self.generation = generation
@@ -38,6 +42,7 @@ public final class ShardState: Sendable {
             revokedFlag.store(true, ordering: .releasing)
             continuation.yield()
             continuation.finish()
+            onRevoke?()
         }
     }
 
@@ -87,7 +92,11 @@ public final class ShardState: Sendable {
 
     let state = Mutex(State())
     /// Whether the member lease is valid now (nil: no lease, a spec file's proxy).
-    let leaseValidity = Mutex<(@Sendable () -> Bool)?>(nil)
+    /// (In a struct: a function stored as the lock's own value gains a thunk on every access.)
+    let leaseValidity = Mutex<LeaseCheck?>(nil)
+    struct LeaseCheck {
+        let isValid: @Sendable () -> Bool
+    }
     /// The longest an admitted write may wait in the proxy before it leaves.
     public let maxWriteAge: Duration
     static let rememberedChanges = 32
@@ -101,7 +110,7 @@ public final class ShardState: Sendable {
 
     /// From now on a write leaves only while `valid` says the member lease is valid.
     public func requireLease(_ valid: @escaping @Sendable () -> Bool) {
-        leaseValidity.withLock { $0 = valid }
+        leaseValidity.withLock { $0 = LeaseCheck(isValid: valid) }
     }
 
     public var spec: ShardSpec? { state.withLock { $0.spec } }
@@ -118,10 +127,11 @@ public final class ShardState: Sendable {
 
     // MARK: Streams and writes
 
-    public func registerStream(_ gr: GroupResource, abort: @escaping @Sendable () -> Void) -> StreamTicket {
+    public func registerStream(_ gr: GroupResource, abort: @escaping @Sendable () -> Void,
+                               onRevoke: (@Sendable () -> Void)? = nil) -> StreamTicket {
         state.withLock { s in
             s.nextID += 1
-            let ticket = StreamTicket(id: s.nextID, resource: gr, generation: s.generation, spec: s.spec, abort: abort)
+            let ticket = StreamTicket(id: s.nextID, resource: gr, generation: s.generation, spec: s.spec, abort: abort, onRevoke: onRevoke)
             s.streams[ticket.id] = ticket
             return ticket
         }
@@ -142,7 +152,7 @@ public final class ShardState: Sendable {
     /// Why a write admitted with `ticket` must not leave now (`WriteDeparture`), or nil.
     public func departureRefusal(_ ticket: WriteTicket) -> StatusError? {
         guard ticket.sharded, let admitted = ticket.spec else { return nil }
-        let leaseValid = leaseValidity.withLock { $0 }.map { $0() }
+        let leaseValid = leaseValidity.withLock { $0 }.map { $0.isValid() }
         let current = state.withLock { $0.spec?.epoch }
         guard let reason = WriteDeparture.refusal(admittedEpoch: admitted.epoch, currentEpoch: current, leaseValid: leaseValid,
                                                   age: .now - ticket.admittedAt, bound: maxWriteAge) else { return nil }

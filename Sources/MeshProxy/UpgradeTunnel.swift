@@ -9,19 +9,32 @@ import NIOSSL
 /// the shard allows the request, the proxy sends it upstream on a connection of its own and
 /// then carries bytes both ways unchanged.
 extension ShardProxy {
-    static func isUpgrade(_ request: ServerRequest) -> Bool {
-        guard !request.isHTTP2, request.headers.contains(name: "upgrade") else { return false }
-        return request.headers[canonicalForm: "connection"].contains { $0.lowercased() == "upgrade" }
+    /// Whether a request is a tunnel to open: an HTTP/1.1 upgrade of one of the subresources
+    /// the API server upgrades. Any other request's `Upgrade` is a hop-by-hop header the proxy
+    /// drops, so no upstream can switch a judged request into an unjudged byte stream.
+    static func isUpgrade(_ headers: HTTPHeaders, isHTTP2: Bool, info: RequestInfo?) -> Bool {
+        guard !isHTTP2, let info, tunnelsUpgrade(info), headers.contains(name: "upgrade") else { return false }
+        return headers[canonicalForm: "connection"].contains { $0.lowercased() == "upgrade" }
+    }
+
+    /// exec, attach and port-forward of pods, and the proxy subresources (WebSocket or SPDY).
+    static func tunnelsUpgrade(_ info: RequestInfo) -> Bool {
+        switch (info.resource, info.subresource) {
+        case ("pods", "exec"?), ("pods", "attach"?), ("pods", "portforward"?), ("pods", "proxy"?), ("services", "proxy"?), ("nodes", "proxy"?):
+            info.group.isEmpty
+        default:
+            false
+        }
     }
 
     /// Forwards a request the shard allows, admitted as `write`: relayed, or tunnelled when it
     /// upgrades; not at all when the write may no longer leave (`ShardState.departureRefusal`).
-    func forward(_ request: ServerRequest, write: ShardState.WriteTicket, writer: ResponseWriter) async {
+    func forward(_ request: ServerRequest, info: RequestInfo, write: ShardState.WriteTicket, writer: ResponseWriter) async {
         if let refusal = state.departureRefusal(write) {
             metrics.add(.writesAborted)
             return await refuse(refusal, writer: writer)
         }
-        guard ShardProxy.isUpgrade(request) else { return await relay(request, writer: writer) }
+        guard ShardProxy.isUpgrade(request.headers, isHTTP2: request.isHTTP2, info: info) else { return await relay(request, writer: writer) }
         do {
             let target = try tunnelTarget()
             try await writer.tunnel(to: target, requestHead: upgradeHead(request, host: target))

@@ -1,5 +1,6 @@
 @testable import KubeAPIServer
 import KubeModel
+import Synchronization
 import Testing
 
 @Suite struct ObjectStoreTests {
@@ -7,6 +8,21 @@ import Testing
 
     func object(_ name: String, _ ns: String = "default") -> JSON {
         ["apiVersion": "v1", "kind": "ConfigMap", "metadata": ["name": .string(name), "namespace": .string(ns)]]
+    }
+
+    /// The commit guard is called the same way on the 40,000th commit as on the first (a
+    /// function kept as a lock's value once gained a thunk per access and overflowed the
+    /// stack after about 17,000 commits).
+    @Test func aCommitGuardStaysOneCallDeepOverManyCommits() throws {
+        let store = try ObjectStore(historyLimit: 100)
+        let calls = Mutex(0)
+        store.guardCommits { _, _, _, _ in calls.withLock { $0 += 1 } }
+        let key = ObjectKey(namespace: "default", name: "a")
+        var stored = try store.commit(cm, key, .put(object("a")), precondition: .mustNotExist)
+        for _ in 0..<40_000 {
+            stored = try store.commit(cm, key, .put(object("a")), precondition: .resourceVersion(stored.resourceVersion))
+        }
+        #expect(calls.withLock { $0 } == 40_001)
     }
 
     @Test func oneCounterOrdersEveryWrite() throws {

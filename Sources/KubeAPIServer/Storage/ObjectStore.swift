@@ -33,7 +33,13 @@ public final class ObjectStore: Sendable {
     /// is (the mesh's write fence); throwing refuses the commit.
     public typealias CommitGuard = @Sendable (GroupResource, _ existing: StoredObject?, _ new: JSON?,
                                               _ lookup: (GroupResource, ObjectKey) -> StoredObject?) throws -> Void
-    let commitGuard: Mutex<CommitGuard?> = Mutex(nil)
+    /// The guard in a struct: a function stored as the lock's own value is re-abstracted on
+    /// every `withLock` and written back wrapped in a thunk, so each commit would add a frame to
+    /// every later call of it until the stack overflowed (at about 17,000 commits).
+    struct Guard {
+        let judge: CommitGuard
+    }
+    let commitGuard: Mutex<Guard?> = Mutex(nil)
     let persistence: any Persistence
     public let historyLimit: Int
     /// The largest object stored, serialized: etcd's default `--max-request-bytes` (1.5 MiB).
@@ -56,7 +62,7 @@ public final class ObjectStore: Sendable {
 
     /// Sets the guard every later commit must pass.
     public func guardCommits(_ judge: @escaping CommitGuard) {
-        commitGuard.withLock { $0 = judge }
+        commitGuard.withLock { $0 = Guard(judge: judge) }
     }
 
     public func get(_ gr: GroupResource, _ key: ObjectKey) -> StoredObject? {
@@ -123,7 +129,7 @@ public final class ObjectStore: Sendable {
     /// resourceVersion, persists, records history and notifies watchers.
     @discardableResult
     public func commit(_ gr: GroupResource, _ key: ObjectKey, _ change: Change, precondition: Precondition) throws -> StoredObject {
-        let judge = commitGuard.withLock { $0 }
+        let judge = commitGuard.withLock { $0?.judge }
         return try state.withLock { (s: inout State) throws -> StoredObject in
             let existing = s.collections[gr]?.objects[key]
             switch precondition {

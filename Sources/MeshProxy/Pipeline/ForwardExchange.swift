@@ -1,0 +1,338 @@
+import KubeModel
+import MeshCore
+import MeshHTTP
+import NIOCore
+import NIOHTTP1
+
+/// The executor for a request forwarded on the event loop: the judged head goes out on a
+/// connection of the loop's upstream pool, the request body streams after it, and the
+/// response streams back as it arrives — relayed unchanged, or through the shard's list or
+/// watch filter. Upstream reads follow the client: while it takes nothing, nothing more is
+/// read, so a slow reader of a large watch costs a bounded amount of memory.
+final class ForwardExchange: InlineExchange, UpstreamResponseDelegate {
+    enum Body {
+        /// The response as the API server sent it.
+        case relay
+        /// A list or watch filtered to the shard, once the response shows its format.
+        case filter(@Sendable (BodyFilter.Format) -> BodyFilter)
+    }
+
+    enum Phase {
+        case connecting
+        case sent
+        case streaming
+        case done
+    }
+
+    let proxy: ShardProxy
+    let pool: UpstreamPool
+    let downstream: Downstream
+    let head: HTTPRequestHead
+    let body: Body
+    /// The list or watch registered with the shard state (revoked by a spec change).
+    var streamTicket: ShardState.StreamTicket?
+    /// The write admitted under a spec: re-checked before it leaves.
+    let writeTicket: ShardState.WriteTicket?
+    /// Whether the answer counts toward a canary's judgement.
+    let shardedCall: Bool
+    /// A watch (its upstream may end cleanly; a revoked filtered one ends with 410).
+    let isWatch: Bool
+    /// The watch's registration for fault-rule changes.
+    var policyWatch: Int?
+
+    var phase = Phase.connecting
+    var connection: UpstreamConnection?
+    /// Body parts that arrived before the connection did.
+    var pendingBody: [ByteBuffer] = []
+    var requestEnded = false
+    var retried = false
+    var filter: BodyFilter?
+    var format: BodyFilter.Format?
+    /// Reused for every filtered chunk.
+    var out: [UInt8] = []
+    var headDeadline: Scheduled<Void>?
+
+    init(proxy: ShardProxy, pool: UpstreamPool, downstream: Downstream, head: HTTPRequestHead, body: Body,
+         isWatch: Bool = false, writeTicket: ShardState.WriteTicket? = nil, shardedCall: Bool = false) {
+        self.isWatch = isWatch
+        self.proxy = proxy
+        self.pool = pool
+        self.downstream = downstream
+        self.head = head
+        self.body = body
+        self.writeTicket = writeTicket
+        self.shardedCall = shardedCall
+    }
+
+    /// Takes an idle connection of the loop's pool at once, or asks for one; the head goes
+    /// out when it is there.
+    func start() {
+        let loop = downstream.eventLoop
+        if let connection = pool.idleConnection(on: loop) { return connected(connection) }
+        let this = NIOLoopBound(self, eventLoop: loop)
+        // A connection (and its TLS handshake) is due within the exchange deadline too.
+        headDeadline = loop.scheduleTask(in: .seconds(ShardProxy.exchangeSeconds)) {
+            this.value.upstreamTimedOut()
+        }
+        pool.connection(on: loop).whenComplete { result in
+            let exchange = this.value
+            switch result {
+            case .success(let connection): exchange.connected(connection)
+            case .failure(let error): exchange.failedBeforeHead(error)
+            }
+        }
+    }
+
+    func connected(_ connection: UpstreamConnection) {
+        guard phase == .connecting else { return connection.release() }
+        if let writeTicket, let refusal = proxy.state.departureRefusal(writeTicket) {
+            // The spec or the lease changed while the write waited: it never leaves.
+            proxy.metrics.add(.writesAborted)
+            connection.release()
+            return answer(refusal)
+        }
+        headDeadline?.cancel()
+        headDeadline = nil
+        self.connection = connection
+        phase = .sent
+        // Every answer, a list's or a watch's too, begins within the exchange deadline: a
+        // stalled API server gets the client a 504, not a hang.
+        connection.send(head, delegate: self, headTimeout: .seconds(ShardProxy.exchangeSeconds))
+        for part in pendingBody { connection.writeBody(part) }
+        pendingBody = []
+        if requestEnded { connection.endRequest() }
+    }
+
+    // MARK: The request
+
+    func requestBody(_ buffer: ByteBuffer) {
+        guard head.headers.contains(name: "content-length") else { return }  // a body nobody announced is not sent
+        if let connection, phase != .connecting { connection.writeBody(buffer) } else { pendingBody.append(buffer) }
+    }
+
+    func requestEnd() {
+        requestEnded = true
+        if let connection, phase != .connecting, phase != .done { connection.endRequest() }
+    }
+
+    // MARK: The response
+
+    func upstreamHead(_ response: HTTPResponseHead) {
+        guard phase == .sent else { return }
+        phase = .streaming
+        proxy.metrics.tally(status: Int(response.status.code), shardedCall: shardedCall)
+        if case .filter(let make) = body, response.status == .ok {
+            let encoding = response.headers.first(name: "content-encoding")?.lowercased() ?? "identity"
+            guard encoding == "identity", let format = BodyFilter.format(contentType: response.headers.first(name: "content-type")) else {
+                proxy.metrics.add(.filterErrors)
+                connection?.close()
+                connection = nil
+                phase = .sent  // lets the answer go out
+                return answer(.internalError("the proxy cannot filter a response of type \(response.headers.first(name: "content-type") ?? "unknown") with encoding \(encoding)"))
+            }
+            let filter = make(format)
+            (self.filter, self.format) = (filter, format)
+            proxy.metrics.add(filter.isWatch ? .filteredWatches : .filteredLists)
+            downstream.writeHead(status: response.status, headers: ShardProxy.downstreamHeaders(response.headers, keepLength: false))
+        } else {
+            // Errors are Status objects about the request, not objects of a shard: relayed.
+            downstream.writeHead(status: response.status, headers: ShardProxy.downstreamHeaders(response.headers, keepLength: true))
+        }
+    }
+
+    func upstreamBody(_ buffer: ByteBuffer) {
+        guard phase == .streaming else { return }
+        guard var active = filter else { return downstream.writeBody(buffer) }
+        out.removeAll(keepingCapacity: true)
+        do throws(FilterError) {
+            try active.consume(buffer, into: &out)
+        } catch {
+            return filterFailed(error)
+        }
+        filter = active
+        if !out.isEmpty { downstream.writeBody(downstream.allocator.buffer(bytes: out)) }
+        if active.isWatch { proxy.state.noteDelivered(resourceVersion: active.lastDeliveredResourceVersion) }
+    }
+
+    func upstreamReadComplete() {
+        guard phase == .streaming else { return }
+        downstream.flush()
+        if !downstream.isWritable { connection?.setReading(false) }
+    }
+
+    func upstreamEnd() {
+        guard phase == .streaming else { return }
+        let connection = self.connection
+        self.connection = nil
+        if let filter {
+            do throws(FilterError) {
+                try filter.finish()
+            } catch {
+                connection?.release()
+                return filterFailed(error)
+            }
+            let (kept, dropped) = filter.counts
+            if filter.isWatch {
+                proxy.metrics.add(.eventsKept, kept)
+                proxy.metrics.add(.eventsDropped, dropped)
+            } else {
+                proxy.metrics.add(.itemsKept, kept)
+                proxy.metrics.add(.itemsDropped, dropped)
+                if let ticket = streamTicket {
+                    let meta = filter.listMeta
+                    proxy.state.noteList(ticket.resource, ticket: ticket, resourceVersion: meta.resourceVersion, continueToken: meta.continueToken)
+                }
+            }
+        }
+        connection?.release()
+        downstream.end()
+        finish()
+    }
+
+    func upstreamFailed(_ error: any Error) {
+        connection = nil
+        switch phase {
+        case .connecting, .done:
+            return
+        case .sent:
+            failedBeforeHead(error)
+        case .streaming:
+            // A filtered watch that loses its upstream ends cleanly (the filter delivered whole
+            // events only), as the API server's would: the client resumes from its last
+            // resourceVersion. Relayed bytes or a cut list must not look complete.
+            if isWatch, filter != nil { downstream.end() } else { downstream.abort() }
+            finish()
+        }
+    }
+
+    /// No connection, or it failed before the response began. A GET on a reused connection
+    /// the server had just closed is sent once more on a new one.
+    func failedBeforeHead(_ error: any Error) {
+        guard phase == .connecting || phase == .sent else { return }
+        let wasReused = connection?.reused ?? false
+        connection = nil
+        if phase == .sent, !retried, head.method == .GET, (error is UpstreamConnection.Closed || wasReused) {
+            retried = true
+            phase = .connecting
+            return start()
+        }
+        proxy.metrics.add(.upstreamErrors)
+        proxy.metrics.tally(status: nil, shardedCall: shardedCall)
+        proxy.logger.warning("upstream request failed: \(error)")
+        answer(StatusError(code: 503, reason: .serviceUnavailable, message: "the proxy could not reach the API server: \(error)"))
+    }
+
+    func upstreamTimedOut() {
+        guard phase == .connecting || phase == .sent else { return }
+        connection?.close()
+        connection = nil
+        proxy.metrics.add(.upstreamErrors)
+        proxy.metrics.tally(status: nil, shardedCall: shardedCall)
+        answer(StatusError(code: 504, reason: .timeout, message: "the API server did not answer the proxy within \(ShardProxy.exchangeSeconds) seconds"))
+    }
+
+    func filterFailed(_ error: FilterError) {
+        proxy.metrics.add(.filterErrors)
+        proxy.logger.warning("ending \(head.method) \(head.uri): \(error)")
+        connection?.close()
+        connection = nil
+        if isWatch {
+            let status = StatusError.internalError("the proxy could not filter the watch stream: \(error)")
+            downstream.writeBody(downstream.allocator.buffer(bytes: ShardProxy.errorEvent(status, protobuf: format == .protobuf)))
+            downstream.end()
+        } else {
+            downstream.abort()
+        }
+        finish()
+    }
+
+    // MARK: The client and the shard
+
+    func downstreamWritabilityChanged() {
+        downstream.watchStall()
+        if downstream.isWritable { connection?.setReading(true) }
+    }
+
+    func cancel() {
+        connection?.close()
+        connection = nil
+        finish()
+    }
+
+    /// A spec change took this stream's slice: a filtered watch ends with 410 so its client
+    /// relists; any other stream is cut off (a list is never told: it runs to its end).
+    func revoked() {
+        guard phase != .done else { return }
+        connection?.close()
+        connection = nil
+        guard case .filter = body, isWatch else {
+            downstream.abort()
+            return finish()
+        }
+        proxy.metrics.add(.watchesExpired)
+        guard phase == .streaming else { return answerExpired() }
+        if filter != nil {
+            downstream.writeBody(downstream.allocator.buffer(bytes: ShardProxy.errorEvent(ShardProxy.sliceChanged, protobuf: format == .protobuf)))
+            downstream.end()
+        } else {
+            downstream.abort()
+        }
+        finish()
+    }
+
+    /// The watch-fault rules changed: the watch ends cleanly and is reopened under them.
+    func policyChanged() {
+        guard phase != .done else { return }
+        connection?.close()
+        connection = nil
+        if phase == .streaming { downstream.end() } else { downstream.abort() }
+        finish()
+    }
+
+    /// A revoked stream whose client still has not gone after the grace period.
+    func abortStream() {
+        guard phase != .done else { return }
+        connection?.close()
+        connection = nil
+        downstream.abort()
+        finish()
+    }
+
+    // MARK: Answers
+
+    /// Answers before any response head went out; the request is not (or no longer) sent.
+    func answer(_ status: StatusError) {
+        guard phase != .done, phase != .streaming else { return }
+        headDeadline?.cancel()
+        phase = .done
+        if status.code == 403 { proxy.metrics.add(.refused) }
+        let response = status.response
+        downstream.respond(status: response.status, headers: response.headers, body: downstream.allocator.buffer(bytes: response.body))
+        release()
+    }
+
+    func answerExpired() {
+        phase = .done
+        let expired = FilteredStream.expiredWatch(accept: head.headers.first(name: "accept"))
+        downstream.respond(status: .ok, headers: expired.headers, body: downstream.allocator.buffer(bytes: expired.body))
+        release()
+    }
+
+    func finish() {
+        guard phase != .done else { return }
+        headDeadline?.cancel()
+        phase = .done
+        release()
+    }
+
+    /// Gives back what the exchange held: its in-flight place, its stream or write ticket,
+    /// its fault-rule registration.
+    func release() {
+        proxy.inFlight.leave()
+        if let ticket = streamTicket { proxy.state.deregister(ticket) }
+        streamTicket = nil
+        if let writeTicket { proxy.state.endWrite(writeTicket) }
+        if let id = policyWatch { proxy.policies.watchClosed(id) }
+        policyWatch = nil
+    }
+}
