@@ -168,7 +168,7 @@ final class ForwardExchange: InlineExchange, UpstreamResponseDelegate {
             do throws(FilterError) {
                 try filter.finish()
             } catch {
-                connection?.release()
+                connection?.close()
                 return filterFailed(error)
             }
             let (kept, dropped) = filter.counts
@@ -184,18 +184,21 @@ final class ForwardExchange: InlineExchange, UpstreamResponseDelegate {
                 }
             }
         }
-        connection?.release()
+        // A connection whose request did not go out whole (the server answered early) cannot
+        // carry another one.
+        if requestEnded { connection?.release() } else { connection?.close() }
         downstream.end()
         finish()
     }
 
     func upstreamFailed(_ error: any Error) {
+        let reused = connection?.reused ?? false
         connection = nil
         switch phase {
         case .connecting, .done:
             return
         case .sent:
-            failedBeforeHead(error)
+            failedBeforeHead(error, reused: reused)
         case .streaming:
             // A filtered watch that loses its upstream ends cleanly (the filter delivered whole
             // events only), as the API server's would: the client resumes from its last
@@ -207,11 +210,10 @@ final class ForwardExchange: InlineExchange, UpstreamResponseDelegate {
 
     /// No connection, or it failed before the response began. A GET on a reused connection
     /// the server had just closed is sent once more on a new one.
-    func failedBeforeHead(_ error: any Error) {
+    func failedBeforeHead(_ error: any Error, reused: Bool = false) {
         guard phase == .connecting || phase == .sent else { return }
-        let wasReused = connection?.reused ?? false
         connection = nil
-        if phase == .sent, !retried, head.method == .GET, (error is UpstreamConnection.Closed || wasReused) {
+        if phase == .sent, !retried, head.method == .GET, (error is UpstreamConnection.Closed || reused) {
             retried = true
             phase = .connecting
             return start()
