@@ -2,9 +2,9 @@
 SHELL := /bin/bash
 PYTHON ?= python3
 
-.PHONY: test deps build swift-test interop fuzz-build fuzz-smoke fuzz chaos chaos-smoke bench bench-fence bench-proxy bench-operator bench-manager bench-policies demo
+.PHONY: test deps build module-tree swift-test interop fuzz-build fuzz-smoke fuzz chaos chaos-smoke bench bench-fence bench-proxy bench-operator bench-manager bench-policies demo
 
-test: deps build swift-test interop fuzz-smoke chaos-smoke
+test: deps build module-tree swift-test interop fuzz-smoke chaos-smoke
 
 deps:
 	@missing=""; \
@@ -25,6 +25,10 @@ deps:
 
 build:
 	swift build
+
+# The module tree at the top of Package.swift, checked against the package as SwiftPM reads it.
+module-tree:
+	$(PYTHON) Tests/module_tree.py
 
 swift-test:
 	swift test

@@ -1,11 +1,20 @@
 // swift-tools-version:6.1
 import PackageDescription
 
-// Module tree (nothing below imports anything above):
-//   KubeModel -> KubeYAML -> KubeClient;  KubeModel -> MeshCore -> MeshHTTP -> KubeClient -> OperatorRuntime -> SampleOperator
-//   MeshCore -> MeshControl (the manager <-> proxy gRPC protocol)
-//   KubeClient, MeshControl -> MeshProxy;  OperatorRuntime, MeshControl -> MeshManager
-//   KubeClient -> KubeAPIServer;  all of them -> CtrlMeshCLI
+// Module tree: each module and the modules of this package it imports (nothing imports a
+// module above it). `make module-tree` checks these lines against `swift package describe`.
+//   KubeModel:
+//   KubeYAML: KubeModel
+//   MeshCore: KubeModel
+//   MeshHTTP: KubeModel
+//   KubeClient: KubeModel KubeYAML
+//   MeshControl: KubeModel MeshCore
+//   OperatorRuntime: KubeModel KubeClient MeshHTTP
+//   SampleOperator: KubeModel KubeClient OperatorRuntime
+//   KubeAPIServer: KubeModel MeshCore MeshHTTP
+//   MeshProxy: KubeModel KubeYAML MeshCore MeshHTTP KubeClient MeshControl
+//   MeshManager: KubeModel MeshCore MeshControl MeshHTTP KubeClient OperatorRuntime
+//   CtrlMeshCLI: every module above
 let package = Package(
     name: "ControllerMesh",
     platforms: [.macOS(.v14)],
