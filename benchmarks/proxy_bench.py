@@ -280,6 +280,10 @@ def main():
             print(f"| {bookmarks} | {delivered:,} | {wall:.2f} | {cpu:.2f} | {args.watch_events / cpu:,.0f} |")
         print("\n(target: >= 400,000 filtered events per proxy CPU-second)")
     finally:
+        conf = os.path.join(work, "nginx.conf")
+        if os.path.exists(conf):
+            # Killing the master alone leaves its workers running.
+            subprocess.run(["nginx", "-c", conf, "-p", work, "-s", "stop"], capture_output=True)
         for p in procs:
             p.kill()
         shutil.rmtree(work, ignore_errors=True)
