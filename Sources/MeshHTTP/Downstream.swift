@@ -10,19 +10,16 @@ public final class Downstream {
     let context: ChannelHandlerContext
     /// Whether the client may send another request on this connection (else `Connection: close`).
     let keepAlive: Bool
-    /// The answer to a HEAD: the head goes out, the body never does.
-    let headOnly: Bool
     let writeTimeout: TimeAmount
     /// Told once, when the response ended or was aborted.
     let finished: () -> Void
-    public private(set) var headSent = false
+    private var headSent = false
     public private(set) var isDone = false
     var stall: Scheduled<Void>?
 
-    init(context: ChannelHandlerContext, keepAlive: Bool, headOnly: Bool, writeTimeout: TimeAmount, finished: @escaping () -> Void) {
+    init(context: ChannelHandlerContext, keepAlive: Bool, writeTimeout: TimeAmount, finished: @escaping () -> Void) {
         self.context = context
         self.keepAlive = keepAlive
-        self.headOnly = headOnly
         self.writeTimeout = writeTimeout
         self.finished = finished
     }
@@ -41,7 +38,7 @@ public final class Downstream {
 
     /// Queues body bytes; `flush` sends what is queued.
     public func writeBody(_ buffer: ByteBuffer) {
-        guard !isDone, !headOnly, buffer.readableBytes > 0 else { return }
+        guard !isDone, buffer.readableBytes > 0 else { return }
         context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(buffer))), promise: nil)
     }
 

@@ -161,7 +161,8 @@ final class RequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         let number = requestNumber
         let isHTTP2 = self.isHTTP2
         let connectionGuard = self.connectionGuard
-        let downstream = Downstream(context: context, keepAlive: isHTTP2 || head.isKeepAlive, headOnly: false,
+        // A HEAD never comes here (its body would have to be dropped); see `channelRead`.
+        let downstream = Downstream(context: context, keepAlive: isHTTP2 || head.isKeepAlive,
                                     writeTimeout: connectionGuard.limits.writeTimeout) { [weak self] in
             if self?.requestNumber == number { self?.exchange = nil }
             if !isHTTP2 { connectionGuard.requestFinished() }

@@ -90,12 +90,6 @@ public final class UpstreamPool: Sendable {
         pool(for: eventLoop).idleConnection()
     }
 
-    /// Connections idle now, over every loop (for tests and metrics).
-    public var idleConnections: Int {
-        let all = pools.withLockedValue { Array($0.values) }
-        return all.reduce(0) { $0 + $1.idleCount.withLockedValue { $0 } }
-    }
-
     /// Connections opened so far, over every loop.
     public var connectionsOpened: Int {
         let all = pools.withLockedValue { Array($0.values) }
@@ -103,15 +97,14 @@ public final class UpstreamPool: Sendable {
     }
 }
 
-/// One event loop's connections. Touched on that loop only; the counts beside it are read
-/// from anywhere.
+/// One event loop's connections. Touched on that loop only; the count of connections opened
+/// is read from anywhere.
 final class LoopPool: @unchecked Sendable {
     let endpoint: UpstreamPool.Endpoint
     let eventLoop: any EventLoop
     let maxIdle: Int
     let idleTimeout: TimeAmount
     var idle: [UpstreamConnection] = []
-    let idleCount = NIOLockedValueBox(0)
     let opened = NIOLockedValueBox(0)
 
     init(endpoint: UpstreamPool.Endpoint, eventLoop: any EventLoop, maxIdle: Int, idleTimeout: TimeAmount) {
@@ -143,7 +136,7 @@ final class LoopPool: @unchecked Sendable {
             self.negotiating = nil
             switch result {
             case .http2(let multiplexer): return self.openStream(multiplexer)
-            case .http1(let connection) where connection.delegate == nil && !connection.taken:
+            case .http1(let connection) where !connection.taken:
                 connection.taken = true
                 return self.eventLoop.makeSucceededFuture(connection)
             case .http1: return self.http1Connection()
@@ -155,7 +148,6 @@ final class LoopPool: @unchecked Sendable {
     func idleConnection() -> UpstreamConnection? {
         eventLoop.assertInEventLoop()
         while let connection = idle.popLast() {
-            idleCount.withLockedValue { $0 = idle.count }
             connection.deadline.clear()
             if connection.channel.isActive {
                 connection.reused = true
@@ -263,12 +255,10 @@ final class LoopPool: @unchecked Sendable {
         guard connection.channel.isActive, idle.count < maxIdle else { return connection.close() }
         connection.idle(for: idleTimeout)
         idle.append(connection)
-        idleCount.withLockedValue { $0 = idle.count }
     }
 
     /// A connection closed: it is no longer offered.
     func closed(_ connection: UpstreamConnection) {
         idle.removeAll { $0 === connection }
-        idleCount.withLockedValue { $0 = idle.count }
     }
 }

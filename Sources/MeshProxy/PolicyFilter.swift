@@ -130,7 +130,7 @@ public final class PolicyFilter: Sendable {
     }
 
     func watchClosed(_ id: Int) {
-        watches.withLock { $0.open.removeValue(forKey: id) }?()
+        _ = watches.withLock { $0.open.removeValue(forKey: id) }
     }
 
     // MARK: The manager

@@ -1,3 +1,4 @@
+import KubeModel
 import MeshCore
 import Synchronization
 
@@ -60,6 +61,11 @@ public final class ProxyMetrics: Sendable {
         guard shardedCall else { return }
         add(.shardedCalls)
         if status.map(CanaryRollout.Errors.countsAsError(status:)) ?? true { add(.shardedCallErrors) }
+    }
+
+    /// An answer the proxy gave itself: a 403 counts as a refusal.
+    func countAnswer(_ status: StatusError) {
+        if status.code == 403 { add(.refused) }
     }
 
     public func add(_ counter: Counter, _ amount: Int = 1) {

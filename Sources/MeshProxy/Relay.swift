@@ -43,7 +43,7 @@ extension ShardProxy {
     }
 
     func refuse(_ error: StatusError, writer: ResponseWriter) async {
-        if error.code == 403 { metrics.add(.refused) }
+        metrics.countAnswer(error)
         await writer.respond(error)
     }
 

@@ -19,7 +19,7 @@ final class AnswerExchange: InlineExchange {
     }
 
     convenience init(downstream: Downstream, status: StatusError, metrics: ProxyMetrics) {
-        if status.code == 403 { metrics.add(.refused) }
+        metrics.countAnswer(status)
         let response = status.response
         self.init(downstream: downstream, status: response.status, headers: response.headers, body: response.body)
     }

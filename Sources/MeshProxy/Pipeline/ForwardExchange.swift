@@ -119,23 +119,22 @@ final class ForwardExchange: InlineExchange, UpstreamResponseDelegate {
 
     func upstreamHead(_ response: HTTPResponseHead) {
         guard phase == .sent else { return }
-        phase = .streaming
         proxy.metrics.tally(status: Int(response.status.code), shardedCall: shardedCall)
         if case .filter(let make) = body, response.status == .ok {
             let encoding = response.headers.first(name: "content-encoding")?.lowercased() ?? "identity"
             guard encoding == "identity", let format = BodyFilter.format(contentType: response.headers.first(name: "content-type")) else {
                 proxy.metrics.add(.filterErrors)
-                connection?.close()
-                connection = nil
-                phase = .sent  // lets the answer go out
+                dropConnection()
                 return answer(.internalError("the proxy cannot filter a response of type \(response.headers.first(name: "content-type") ?? "unknown") with encoding \(encoding)"))
             }
             let filter = make(format)
             (self.filter, self.format) = (filter, format)
             proxy.metrics.add(filter.isWatch ? .filteredWatches : .filteredLists)
+            phase = .streaming
             downstream.writeHead(status: response.status, headers: ShardProxy.downstreamHeaders(response.headers, keepLength: false))
         } else {
             // Errors are Status objects about the request, not objects of a shard: relayed.
+            phase = .streaming
             downstream.writeHead(status: response.status, headers: ShardProxy.downstreamHeaders(response.headers, keepLength: true))
         }
     }
@@ -226,8 +225,7 @@ final class ForwardExchange: InlineExchange, UpstreamResponseDelegate {
 
     func upstreamTimedOut() {
         guard phase == .connecting || phase == .sent else { return }
-        connection?.close()
-        connection = nil
+        dropConnection()
         proxy.metrics.add(.upstreamErrors)
         proxy.metrics.tally(status: nil, shardedCall: shardedCall)
         answer(StatusError(code: 504, reason: .timeout, message: "the API server did not answer the proxy within \(ShardProxy.exchangeSeconds) seconds"))
@@ -236,8 +234,7 @@ final class ForwardExchange: InlineExchange, UpstreamResponseDelegate {
     func filterFailed(_ error: FilterError) {
         proxy.metrics.add(.filterErrors)
         proxy.logger.warning("ending \(head.method) \(head.uri): \(error)")
-        connection?.close()
-        connection = nil
+        dropConnection()
         if isWatch {
             let status = StatusError.internalError("the proxy could not filter the watch stream: \(error)")
             downstream.writeBody(downstream.allocator.buffer(bytes: ShardProxy.errorEvent(status, protobuf: format == .protobuf)))
@@ -256,8 +253,7 @@ final class ForwardExchange: InlineExchange, UpstreamResponseDelegate {
     }
 
     func cancel() {
-        connection?.close()
-        connection = nil
+        dropConnection()
         finish()
     }
 
@@ -265,8 +261,7 @@ final class ForwardExchange: InlineExchange, UpstreamResponseDelegate {
     /// relists; any other stream is cut off (a list is never told: it runs to its end).
     func revoked() {
         guard phase != .done else { return }
-        connection?.close()
-        connection = nil
+        dropConnection()
         guard case .filter = body, isWatch else {
             downstream.abort()
             return finish()
@@ -285,8 +280,7 @@ final class ForwardExchange: InlineExchange, UpstreamResponseDelegate {
     /// The watch-fault rules changed: the watch ends cleanly and is reopened under them.
     func policyChanged() {
         guard phase != .done else { return }
-        connection?.close()
-        connection = nil
+        dropConnection()
         if phase == .streaming { downstream.end() } else { downstream.abort() }
         finish()
     }
@@ -294,8 +288,7 @@ final class ForwardExchange: InlineExchange, UpstreamResponseDelegate {
     /// A revoked stream whose client still has not gone after the grace period.
     func abortStream() {
         guard phase != .done else { return }
-        connection?.close()
-        connection = nil
+        dropConnection()
         downstream.abort()
         finish()
     }
@@ -305,19 +298,21 @@ final class ForwardExchange: InlineExchange, UpstreamResponseDelegate {
     /// Answers before any response head went out; the request is not (or no longer) sent.
     func answer(_ status: StatusError) {
         guard phase != .done, phase != .streaming else { return }
-        headDeadline?.cancel()
-        phase = .done
-        if status.code == 403 { proxy.metrics.add(.refused) }
-        let response = status.response
-        downstream.respond(status: response.status, headers: response.headers, body: downstream.allocator.buffer(bytes: response.body))
-        release()
+        proxy.metrics.countAnswer(status)
+        downstream.respond(status)
+        finish()
     }
 
     func answerExpired() {
-        phase = .done
         let expired = FilteredStream.expiredWatch(accept: head.headers.first(name: "accept"))
         downstream.respond(status: .ok, headers: expired.headers, body: downstream.allocator.buffer(bytes: expired.body))
-        release()
+        finish()
+    }
+
+    /// Closes the upstream connection: a response abandoned half way cannot be resumed.
+    func dropConnection() {
+        connection?.close()
+        connection = nil
     }
 
     func finish() {

@@ -140,6 +140,9 @@ final class ShardRouter: InlineRouter {
         // Registered before the decision, so a spec change from here on revokes it.
         let handle = LoopWeak<ForwardExchange>(eventLoop: downstream.eventLoop)
         let ticket = proxy.state.registerStream(gr, abort: { handle.run { $0.abortStream() } }, onRevoke: { handle.run { $0.revoked() } })
+        // Held by the exchange from here on; given back by every other way out.
+        var forwarded = false
+        defer { if !forwarded { proxy.state.deregister(ticket) } }
         let spec = ticket.spec
         let decision = ShardFence.decide(info, spec: spec, namespaceLabels: labels)
         var request = request
@@ -152,11 +155,9 @@ final class ShardRouter: InlineRouter {
             case .relist?:
                 // The client's view predates a change of this shard's slice: make it relist.
                 proxy.metrics.add(.watchesExpired)
-                proxy.state.deregister(ticket)
                 let expired = FilteredStream.expiredWatch(accept: request.received.first(name: "accept"))
                 return .answer(AnswerExchange(downstream: downstream, status: .ok, headers: expired.headers, body: expired.body))
             case .staleContinue(let status)?:
-                proxy.state.deregister(ticket)
                 return answer(status, downstream: downstream)
             case nil:
                 break
@@ -171,12 +172,10 @@ final class ShardRouter: InlineRouter {
             target = request.target.encoded
             body = .relay
         case .refuse(let message):
-            proxy.state.deregister(ticket)
             return answer(.forbidden(message), downstream: downstream)
         default:
             // No other decision is made for a list or watch; whatever it would be is judged
             // by the async executor, never relayed unjudged.
-            proxy.state.deregister(ticket)
             return .handOver
         }
         let exchange = ForwardExchange(proxy: proxy, pool: pool, downstream: downstream,
@@ -184,6 +183,7 @@ final class ShardRouter: InlineRouter {
                                        isWatch: info.verb == .watch)
         handle.value = exchange
         exchange.streamTicket = ticket
+        forwarded = true
         if info.verb == .watch {
             exchange.policyWatch = proxy.policies.watchOpened { handle.run { $0.policyChanged() } }
         }
