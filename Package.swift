@@ -6,13 +6,14 @@ import PackageDescription
 //   KubeModel:
 //   KubeYAML: KubeModel
 //   MeshCore: KubeModel
-//   MeshHTTP: KubeModel
+//   MeshHTTP:
+//   KubeHTTP: KubeModel MeshHTTP
 //   KubeClient: KubeModel KubeYAML
 //   MeshControl: KubeModel MeshCore
 //   OperatorRuntime: KubeModel KubeClient MeshHTTP
 //   SampleOperator: KubeModel KubeClient OperatorRuntime
-//   KubeAPIServer: KubeModel MeshCore MeshHTTP
-//   MeshProxy: KubeModel KubeYAML MeshCore MeshHTTP KubeClient MeshControl
+//   KubeAPIServer: KubeModel KubeHTTP MeshHTTP
+//   MeshProxy: KubeModel KubeYAML MeshCore MeshHTTP KubeHTTP KubeClient MeshControl
 //   MeshManager: KubeModel MeshCore MeshControl MeshHTTP KubeClient OperatorRuntime
 //   CtrlMeshCLI: every module above
 let package = Package(
@@ -49,7 +50,6 @@ let package = Package(
         .target(name: "MeshCore", dependencies: ["KubeModel"]),
         // NIO transport shared by every server role: HTTP/1.1, h2c, TLS with ALPN h2.
         .target(name: "MeshHTTP", dependencies: [
-            "KubeModel",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -61,6 +61,11 @@ let package = Package(
             .product(name: "SwiftASN1", package: "swift-asn1"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
+        ]),
+        // Kubernetes answers over that transport: a `Status` error as a whole response.
+        .target(name: "KubeHTTP", dependencies: [
+            "KubeModel", "MeshHTTP",
+            .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         // YAML as JSON values, bounded (nesting, alias expansion): every YAML reader uses it.
         .target(name: "KubeYAML", dependencies: ["KubeModel", .product(name: "Yams", package: "Yams")]),
@@ -103,7 +108,7 @@ let package = Package(
         ]),
         // The sharding sidecar: classifies each request once, fences it, filters responses.
         .target(name: "MeshProxy", dependencies: [
-            "KubeModel", "KubeYAML", "MeshCore", "MeshHTTP", "KubeClient", "MeshControl",
+            "KubeModel", "KubeYAML", "MeshCore", "MeshHTTP", "KubeHTTP", "KubeClient", "MeshControl",
             .product(name: "GRPCCore", package: "grpc-swift-2"),
             .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -114,7 +119,7 @@ let package = Package(
         ]),
         // The embedded Kubernetes-compatible API server.
         .target(name: "KubeAPIServer", dependencies: [
-            "KubeModel", "MeshCore", "MeshHTTP",
+            "KubeModel", "KubeHTTP", "MeshHTTP",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -125,7 +130,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "CtrlMeshCLI", dependencies: [
-            "KubeModel", "KubeYAML", "KubeAPIServer", "MeshHTTP", "MeshProxy", "KubeClient", "MeshCore", "OperatorRuntime", "SampleOperator",
+            "KubeModel", "KubeYAML", "KubeAPIServer", "MeshHTTP", "KubeHTTP", "MeshProxy", "KubeClient", "MeshCore", "OperatorRuntime", "SampleOperator",
             "MeshManager", "MeshControl",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

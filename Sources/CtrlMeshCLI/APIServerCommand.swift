@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import KubeAPIServer
 import Logging
+import MeshCore
 
 struct APIServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -41,7 +42,7 @@ struct APIServerCommand: AsyncParsableCommand {
         config.historyLimit = watchHistory
         config.options.bookmarkInterval = .seconds(bookmarkInterval)
         config.options.checkJudgements = checkJudgements
-        config.options.meshWriteFence = !noMeshFence
+        config.options.writeFence = noMeshFence ? nil : StoredGrantFences().judge
         let server: EmbeddedAPIServer
         do {
             server = try await EmbeddedAPIServer.start(config)

@@ -66,6 +66,7 @@ struct DemoCommand: AsyncParsableCommand {
         var serverConfig = EmbeddedAPIServer.Configuration()
         serverConfig.host = listen.host
         serverConfig.port = listen.port
+        serverConfig.options.writeFence = StoredGrantFences().judge
         let server = try await EmbeddedAPIServer.start(serverConfig)
         try server.writeKubeconfig(to: kubeconfigOut)
         let client = RESTClient(config: ClientConfig(server: server.url), qps: nil)

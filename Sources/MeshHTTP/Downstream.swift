@@ -1,4 +1,3 @@
-import KubeModel
 import NIOCore
 import NIOHTTP1
 
@@ -68,12 +67,6 @@ public final class Downstream {
         writeHead(status: status, headers: headers)
         writeBody(body)
         end()
-    }
-
-    /// A Kubernetes `Status` as the whole response, with `Retry-After` when it carries a hint.
-    public func respond(_ status: StatusError) {
-        let response = status.response
-        respond(status: response.status, headers: response.headers, body: allocator.buffer(bytes: response.body))
     }
 
     /// Ends the response abnormally: the connection closes (HTTP/1.1) or the stream resets

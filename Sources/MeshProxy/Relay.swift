@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import KubeHTTP
 import KubeModel
 import MeshCore
 import MeshHTTP

@@ -172,7 +172,7 @@ public final class ShardProxy: HTTPResponder {
     /// write impersonates the operator's service account.
     static func stampWriter(_ headers: inout HTTPHeaders, spec: ShardSpec, identity: String) {
         if !headers.contains(name: "impersonate-user") { headers.add(name: "Impersonate-User", value: identity) }
-        for (name, value) in WriterStamp(spec: spec).headers { headers.add(name: name, value: value) }
+        for (name, value) in spec.stamp.headers { headers.add(name: name, value: value) }
     }
 
     /// What a watch whose view a spec change invalidated ends with.

@@ -1,3 +1,4 @@
+import KubeModel
 @testable import MeshCore
 import PropertyBased
 import Testing

@@ -77,6 +77,37 @@ import Testing
         #expect(!grants.covers(shard: "a", epoch: 9, units: [1, 2]) && grants.covers(shard: "a", epoch: 3, units: []))
     }
 
+    @Test func storedFencesJudgeByTheConfigAsStoredAtEachVersion() {
+        var stored: JSON = [
+            "apiVersion": "ctrlmesh.kruise.io/v1alpha1", "kind": "ShardingConfig", "metadata": ["name": "op", "namespace": "ns"],
+            "spec": ["selector": ["matchLabels": ["app": "op"]], "resources": [["apiGroups": ["apps.kruise.io"], "resources": ["clonesets"]]],
+                     "sharding": ["mode": "ObjectHash", "slots": 4]],
+            "status": ["grants": Self.fence.grants.json],
+        ]
+        var version: UInt64 = 1
+        let fences = StoredGrantFences()
+        let configs = GroupResource(group: "ctrlmesh.kruise.io", resource: "shardingconfigs")
+        func refusal(_ stamp: WriterStamp) -> String? {
+            let object = Self.identity(uid: Self.uid(inSlot: 0))
+            let json: JSON = ["metadata": ["namespace": .string(object.namespace), "name": .string(object.name), "uid": .string(object.uid)]]
+            return fences.judge(stamp, Self.clonesets, json, json) { gr, namespace, name in
+                gr == configs && namespace == "ns" && name == "op" ? (stored, version) : nil
+            }
+        }
+        let a3 = WriterStamp(mesh: "ctrlmesh.kruise.io/ns/op", shard: "a", epoch: 3)
+        #expect(refusal(a3) == nil)
+        // The grant moves to b at a later version of the config: the same stamp is refused.
+        stored.setValue(ShardGrants(term: 2, units: [0: .init(shard: "b", epoch: 8)]).json, at: ["status", "grants"])
+        #expect(refusal(a3) == nil, "the parse is kept while the stored version is the same")
+        version = 2
+        #expect(refusal(a3)?.contains("granted to shard b at epoch 8") == true)
+        #expect(refusal(WriterStamp(mesh: "ctrlmesh.kruise.io/ns/gone", shard: "a", epoch: 3))?.contains("does not exist") == true)
+        #expect(refusal(WriterStamp(mesh: nil, shard: "a", epoch: 1)) == nil, "a hand-written spec's writes are only audited")
+        stored.setValue(["mode": "Nonsense"], at: ["spec", "sharding"])
+        version = 3
+        #expect(refusal(a3)?.contains("is invalid") == true, "a config that cannot be read refuses, it does not let by")
+    }
+
     @Test func theStampTravelsAsImpersonationExtras() {
         let stamp = WriterStamp(mesh: "ctrlmesh.kruise.io/ns/op", shard: "a", epoch: 12)
         let headers = stamp.headers

@@ -1,5 +1,4 @@
 import KubeModel
-import MeshCore
 
 /// What a list or watch selects: namespace, label selector, field selector and KEP-5866 shard
 /// selector, all parsed and checked before any object is read.

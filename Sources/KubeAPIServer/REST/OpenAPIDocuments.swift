@@ -1,5 +1,4 @@
 import KubeModel
-import MeshCore
 
 /// A minimal OpenAPI v3 surface: the index and one document per group/version with a PATCH
 /// operation per kind that advertises `fieldValidation`. kubectl's default strict validation

@@ -1,5 +1,5 @@
+import KubeHTTP
 import KubeModel
-import MeshCore
 import Logging
 import MeshHTTP
 import NIOCore
@@ -18,9 +18,10 @@ public final class APIServer: HTTPResponder {
         public var webhookTimeout: Duration = .seconds(10)
         /// Compare each proxy's `X-Ctrlmesh-Judged` stamp with this server's routing.
         public var checkJudgements = false
-        /// Refuse a mesh proxy's write stamped with an epoch older than its keys' grants
-        /// (`MeshWriteFence`); off only to test the manager's fence webhook in its place.
-        public var meshWriteFence = true
+        /// Judges mesh proxies' stamped writes as they commit, refusing one stamped with an
+        /// epoch older than its keys' grants (`StampedWriteFence`). Nil: writes land unjudged,
+        /// as on a cluster that relies on the manager's fence webhook alone.
+        public var writeFence: StampedCommitJudge?
         /// The key service-account tokens are signed with (nil: a random one, for this process).
         public var tokenSigningKey: [UInt8]?
         public init() {}
@@ -35,7 +36,7 @@ public final class APIServer: HTTPResponder {
     public let writeAudit: WriteAudit
     /// Proxies' classifications against this server's routing (`checkJudgements`).
     public let judgements = JudgementAudit()
-    let meshFence = MeshWriteFence()
+    let meshFence: StampedWriteFence?
     let tokens: ServiceAccountTokens
     let logger: Logger
     private let garbageCollection = Mutex<Task<Void, Never>?>(nil)
@@ -48,8 +49,9 @@ public final class APIServer: HTTPResponder {
         self.admission = AdmissionChain(store: store, timeout: options.webhookTimeout, logger: logger)
         self.writeAudit = WriteAudit(store: store)
         self.tokens = ServiceAccountTokens(key: options.tokenSigningKey)
-        if options.meshWriteFence {
-            store.guardCommits { [meshFence] gr, existing, new, lookup in try meshFence.check(gr, existing: existing, new: new, lookup: lookup) }
+        meshFence = options.writeFence.map(StampedWriteFence.init(judge:))
+        if let meshFence {
+            store.guardCommits { gr, existing, new, lookup in try meshFence.check(gr, existing: existing, new: new, lookup: lookup) }
         }
         try bootstrap()
         let collector = GarbageCollector(store: store)
@@ -115,7 +117,7 @@ public final class APIServer: HTTPResponder {
             await writer.respond(status: .ok, headers: ["content-type": "text/plain; charset=utf-8"], body: Array("ok".utf8))
             return
         case "/metrics":
-            await writer.respond(status: .ok, headers: ["content-type": "text/plain; version=0.0.4"], body: Array((requests.exposition() + meshFence.exposition).utf8))
+            await writer.respond(status: .ok, headers: ["content-type": "text/plain; version=0.0.4"], body: Array((requests.exposition() + (meshFence?.exposition ?? "")).utf8))
             return
         case "/debug/ctrlmesh/writes":
             return await writeJSON(writeAudit.json(), writer: writer)
@@ -151,7 +153,7 @@ public final class APIServer: HTTPResponder {
             throw StatusError.forbidden("the mesh fence refused the request: \(reason)")
         case .stamp(let stamp):
             try await RequestUser.$current.withValue(user) {
-                try await MeshWriteFence.$stamp.withValue(stamp) { try await serve(context, writer: writer) }
+                try await StampedWriteFence.$stamp.withValue(stamp) { try await serve(context, writer: writer) }
             }
         }
     }

@@ -1,5 +1,4 @@
 import KubeModel
-import MeshCore
 
 /// The user a request acts as. The embedded server authenticates nobody (every client is the
 /// cluster admin) but honours impersonation as the API server does: `Impersonate-User`,

@@ -24,7 +24,7 @@ public final class WriteAudit: Sendable {
 
     init(store: ObjectStore) {
         _ = store.observe { [self] event in
-            guard let stamp = MeshWriteFence.stamp else { return }
+            guard let stamp = StampedWriteFence.stamp else { return }
             let json = event.object.json
             let controller = (json["metadata"]?["ownerReferences"]?.arrayValue ?? []).first { $0["controller"]?.boolValue == true }
             let record = Record(resourceVersion: event.resourceVersion, resource: event.resource, namespace: event.object.key.namespace,

@@ -1,3 +1,5 @@
+import KubeModel
+
 /// Which shard owns each slot of the hash space. The space [0, 2^64) is cut into `slots`
 /// equal slots — many more than shards — so adding or removing a shard moves a few slots from
 /// each of the others rather than re-cutting the space. Groundwork for the mesh manager: pure

@@ -87,6 +87,9 @@ public struct ShardSpec: Sendable, Equatable {
         self.leaderElection = leaderElection
     }
 
+    /// The stamp of writes admitted under this spec.
+    public var stamp: WriterStamp { WriterStamp(mesh: mesh, shard: shard, epoch: epoch) }
+
     /// The key mode of a resource, nil when it is not sharded.
     public func keyMode(of gr: GroupResource) -> KeyMode? {
         resources.first { $0.matches(gr) }?.key

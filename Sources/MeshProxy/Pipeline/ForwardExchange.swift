@@ -1,3 +1,4 @@
+import KubeHTTP
 import KubeModel
 import MeshCore
 import MeshHTTP

@@ -48,7 +48,9 @@ struct HandoverBench: AsyncParsableCommand {
             handler.logLevel = .error
             return handler
         }
-        let server = try await EmbeddedAPIServer.start(.init())
+        var serverConfig = EmbeddedAPIServer.Configuration()
+        serverConfig.options.writeFence = StoredGrantFences().judge
+        let server = try await EmbeddedAPIServer.start(serverConfig)
         let admin = RESTClient(config: ClientConfig(server: server.url), qps: nil)
         for name in [HandoverBench.namespace, "bench"] {
             _ = try server.api.createObject(["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": .string(name)]])

@@ -1,5 +1,4 @@
 import KubeModel
-import MeshCore
 import PropertyBased
 import Testing
 

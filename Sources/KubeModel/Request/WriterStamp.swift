@@ -1,4 +1,3 @@
-import KubeModel
 
 /// Who a write is made by, as far as the mesh is concerned: the shard and the epoch of the
 /// spec the proxy admitted the write under, and the ShardingConfig that issued it (its key,
@@ -23,11 +22,6 @@ public struct WriterStamp: Sendable, Equatable, CustomStringConvertible {
     static let extraPrefix = "impersonate-extra-"
 
     public var description: String { "shard \(shard)\(mesh.map { " of " + $0 } ?? "") at epoch \(epoch)" }
-
-    /// The stamp of writes admitted under `spec`.
-    public init(spec: ShardSpec) {
-        self.init(mesh: spec.mesh, shard: spec.shard, epoch: spec.epoch)
-    }
 
     /// The headers that carry the stamp: one `Impersonate-Extra-` header per key, its name
     /// percent-encoded as Kubernetes requires (`/` is `%2F`).

@@ -1,4 +1,3 @@
-import KubeModel
 
 /// A KEP-5866 shard selector: `shardRange(object.metadata.uid, '0x0', '0x8000000000000000')`,
 /// ranges joined with `||`, all over one field. An object matches when the FNV-1a 64 hash of
@@ -76,7 +75,7 @@ extension ShardSelector {
     }
 
     /// A quoted `0x` hex bound; nil for exactly 2^64.
-    static func hexBound(_ arg: Substring, in text: String) throws(ShardSelectorParseError) -> UInt64? {
+    public static func hexBound(_ arg: Substring, in text: String) throws(ShardSelectorParseError) -> UInt64? {
         var s = arg
         guard s.count >= 2, (s.first == "'" && s.last == "'") || (s.first == "\"" && s.last == "\"") else {
             throw ShardSelectorParseError(message: "invalid shard selector \"\(text)\": bounds must be quoted hex strings")
