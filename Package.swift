@@ -111,7 +111,6 @@ let package = Package(
             "KubeModel", "KubeYAML", "MeshCore", "MeshHTTP", "KubeHTTP", "KubeClient", "MeshControl",
             .product(name: "GRPCCore", package: "grpc-swift-2"),
             .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
-            .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -6,9 +6,18 @@ import NIOHTTP1
 /// synchronously; whatever it does not take goes to the server's `HTTPResponder` as before.
 public protocol InlineRouter: Sendable {
     /// Called on the event loop with each request head (its body, if any, has a known length
-    /// within the server's limit). Returns the exchange that serves it, or nil to hand the
-    /// whole request to the async responder.
-    func exchange(for head: HTTPRequestHead, downstream: Downstream) -> (any InlineExchange)?
+    /// within the server's limit): serve it here, or hand the whole request to the async
+    /// responder.
+    func route(_ head: HTTPRequestHead, downstream: Downstream) -> InlineRoute
+}
+
+/// What an inline router makes of a request head.
+public enum InlineRoute {
+    /// Served on the event loop by this exchange.
+    case serve(any InlineExchange)
+    /// Collected whole and handed to the async responder, with what the router already made
+    /// of it (`ServerRequest.routed`), so the responder need not work it out again.
+    case handOver(routed: (any Sendable)?)
 }
 
 /// One request served on the event loop. Every call arrives on that loop; the exchange

@@ -40,6 +40,8 @@ final class RequestHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     /// The inline exchange still answering (its request may have ended already).
     var exchange: (any InlineExchange)?
+    /// What the router made of the request being collected, for the responder.
+    var routed: (any Sendable)?
 
     init(responder: any HTTPResponder, router: (any InlineRouter)?, maxBodyBytes: Int, isHTTP2: Bool, onLoop: Bool,
          connectionGuard: ConnectionGuard) {
@@ -92,6 +94,7 @@ final class RequestHandler: ChannelInboundHandler, RemovableChannelHandler {
             if !isHTTP2 { connectionGuard.requestStarted() }
             arm(connectionGuard.limits.bodyTimeout, context: context)
             state = .receiving(head, context.channel.allocator.buffer(capacity: 0))
+            routed = nil
             let length = head.headers.first(name: "content-length").flatMap(Int.init)
             if let length, length > maxBodyBytes {
                 refuseOversized(head, context: context)
@@ -139,7 +142,10 @@ final class RequestHandler: ChannelInboundHandler, RemovableChannelHandler {
                 return
             }
             state = .idle
-            let request = ServerRequest(method: head.method, uri: head.uri, headers: head.headers, body: body, isHTTP2: isHTTP2)
+            var request = ServerRequest(method: head.method, uri: head.uri, headers: head.headers, body: body, isHTTP2: isHTTP2,
+                                        eventLoop: context.eventLoop)
+            request.routed = routed
+            routed = nil
             dispatch(request, keepAlive: isHTTP2 || head.isKeepAlive, context: context)
         }
     }
@@ -151,7 +157,8 @@ final class RequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// rest is read and dropped, within the body timeout, then the connection closes.
     func refuseOversized(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
         state = .discarding(drained: 0)
-        let request = ServerRequest(method: head.method, uri: head.uri, headers: head.headers, bodyTooLarge: true, isHTTP2: isHTTP2)
+        let request = ServerRequest(method: head.method, uri: head.uri, headers: head.headers, bodyTooLarge: true, isHTTP2: isHTTP2,
+                                    eventLoop: context.eventLoop)
         dispatch(request, keepAlive: false, closeAfterResponse: false, context: context)
     }
 
@@ -167,8 +174,13 @@ final class RequestHandler: ChannelInboundHandler, RemovableChannelHandler {
             if self?.requestNumber == number { self?.exchange = nil }
             if !isHTTP2 { connectionGuard.requestFinished() }
         }
-        guard let exchange = router.exchange(for: head, downstream: downstream) else {
+        let exchange: any InlineExchange
+        switch router.route(head, downstream: downstream) {
+        case .serve(let serving):
+            exchange = serving
+        case .handOver(let routed):
             requestNumber -= 1
+            self.routed = routed
             return
         }
         // Finished already (a refusal of a request without a body) or still answering.

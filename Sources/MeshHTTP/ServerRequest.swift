@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 
 /// One HTTP request with its whole body, the same whether it came over HTTP/1.1 or HTTP/2.
 public struct ServerRequest: Sendable {
@@ -11,9 +12,17 @@ public struct ServerRequest: Sendable {
     /// The body exceeded the server's limit and was discarded; answer 413.
     public var bodyTooLarge: Bool
     public var isHTTP2: Bool
+    /// The event loop of the connection the request came on: what the responder does on
+    /// that request's behalf (its upstream calls) runs there. A request built elsewhere (a
+    /// test) gets one of the shared group's loops.
+    public var eventLoop: any EventLoop
+    /// What an inline router made of the request before it handed it over (for the proxy:
+    /// the request classified and judged so far); nil when no router saw it.
+    public var routed: (any Sendable)?
 
     public init(method: HTTPMethod, uri: String, headers: HTTPHeaders = [:], body: ByteBuffer = ByteBuffer(),
-                bodyTooLarge: Bool = false, isHTTP2: Bool = false) {
+                bodyTooLarge: Bool = false, isHTTP2: Bool = false, eventLoop: (any EventLoop)? = nil) {
+        self.eventLoop = eventLoop ?? MultiThreadedEventLoopGroup.singleton.next()
         self.method = method
         self.uri = uri
         self.headers = headers

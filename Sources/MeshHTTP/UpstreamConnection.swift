@@ -25,6 +25,7 @@ public final class UpstreamConnection {
     let channel: any Channel
     unowned let pool: LoopPool
     let authority: String
+    let pathPrefix: String
     /// Whether this connection carried a request before (a server may close an idle
     /// connection as the next request goes out: such a failure may be retried).
     public internal(set) var reused = false
@@ -42,22 +43,24 @@ public final class UpstreamConnection {
     /// same handshake is handed out once).
     var taken = false
 
-    init(channel: any Channel, pool: LoopPool, authority: String, isStream: Bool) {
+    init(channel: any Channel, pool: LoopPool, authority: String, pathPrefix: String, isStream: Bool) {
+        self.pathPrefix = pathPrefix
         self.channel = channel
         self.isStream = isStream
         self.pool = pool
         self.authority = authority
     }
 
-    /// Sends a request head (Host set to the upstream's authority); its body follows with
-    /// `writeBody` and `endRequest`. The response goes to `delegate`; its head is due within
-    /// `headTimeout`.
+    /// Sends a request head (Host set to the upstream's authority, the target under its path
+    /// prefix); its body follows with `writeBody` and `endRequest`. The response goes to
+    /// `delegate`; its head is due within `headTimeout`.
     public func send(_ head: HTTPRequestHead, delegate: any UpstreamResponseDelegate, headTimeout: TimeAmount) {
         self.delegate = delegate
         keepAlive = head.isKeepAlive
         deadline.move(to: .now() + headTimeout, schedule: schedule)
         var head = head
         head.headers.replaceOrAdd(name: "host", value: authority)
+        if !pathPrefix.isEmpty { head.uri = pathPrefix + head.uri }
         channel.write(HTTPClientRequestPart.head(head), promise: nil)
     }
 

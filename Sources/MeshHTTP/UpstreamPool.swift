@@ -19,6 +19,9 @@ public final class UpstreamPool: Sendable {
         public var tls: NIOSSLContext?
         /// `host:port` as the Host header names it.
         public var authority: String
+        /// The server URL's path (an API server reached under a prefix), without a trailing
+        /// `/`: every request target goes under it. Empty for most servers.
+        public var pathPrefix: String
 
         /// The endpoint of a `scheme://host[:port]` server URL; nil for anything else.
         public init?(server: String, tls: TLSConfiguration?) {
@@ -31,7 +34,11 @@ public final class UpstreamPool: Sendable {
             } else {
                 return nil
             }
-            let authority = rest.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+            let parts = rest.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+            let authority = parts.first ?? ""
+            var path = parts.count > 1 ? "/" + parts[1] : ""
+            while path.hasSuffix("/") { path.removeLast() }
+            guard !path.contains("?"), !path.contains("#") else { return nil }
             var host = authority
             var port = isTLS ? 443 : 80
             if authority.hasPrefix("[") {
@@ -48,6 +55,7 @@ public final class UpstreamPool: Sendable {
             self.host = String(host)
             self.port = port
             self.authority = String(authority)
+            self.pathPrefix = path
             if isTLS {
                 var configuration = tls ?? TLSConfiguration.makeClientConfiguration()
                 configuration.applicationProtocols = ["h2", "http/1.1"]
@@ -190,7 +198,8 @@ final class LoopPool: @unchecked Sendable {
     /// The `UpstreamConnection` of a channel whose HTTP/1.1 handlers are in place.
     func adopt(_ channel: any Channel, stream: Bool = false) throws -> UpstreamConnection {
         let handler = try channel.pipeline.syncOperations.handler(type: UpstreamConnectionHandler.self)
-        let connection = UpstreamConnection(channel: channel, pool: self, authority: endpoint.authority, isStream: stream)
+        let connection = UpstreamConnection(channel: channel, pool: self, authority: endpoint.authority,
+                                            pathPrefix: endpoint.pathPrefix, isStream: stream)
         handler.connection = connection
         return connection
     }

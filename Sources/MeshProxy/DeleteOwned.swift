@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import KubeModel
 import MeshCore
 import MeshHTTP
@@ -15,9 +14,12 @@ extension ShardProxy {
                      write: ShardState.WriteTicket, writer: ResponseWriter) async {
         let spec = write.spec
         let contentType = request.headers.first(name: "content-type")
-        // The options are read before anything is listed: a body nobody can read deletes nothing.
-        if case .failure(let error) = DeleteOptions.decode(contentType: contentType, body: request.bodyBytes) {
-            return await refuse(error, writer: writer)
+        // The options are read once, before anything is listed: a body nobody can read
+        // deletes nothing.
+        let options: JSON
+        switch DeleteOptions.decode(contentType: contentType, body: request.bodyBytes) {
+        case .success(let decoded): options = decoded
+        case .failure(let error): return await refuse(error, writer: writer)
         }
         let query = target.query
         let selectors = query.keeping(["labelSelector", "fieldSelector"])
@@ -28,7 +30,8 @@ extension ShardProxy {
         stamp(&headers, .resource(info.with(verb: .list)))
         let list: JSON
         do {
-            let (response, body) = try await exchange(method: .GET, target: listTarget, headers: headers, limit: 256 << 20)
+            let (response, body) = try await exchange(method: .GET, target: listTarget, headers: headers, limit: 256 << 20,
+                                                      on: request.eventLoop)
             guard response.status == .ok else {
                 return await writer.respond(status: response.status, headers: ShardProxy.downstreamHeaders(response.headers, keepLength: false),
                                             body: body)
@@ -52,8 +55,7 @@ extension ShardProxy {
             guard let name = object.name, let uid = object.uid else { continue }
             let path = info.objectPath(namespace: object.namespace, name: name)
             let pinned: [UInt8]
-            switch DeletePin.pinned(contentType: contentType, body: request.bodyBytes, query: query, uid: uid,
-                                    resourceVersion: object.resourceVersion ?? "", mode: mode ?? .namespace) {
+            switch DeletePin.pinned(options, query: query, uid: uid, resourceVersion: object.resourceVersion ?? "", mode: mode ?? .namespace) {
             case .success(let body): pinned = body
             case .failure(let error) where error.code == 409: continue  // the options name another object or version
             case .failure(let error): return await refuse(error, writer: writer)
@@ -67,7 +69,8 @@ extension ShardProxy {
             if let refusal = state.departureRefusal(write) { return await refuse(refusal, writer: writer) }
             do {
                 let (response, body) = try await exchange(method: .DELETE, target: path + (dryRun.pairs.isEmpty ? "" : "?" + dryRun.encoded),
-                                                          headers: deleteHeaders, body: ByteBuffer(bytes: pinned), limit: 64 << 20)
+                                                          headers: deleteHeaders, body: ByteBuffer(bytes: pinned), limit: 64 << 20,
+                                                          on: request.eventLoop)
                 switch response.status.code {
                 case 200, 202: if let json = try? JSON.parse(body.readableBytesView) { deleted.append(json) }
                 case 404, 409: continue  // gone, or replaced by a namesake: not the object judged

@@ -46,9 +46,6 @@ public final class ProxyMetrics: Sendable {
 
     let values = Mutex([Counter: Int]())
 
-    /// Set while a single-object call on a sharded resource is relayed: its answer is tallied.
-    @TaskLocal static var tallyingShardedCall = false
-
     public init() {}
 
     /// The sharded calls and their errors, read together so a report never has more errors than calls.
@@ -56,8 +53,10 @@ public final class ProxyMetrics: Sendable {
         values.withLock { ($0[.shardedCalls] ?? 0, $0[.shardedCallErrors] ?? 0) }
     }
 
-    /// The API server's answer to a call, tallied when it is a sharded call (nil: no answer).
-    func tally(status: Int?, shardedCall: Bool = ProxyMetrics.tallyingShardedCall) {
+    /// The API server's answer to a call, tallied when it is a sharded call (nil: no answer):
+    /// a single-object call on a sharded resource, what a canary is judged by
+    /// (`ShardProxy.isShardedCall`).
+    func tally(status: Int?, shardedCall: Bool) {
         guard shardedCall else { return }
         add(.shardedCalls)
         if status.map(CanaryRollout.Errors.countsAsError(status:)) ?? true { add(.shardedCallErrors) }

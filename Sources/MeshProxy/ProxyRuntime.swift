@@ -106,18 +106,17 @@ public final class ProxyRuntime: Sendable {
             return ManagerSession(targets: mesh.managers, tls: mesh.tls, tokenFile: mesh.tokenFile, state: state, policies: policies,
                                   metrics: metrics, lease: lease, logger: logger)
         }
-        let proxy = ShardProxy(upstream: upstream, state: state, namespaceLabels: namespaceLabels, metrics: metrics, policies: policies,
-                               stampsJudgements: options.stampJudgements, maxInFlight: options.maxInFlight,
-                               writerIdentity: options.writerIdentity, logger: logger)
+        guard let endpoint = UpstreamPool.Endpoint(server: upstream.config.server, tls: upstream.config.tls) else {
+            await upstream.shutdown()
+            throw ProxyStartError("the API server address \(upstream.config.server) is not an http:// or https:// URL the proxy can connect to")
+        }
+        let proxy = ShardProxy(upstream: upstream, pool: UpstreamPool(endpoint: endpoint), state: state, namespaceLabels: namespaceLabels,
+                               metrics: metrics, policies: policies, stampsJudgements: options.stampJudgements,
+                               maxInFlight: options.maxInFlight, writerIdentity: options.writerIdentity, logger: logger)
         let server: HTTPServer
         do {
             var configuration = HTTPServer.Configuration(host: options.host, port: options.port, tls: options.tls, respondOnEventLoop: true)
-            if options.inlineDataPath {
-                guard let endpoint = UpstreamPool.Endpoint(server: upstream.config.server, tls: upstream.config.tls) else {
-                    throw ProxyStartError("the API server address \(upstream.config.server) is not an http:// or https:// URL the proxy can connect to")
-                }
-                configuration.inlineRouter = ShardRouter(proxy: proxy, pool: UpstreamPool(endpoint: endpoint))
-            }
+            if options.inlineDataPath { configuration.inlineRouter = ShardRouter(proxy: proxy) }
             server = try await HTTPServer.start(configuration, responder: proxy)
         } catch {
             await upstream.shutdown()

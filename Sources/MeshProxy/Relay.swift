@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import KubeHTTP
 import KubeModel
 import MeshCore
@@ -48,12 +47,12 @@ extension ShardProxy {
         await writer.respond(error)
     }
 
-    func upstreamFailed(_ error: any Error, writer: ResponseWriter) async {
+    func upstreamFailed(_ error: any Error, writer: ResponseWriter, shardedCall: Bool = false) async {
         if error is CancellationError { return }
         metrics.add(.upstreamErrors)
-        metrics.tally(status: nil)
+        metrics.tally(status: nil, shardedCall: shardedCall)
         logger.warning("upstream request failed: \(error)")
-        if error is ExchangeTimedOut {
+        if error is ExchangeTimedOut || error is UpstreamResponse.TimedOut {
             return await writer.respond(StatusError(code: 504, reason: .timeout, message: "the API server did not answer the proxy within \(ShardProxy.exchangeSeconds) seconds"))
         }
         await writer.respond(StatusError(code: 503, reason: .serviceUnavailable, message: "the proxy could not reach the API server: \(error)"))
@@ -64,15 +63,26 @@ extension ShardProxy {
     /// How long an exchange whose answer the proxy reads whole may take, head and body.
     static let exchangeSeconds: Int64 = 60
 
+    /// Sends a request over the upstream pool of `loop` (the loop the operator's request came
+    /// on, whose connections the event-loop executors use too), with the proxy's credentials
+    /// when the operator sent none. The answer's head is due within the exchange deadline;
+    /// its body streams for as long as the server sends it.
+    func send(_ method: HTTPMethod, target: String, headers: HTTPHeaders, body: ByteBuffer? = nil,
+              on loop: any EventLoop) async throws -> UpstreamResponse {
+        var headers = headers
+        upstream.authorize(&headers)
+        return try await pool.send(HTTPRequestHead(version: .http1_1, method: method, uri: target, headers: headers), body: body,
+                                   on: loop, headTimeout: .seconds(ShardProxy.exchangeSeconds))
+    }
+
     /// One request whose answer the proxy reads whole before it answers (its own reads to
     /// judge a write, the writes it makes itself): bounded in size and in time, so no judged
     /// request, and no spec change waiting for it, hangs on an answer that does not end.
     func exchange(method: HTTPMethod, target: String, headers: HTTPHeaders, body: ByteBuffer? = nil,
-                  limit: Int) async throws -> (HTTPClientResponse, ByteBuffer) {
-        let upstream = self.upstream
-        return try await withThrowingTaskGroup(of: (HTTPClientResponse, ByteBuffer)?.self) { group in
+                  limit: Int, on loop: any EventLoop) async throws -> (UpstreamResponse, ByteBuffer) {
+        try await withThrowingTaskGroup(of: (UpstreamResponse, ByteBuffer)?.self) { group in
             group.addTask {
-                let response = try await upstream.send(method: method, target: target, headers: headers, body: body)
+                let response = try await self.send(method, target: target, headers: headers, body: body, on: loop)
                 return (response, try await response.body.collect(upTo: limit))
             }
             group.addTask {
@@ -87,17 +97,18 @@ extension ShardProxy {
 
     /// Forwards a request unchanged and streams the response back unchanged. A stream whose
     /// resource becomes sharded mid-way is cut off (the client retries and gets its slice).
+    /// The answer to a sharded call is tallied for the canary's judgement.
     func relay(_ request: ServerRequest, writer: ResponseWriter, ticket: ShardState.StreamTicket? = nil,
-               policyChanges: AsyncStream<Void>? = nil) async {
-        let response: HTTPClientResponse
+               policyChanges: AsyncStream<Void>? = nil, shardedCall: Bool = false) async {
+        let response: UpstreamResponse
         do {
-            response = try await upstream.send(method: request.method, target: request.uri,
-                                               headers: ShardProxy.upstreamHeaders(request.headers),
-                                               body: request.body.readableBytes > 0 || request.method == .POST || request.method == .PUT ? request.body : nil)
+            response = try await send(request.method, target: request.uri, headers: ShardProxy.upstreamHeaders(request.headers),
+                                      body: request.body.readableBytes > 0 || request.method == .POST || request.method == .PUT ? request.body : nil,
+                                      on: request.eventLoop)
         } catch {
-            return await upstreamFailed(error, writer: writer)
+            return await upstreamFailed(error, writer: writer, shardedCall: shardedCall)
         }
-        metrics.tally(status: Int(response.status.code))
+        metrics.tally(status: Int(response.status.code), shardedCall: shardedCall)
         let headers = ShardProxy.downstreamHeaders(response.headers, keepLength: true)
         if ticket == nil, request.method != .HEAD, let length = response.headers.first(name: "content-length").flatMap(Int.init),
            length <= ShardProxy.smallResponseBytes {
@@ -121,9 +132,9 @@ extension ShardProxy {
     /// Forwards a list or watch and filters its body to the shard.
     func relayFiltered(_ request: ServerRequest, target: String, headers: HTTPHeaders, writer: ResponseWriter,
                        ticket: ShardState.StreamTicket, faults: WatchFaults = WatchFaults(), makeFilter: (BodyFilter.Format) -> BodyFilter) async {
-        let response: HTTPClientResponse
+        let response: UpstreamResponse
         do {
-            response = try await upstream.send(method: request.method, target: target, headers: headers)
+            response = try await send(request.method, target: target, headers: headers, on: request.eventLoop)
         } catch {
             return await upstreamFailed(error, writer: writer)
         }
@@ -190,7 +201,7 @@ extension ShardProxy {
         }
     }
 
-    func relayResponse(_ response: HTTPClientResponse, writer: ResponseWriter, ticket: ShardState.StreamTicket?) async {
+    func relayResponse(_ response: UpstreamResponse, writer: ResponseWriter, ticket: ShardState.StreamTicket?) async {
         let end = await pump(response, headHeaders: ShardProxy.downstreamHeaders(response.headers, keepLength: true),
                              writer: writer, ticket: ticket, filter: nil)
         switch end {
@@ -232,7 +243,7 @@ extension ShardProxy {
     /// spec change revokes the stream, or a watch fault ends it: after `closeAfterEvents`
     /// delivered events (counted per chunk, so the chunk holding the last one is delivered
     /// whole) or `closeAfter`, with each chunk of events held back `eventDelay`.
-    func pump(_ response: HTTPClientResponse, headHeaders: HTTPHeaders, writer: ResponseWriter,
+    func pump(_ response: UpstreamResponse, headHeaders: HTTPHeaders, writer: ResponseWriter,
               ticket: ShardState.StreamTicket?, filter initial: BodyFilter?, faults: WatchFaults = WatchFaults()) async -> PumpEnd {
         let watchFault = faults.fault
         do {

@@ -10,7 +10,7 @@ extension ShardProxy {
     /// objects it reaches (`DefinitionChange`), else forward it pinned to the version judged.
     func relayDefinitionWrite(_ request: ServerRequest, info: RequestInfo, write: ShardState.WriteTicket, writer: ResponseWriter) async {
         let spec = write.spec
-        guard let current = await readCurrent(request, info: info, writer: writer) else { return }
+        guard let current = await readCurrent(request, info: info, shardedCall: ShardProxy.isShardedCall(info, write), writer: writer) else { return }
         let plan: KeyedWrite.Plan
         switch KeyedWrite.plan(current: current, info: info, contentType: request.headers.first(name: "content-type"),
                                body: request.bodyBytes, keyField: nil) {

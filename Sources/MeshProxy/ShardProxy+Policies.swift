@@ -60,10 +60,10 @@ extension ShardProxy {
 
     /// What the rules see of the request. The body is read only when some rule matches on
     /// names or labels, and only for verbs whose body is the object.
-    func policyFacts(_ request: ServerRequest, info: RequestInfo?) -> RequestFacts {
+    func policyFacts(_ request: ServerRequest, info: RequestInfo?, body: DecodedBody) -> RequestFacts {
         var facts = RequestFacts(method: request.method.rawValue, path: String(request.path), upstream: upstream.config.server, info: info)
         if let info, info.verb == .create || info.verb == .update, request.body.readableBytes > 0, policies.readsBody,
-           let identity = ShardProxy.bodyIdentity(request) {
+           let identity = body.identity {
             if info.verb == .create, facts.name == nil, !identity.name.isEmpty { facts.name = identity.name }
             facts.labels = identity.labels
         }

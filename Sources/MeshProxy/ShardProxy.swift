@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import KubeClient
 import KubeModel
 import Logging
@@ -12,7 +11,10 @@ import NIOHTTP1
 /// (discovery, health, OpenAPI) and resources the spec does not shard pass through unchanged
 /// (policies still apply to them).
 public final class ShardProxy: HTTPResponder {
+    /// The API server's address and the proxy's credentials.
     let upstream: APIConnection
+    /// The connections to it, per event loop: every request the proxy sends goes over them.
+    let pool: UpstreamPool
     let state: ShardState
     let namespaceLabels: NamespaceLabelCache
     let metrics: ProxyMetrics
@@ -21,23 +23,27 @@ public final class ShardProxy: HTTPResponder {
     /// aid: the embedded API server's `--check-judgements` compares it with its own routing).
     let stampsJudgements: Bool
     let inFlight: InFlightLimit
+    /// The stages before the fence, shared by both executors.
+    let pipeline: RequestPipeline
     /// The user a stamped write impersonates when the operator impersonates nobody itself: the
     /// operator's own service account, so its permissions are the ones checked.
     let writerIdentity: String
     let logger: Logger
 
-    public init(upstream: APIConnection, state: ShardState, namespaceLabels: NamespaceLabelCache, metrics: ProxyMetrics,
+    public init(upstream: APIConnection, pool: UpstreamPool, state: ShardState, namespaceLabels: NamespaceLabelCache, metrics: ProxyMetrics,
                 policies: PolicyFilter, stampsJudgements: Bool = false, maxInFlight: Int = 1024,
                 writerIdentity: String = "system:serviceaccount:default:default", logger: Logger = Logger(label: "ctrlmesh.proxy")) {
         self.writerIdentity = writerIdentity
         self.inFlight = InFlightLimit(limit: maxInFlight)
         self.upstream = upstream
+        self.pool = pool
         self.state = state
         self.namespaceLabels = namespaceLabels
         self.metrics = metrics
         self.policies = policies
         self.stampsJudgements = stampsJudgements
         self.logger = logger
+        pipeline = RequestPipeline(state: state, policies: policies, upstream: upstream.config.server)
     }
 
     /// The answer past the in-flight limit, as the API server's own limit answers.
@@ -58,37 +64,36 @@ public final class ShardProxy: HTTPResponder {
         if received.bodyTooLarge {
             return await refuse(StatusError.tooLarge(limit: 3 * 1024 * 1024), writer: writer)
         }
-        // Classified once; from here on the request carries the target as it was parsed, so
-        // what goes upstream is what was judged.
-        let target: RequestTarget
-        let info: RequestInfo?
-        switch RequestClassifier.classify(method: received.method.rawValue, target: received.uri) {
-        case .refused(let status): return await refuse(status, writer: writer)
-        case .nonResource(let parsed): (target, info) = (parsed, nil)
-        case .resource(let parsed, let classified): (target, info) = (parsed, classified)
+        // Classified once: by the router's run of the pipeline when it handed the request over,
+        // else here by the same stages. From here on the request carries the target as it was
+        // parsed and only the headers the API server reads, so what goes upstream is what was
+        // judged; the mesh's own headers (`stampWriter`) come from the proxy alone.
+        var judged: ProxyRequest
+        if let routed = received.routed as? ProxyRequest {
+            judged = routed
+        } else {
+            judged = ProxyRequest(collected: received)
+            if case .answer(let status) = pipeline.run(&judged) { return await refuse(status, writer: writer) }
         }
-        if let refusal = ForwardedHeaders.refusal(received.headers) {
-            return await refuse(refusal, writer: writer)
-        }
+        let (target, info) = (judged.target, judged.info)
         guard inFlight.enter() else { return await refuse(inFlightRefusal, writer: writer) }
         defer { inFlight.leave() }
         var request = received
         request.uri = target.encoded
-        // Only the headers the API server reads go on; the mesh's own (`stampWriter`) come
-        // from the proxy alone, never from a client.
-        request.headers = HTTPHeaders(received.headers.filter { ForwardedHeaders.forwards($0.name) })
+        request.headers = judged.headers
         stamp(&request.headers, info.map { .resource($0) } ?? .nonResource(path: target.path))
+        let body = DecodedBody(received)
         if policies.isActive {
-            let facts = policyFacts(request, info: info)
+            let facts = policyFacts(request, info: info, body: body)
             // Fencing comes first: a request refused for its shard consumes no token and
             // counts toward no fault.
             if policies.concerns(facts), !ShardProxy.fenceRefuses(info, spec: state.spec, namespaceLabels: namespaceLabels.lookup) {
                 guard let admission = await passPolicies(request, facts: facts, writer: writer) else { return }
                 defer { policies.finish(admission) }
-                return await route(request, target: target, info: info, watchFault: admission.watch, writer: writer)
+                return await route(request, target: target, info: info, body: body, watchFault: admission.watch, writer: writer)
             }
         }
-        await route(request, target: target, info: info, watchFault: nil, writer: writer)
+        await route(request, target: target, info: info, body: body, watchFault: nil, writer: writer)
     }
 
     static func fenceRefuses(_ info: RequestInfo?, spec: ShardSpec?, namespaceLabels: (String) -> [String: String]?) -> Bool {
@@ -96,7 +101,8 @@ public final class ShardProxy: HTTPResponder {
         return true
     }
 
-    func route(_ request: ServerRequest, target: RequestTarget, info: RequestInfo?, watchFault: WatchFault?, writer: ResponseWriter) async {
+    func route(_ request: ServerRequest, target: RequestTarget, info: RequestInfo?, body: DecodedBody, watchFault: WatchFault?,
+               writer: ResponseWriter) async {
         guard let info else {
             // An allowed non-resource read (discovery, version, OpenAPI, health).
             metrics.add(.passedThrough)
@@ -106,7 +112,7 @@ public final class ShardProxy: HTTPResponder {
         case .list, .watch:
             await serveStream(request, target: target, info: info, watchFault: watchFault, writer: writer)
         default:
-            await serveSingle(request, target: target, info: info, writer: writer)
+            await serveSingle(request, target: target, info: info, body: body, writer: writer)
         }
     }
 
@@ -186,7 +192,7 @@ public final class ShardProxy: HTTPResponder {
 
     // MARK: Single objects
 
-    func serveSingle(_ received: ServerRequest, target: RequestTarget, info: RequestInfo, writer: ResponseWriter) async {
+    func serveSingle(_ received: ServerRequest, target: RequestTarget, info: RequestInfo, body: DecodedBody, writer: ResponseWriter) async {
         let ticket = state.beginWrite(info.groupResource)
         defer { state.endWrite(ticket) }
         let spec = ticket.spec
@@ -194,33 +200,35 @@ public final class ShardProxy: HTTPResponder {
         if ticket.sharded, let spec { ShardProxy.stampWriter(&request.headers, spec: spec, identity: writerIdentity) }
         let labels = namespaceLabels.lookup
         let createdLease: (name: String?, generateName: String?) = info.verb == .create && info.resource == "leases"
-            ? ShardProxy.bodyNames(request) : (nil, nil)
+            ? body.names : (nil, nil)
         if let refusal = MeshControlWrite.refusal(info, bodyName: createdLease.name ?? createdLease.generateName) {
             return await refuse(StatusError.forbidden(refusal), writer: writer)
         }
 
         if let lock = spec?.leaderElection, let spec, LeaderLockRename.inLockCollection(info, lock: lock) {
             // Only a create in the lock's collection has its body read here.
-            let (bodyName, generateName) = info.verb == .create ? ShardProxy.bodyNames(request) : (nil, nil)
+            let (bodyName, generateName) = info.verb == .create ? body.names : (nil, nil)
             if LeaderLockRename.targetsRenamedLock(info, bodyName: bodyName ?? generateName, lock: lock) {
                 return await refuse(StatusError.forbidden("\(info.verb.rawValue) \(info.groupResource) refused: \(lock.namespace)/\(info.name ?? bodyName ?? generateName ?? "") is a shard's leader-election lock; shard \(spec.shard) reaches its own as \(lock.name)"), writer: writer)
             }
             if LeaderLockRename.targetsLock(info, bodyName: bodyName, lock: lock) {
                 metrics.add(.lockRenames)
-                return await relayRenamedLock(request, target: target, info: info, lock: lock, shard: spec.shard, writer: writer)
+                return await relayRenamedLock(request, target: target, info: info, body: body, lock: lock, shard: spec.shard, writer: writer)
             }
         }
         let decision = ShardFence.decide(info, spec: spec, namespaceLabels: labels)
-        // The answers to single-object calls on sharded resources are what a canary is judged
-        // by (a deletecollection is many calls, none of them the operator's own).
-        let sharded = spec?.keyMode(of: info.groupResource) != nil && info.verb != .deletecollection
-        await ProxyMetrics.$tallyingShardedCall.withValue(sharded) {
-            await serveDecided(request, target: target, info: info, decision: decision, write: ticket, writer: writer)
-        }
+        await serveDecided(request, target: target, info: info, body: body, decision: decision, write: ticket, writer: writer)
+    }
+
+    /// Whether the answer to a single-object call is what a canary is judged by: a call on a
+    /// resource the spec shards (a deletecollection is many calls, none of them the
+    /// operator's own).
+    static func isShardedCall(_ info: RequestInfo, _ write: ShardState.WriteTicket) -> Bool {
+        write.sharded && info.verb != .deletecollection
     }
 
     /// Carries out the fence's decision for a single-object request admitted as `write`.
-    func serveDecided(_ request: ServerRequest, target: RequestTarget, info: RequestInfo, decision: FenceDecision,
+    func serveDecided(_ request: ServerRequest, target: RequestTarget, info: RequestInfo, body: DecodedBody, decision: FenceDecision,
                       write: ShardState.WriteTicket, writer: ResponseWriter) async {
         let spec = write.spec
         let gr = info.groupResource
@@ -234,7 +242,7 @@ public final class ShardProxy: HTTPResponder {
         case .filterList, .filterWatch:
             await relay(request, writer: writer)  // not produced for single-object verbs
         case .judgeNamespaceCreate(let sharded):
-            guard let identity = await readBody(request, writer: writer) else { return }
+            guard let identity = await readBody(body, writer: writer) else { return }
             if sharded, !ShardFence.mayCreate(identity, gr: gr, mode: .namespace, spec: spec, namespaceLabels: labels) {
                 return await refuse(StatusError.forbidden(notOwned(info, identity, mode: .namespace, spec: spec)), writer: writer)
             }
@@ -243,13 +251,13 @@ public final class ShardProxy: HTTPResponder {
             }
             await forward(request, info: info, write: write, writer: writer)
         case .judgeBody(let mode):
-            guard let identity = await readBody(request, writer: writer) else { return }
+            guard let identity = await readBody(body, writer: writer) else { return }
             guard ShardFence.mayCreate(identity, gr: gr, mode: mode, spec: spec, namespaceLabels: labels) else {
                 return await refuse(StatusError.forbidden(notOwned(info, identity, mode: mode, spec: spec)), writer: writer)
             }
             await forward(request, info: info, write: write, writer: writer)
         case .judgeResponse(let mode):
-            await relayJudged(request, info: info, mode: mode, spec: spec, writer: writer)
+            await relayJudged(request, info: info, mode: mode, spec: spec, shardedCall: ShardProxy.isShardedCall(info, write), writer: writer)
         case .judgeCurrent(let mode):
             await relayAfterJudgingCurrent(request, target: target, info: info, mode: mode, write: write, writer: writer)
         case .judgeDefinitionChange:
@@ -263,8 +271,8 @@ public final class ShardProxy: HTTPResponder {
     }
 
     /// The identity of a create's body; nil after refusing a body the API server would not read.
-    func readBody(_ request: ServerRequest, writer: ResponseWriter) async -> ObjectIdentity? {
-        switch RequestBody.read(contentType: request.headers.first(name: "content-type"), bytes: request.bodyBytes) {
+    func readBody(_ body: DecodedBody, writer: ResponseWriter) async -> ObjectIdentity? {
+        switch body.read {
         case .success(let read): return read.identity
         case .failure(let error):
             await refuse(error, writer: writer)
@@ -289,16 +297,18 @@ public final class ShardProxy: HTTPResponder {
     }
 
     /// Object-keyed reads: the object itself says whose it is.
-    func relayJudged(_ request: ServerRequest, info: RequestInfo, mode: ShardSpec.KeyMode, spec: ShardSpec?, writer: ResponseWriter) async {
-        let response: HTTPClientResponse
+    func relayJudged(_ request: ServerRequest, info: RequestInfo, mode: ShardSpec.KeyMode, spec: ShardSpec?, shardedCall: Bool,
+                     writer: ResponseWriter) async {
+        let response: UpstreamResponse
         let body: ByteBuffer
         do {
             (response, body) = try await exchange(method: request.method, target: request.uri,
-                                                  headers: ShardProxy.upstreamHeaders(request.headers), limit: 256 << 20)
+                                                  headers: ShardProxy.upstreamHeaders(request.headers), limit: 256 << 20,
+                                                  on: request.eventLoop)
         } catch {
-            return await upstreamFailed(error, writer: writer)
+            return await upstreamFailed(error, writer: writer, shardedCall: shardedCall)
         }
-        metrics.tally(status: Int(response.status.code))
+        metrics.tally(status: Int(response.status.code), shardedCall: shardedCall)
         if response.status == .ok {
             let contentType = response.headers.first(name: "content-type")
             guard let identity = ShardProxy.identity(of: Array(body.readableBytesView), contentType: contentType) else {
@@ -317,7 +327,7 @@ public final class ShardProxy: HTTPResponder {
     /// is and as the write will leave it, then write (pinned to the judged object).
     func relayAfterJudgingCurrent(_ request: ServerRequest, target: RequestTarget, info: RequestInfo, mode: ShardSpec.KeyMode,
                                   write: ShardState.WriteTicket, namespaceWrite: NamespaceWrite? = nil, writer: ResponseWriter) async {
-        guard let forwarded = await judgeCurrent(request, target: target, info: info, mode: mode, spec: write.spec, namespaceWrite: namespaceWrite,
+        guard let forwarded = await judgeCurrent(request, target: target, info: info, mode: mode, write: write, namespaceWrite: namespaceWrite,
                                                  writer: writer) else { return }
         metrics.add(.passedThrough)
         await forward(forwarded, info: info, write: write, writer: writer)
@@ -328,9 +338,12 @@ public final class ShardProxy: HTTPResponder {
     /// object), or nil after answering the client itself. An object the proxy cannot read is
     /// never written: the read's own answer (404, 403, 500…) goes back instead.
     /// A write to a Namespace is judged as `namespaceWrite` says.
-    func judgeCurrent(_ request: ServerRequest, target: RequestTarget, info: RequestInfo, mode: ShardSpec.KeyMode, spec: ShardSpec?,
+    func judgeCurrent(_ request: ServerRequest, target: RequestTarget, info: RequestInfo, mode: ShardSpec.KeyMode, write: ShardState.WriteTicket,
                       namespaceWrite: NamespaceWrite? = nil, writer: ResponseWriter) async -> ServerRequest? {
-        guard let current = await readCurrent(request, info: info, writer: writer) else { return nil }
+        let spec = write.spec
+        guard let current = await readCurrent(request, info: info, shardedCall: ShardProxy.isShardedCall(info, write), writer: writer) else {
+            return nil
+        }
         let labels = namespaceLabels.lookup
         let identity = ObjectIdentity(json: current)
         let owned = ShardFence.owns(identity, gr: info.groupResource, mode: mode, spec: spec, namespaceLabels: labels)
@@ -391,7 +404,7 @@ public final class ShardProxy: HTTPResponder {
     /// Reads, as JSON, the object a write addresses. Nil after answering the client itself:
     /// an object the proxy cannot read is never written, and the read's own answer (404, 403,
     /// 500…) goes back instead.
-    func readCurrent(_ request: ServerRequest, info: RequestInfo, writer: ResponseWriter) async -> JSON? {
+    func readCurrent(_ request: ServerRequest, info: RequestInfo, shardedCall: Bool, writer: ResponseWriter) async -> JSON? {
         guard let name = info.name else {
             await refuse(StatusError.forbidden("a name is required"), writer: writer)
             return nil
@@ -404,16 +417,17 @@ public final class ShardProxy: HTTPResponder {
         }
         headers.replaceOrAdd(name: "accept", value: "application/json")
         stamp(&headers, .resource(info.with(verb: .get)))
-        let response: HTTPClientResponse
+        let response: UpstreamResponse
         let body: ByteBuffer
         do {
-            (response, body) = try await exchange(method: .GET, target: objectPath, headers: headers, limit: 256 << 20)
+            (response, body) = try await exchange(method: .GET, target: objectPath, headers: headers, limit: 256 << 20,
+                                                  on: request.eventLoop)
         } catch {
-            await upstreamFailed(error, writer: writer)
+            await upstreamFailed(error, writer: writer, shardedCall: shardedCall)
             return nil
         }
         guard response.status == .ok else {
-            metrics.tally(status: Int(response.status.code))
+            metrics.tally(status: Int(response.status.code), shardedCall: shardedCall)
             await writer.respond(status: response.status, headers: ShardProxy.downstreamHeaders(response.headers, keepLength: false),
                                  body: Array(body.readableBytesView))
             return nil
@@ -428,17 +442,6 @@ public final class ShardProxy: HTTPResponder {
 
     // MARK: Bodies
 
-    /// The identity in a request body, nil when the body cannot be read.
-    static func bodyIdentity(_ request: ServerRequest) -> ObjectIdentity? {
-        try? RequestBody.read(contentType: request.headers.first(name: "content-type"), bytes: request.bodyBytes).get().identity
-    }
-
-    /// The name a create's body asks for, and its `generateName` prefix.
-    static func bodyNames(_ request: ServerRequest) -> (name: String?, generateName: String?) {
-        guard let identity = bodyIdentity(request) else { return (nil, nil) }
-        return (identity.name.isEmpty ? nil : identity.name, identity.generateName.isEmpty ? nil : identity.generateName)
-    }
-
     static func identity(of bytes: [UInt8], contentType: String?) -> ObjectIdentity? {
         switch BodyFormat(contentType: contentType ?? "application/json") {
         case .json: bytes.withUnsafeBufferPointer { try? JSONIdentityReader.object($0) }
@@ -449,8 +452,8 @@ public final class ShardProxy: HTTPResponder {
 
     // MARK: Leader-election lock
 
-    func relayRenamedLock(_ request: ServerRequest, target: RequestTarget, info: RequestInfo, lock: ShardSpec.LeaderElectionLock,
-                          shard: String, writer: ResponseWriter) async {
+    func relayRenamedLock(_ request: ServerRequest, target: RequestTarget, info: RequestInfo, body received: DecodedBody,
+                          lock: ShardSpec.LeaderElectionLock, shard: String, writer: ResponseWriter) async {
         let shardName = LeaderLockRename.shardLockName(lock.name, shard: shard)
         let renamed = LeaderLockRename.target(target, resource: lock.resource, name: lock.name, newName: shardName).encoded
         var headers = ShardProxy.upstreamHeaders(request.headers)
@@ -458,7 +461,7 @@ public final class ShardProxy: HTTPResponder {
         stamp(&headers, .resource(info.with(verb: info.verb, name: info.name == nil ? nil : shardName, subresource: info.subresource)))
         var body: ByteBuffer?
         if request.body.readableBytes > 0 {
-            guard var json = try? JSON.parse(request.body.readableBytesView) else {
+            guard var json = received.json else {
                 return await refuse(StatusError.unsupportedMediaType(request.headers.first(name: "content-type") ?? "none"), writer: writer)
             }
             if json.name == lock.name { json.setMetadata("name", .string(shardName)) }
@@ -466,7 +469,8 @@ public final class ShardProxy: HTTPResponder {
         }
         headers.replaceOrAdd(name: "accept", value: "application/json")
         do {
-            let (response, collected) = try await exchange(method: request.method, target: renamed, headers: headers, body: body, limit: 16 << 20)
+            let (response, collected) = try await exchange(method: request.method, target: renamed, headers: headers, body: body,
+                                                           limit: 16 << 20, on: request.eventLoop)
             var out = Array(collected.readableBytesView)
             if var json = try? JSON.parse(out), json.name == shardName {
                 json.setMetadata("name", .string(lock.name))

@@ -34,12 +34,15 @@ extension ShardProxy {
             metrics.add(.writesAborted)
             return await refuse(refusal, writer: writer)
         }
-        guard ShardProxy.isUpgrade(request.headers, isHTTP2: request.isHTTP2, info: info) else { return await relay(request, writer: writer) }
+        let shardedCall = ShardProxy.isShardedCall(info, write)
+        guard ShardProxy.isUpgrade(request.headers, isHTTP2: request.isHTTP2, info: info) else {
+            return await relay(request, writer: writer, shardedCall: shardedCall)
+        }
         do {
             let target = try tunnelTarget()
             try await writer.tunnel(to: target, requestHead: upgradeHead(request, host: target))
         } catch {
-            await upstreamFailed(error, writer: writer)
+            await upstreamFailed(error, writer: writer, shardedCall: shardedCall)
         }
     }
 

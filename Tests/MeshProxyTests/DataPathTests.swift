@@ -24,9 +24,9 @@ import Testing
     // MARK: Stream relay
 
     /// Passthrough requests on one client connection share one upstream connection: the
-    /// loop's pool keeps it alive between requests.
-    @Test func passthroughRequestsReuseOneUpstreamConnection() async throws {
-        try await withProxy(spec: Self.namespaceSpec(["a"])) { bed in
+    /// loop's pool keeps it alive between requests, on either executor.
+    @Test(arguments: [true, false]) func passthroughRequestsReuseOneUpstreamConnection(inline: Bool) async throws {
+        try await withProxy(spec: Self.namespaceSpec(["a"]), inline: inline) { bed in
             for _ in 0..<50 {
                 let (status, body) = try await bed.get("/api/v1/namespaces/default")
                 #expect(status == 200)
@@ -133,12 +133,57 @@ import Testing
         }
     }
 
+    /// What the async executor sends goes over the connections of the loop the request came
+    /// on, the ones the event-loop executors use: judged reads and passthrough requests of
+    /// one client connection share one upstream connection.
+    @Test func theAsyncExecutorSharesTheLoopsUpstreamConnections() async throws {
+        let everything = ShardSpec(shard: "s", epoch: 1, resources: [.init(apiGroups: [""], resources: ["configmaps"], key: .object)],
+                                   owned: .init(objectHashRanges: [HashRange(start: 0, last: .max)]))
+        try await withProxy(spec: everything) { bed in
+            for round in 0..<10 {
+                let (judged, _) = try await bed.get("/api/v1/namespaces/a/configmaps/c\(round)")
+                #expect(judged == 200)
+                let (passed, _) = try await bed.get("/api/v1/namespaces/default")
+                #expect(passed == 200)
+            }
+            #expect(bed.upstream.requests.count == 20)
+            #expect(bed.pool.connectionsOpened == 1)
+        }
+    }
+
+    /// A request the router hands over reaches the async executor with what the router made
+    /// of it (classified, its headers judged), whole body included: it is not worked out twice.
+    @Test func aHandedOverRequestCarriesTheRoutersJudgement() async throws {
+        struct HandingOver: InlineRouter {
+            func route(_ head: HTTPRequestHead, downstream: Downstream) -> InlineRoute { .handOver(routed: "judged \(head.uri)") }
+        }
+        final class Recorder: HTTPResponder {
+            let seen = NIOLockedValueBox<[String]>([])
+            func respond(to request: ServerRequest, writer: ResponseWriter) async {
+                seen.withLockedValue { $0.append("\(request.routed as? String ?? "none") \(request.body.readableBytes)") }
+                await writer.respond(status: .ok, headers: [:], body: [])
+            }
+        }
+        let recorder = Recorder()
+        let server = try await HTTPServer.start(.init(host: "127.0.0.1", port: 0, inlineRouter: HandingOver()), responder: recorder)
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        for (method, body) in [(HTTPMethod.GET, ""), (.POST, "{\"a\":1}")] {
+            var request = HTTPClientRequest(url: "http://127.0.0.1:\(server.port)/x")
+            request.method = method
+            if !body.isEmpty { request.body = .bytes(ByteBuffer(string: body)) }
+            _ = try await client.execute(request, timeout: .seconds(10)).body.collect(upTo: 1024)
+        }
+        try await client.shutdown()
+        await server.close()
+        #expect(recorder.seen.withLockedValue { $0 } == ["judged /x 0", "judged /x 7"])
+    }
+
     // MARK: Failures and back-pressure
 
     /// An upstream that dies half way through a relayed body leaves the client a failed
     /// response, never one that looks complete.
-    @Test func upstreamFailureMidStreamIsNotAShortSuccess() async throws {
-        try await withProxy(spec: Self.namespaceSpec(["a"])) { bed in
+    @Test(arguments: [true, false]) func upstreamFailureMidStreamIsNotAShortSuccess(inline: Bool) async throws {
+        try await withProxy(spec: Self.namespaceSpec(["a"]), inline: inline) { bed in
             await #expect(throws: (any Error).self) {
                 let response = try await bed.open("/api/v1/pods?cut=1")
                 _ = try await response.body.collect(upTo: 1 << 24)
@@ -147,8 +192,8 @@ import Testing
     }
 
     /// No API server: a Status 503, not a hang.
-    @Test func unreachableUpstreamAnswers503() async throws {
-        try await withProxy(spec: Self.namespaceSpec(["a"]), upstreamDown: true) { bed in
+    @Test(arguments: [true, false]) func unreachableUpstreamAnswers503(inline: Bool) async throws {
+        try await withProxy(spec: Self.namespaceSpec(["a"]), upstreamDown: true, inline: inline) { bed in
             let (status, body) = try await bed.get("/api/v1/namespaces/default")
             #expect(status == 503)
             #expect(try JSON.parse(body)["reason"]?.stringValue == "ServiceUnavailable")
@@ -156,9 +201,10 @@ import Testing
     }
 
     /// A client that stops reading a 100 MiB watch stops the proxy reading upstream: what the
-    /// upstream managed to send is bounded by socket buffers and a window, not the stream.
-    @Test func aSlowReaderHoldsBackTheUpstream() async throws {
-        try await withProxy(spec: Self.namespaceSpec(["a"])) { bed in
+    /// upstream managed to send is bounded by socket buffers and a window, not the stream —
+    /// on the event loop and through the async executor alike.
+    @Test(arguments: [true, false]) func aSlowReaderHoldsBackTheUpstream(inline: Bool) async throws {
+        try await withProxy(spec: Self.namespaceSpec(["a"]), inline: inline) { bed in
             let response = try await bed.open("/api/v1/pods?watch=true&big=1")
             #expect(response.status == .ok)
             try await Task.sleep(for: .seconds(2))
@@ -198,7 +244,9 @@ import Testing
         }
     }
 
-    func withProxy(spec: ShardSpec, upstreamDown: Bool = false, _ body: (Bed) async throws -> Void) async throws {
+    /// A proxy in front of a `TestUpstream`; `inline: false` leaves every request to the async
+    /// executor (as `--async-data-path` does).
+    func withProxy(spec: ShardSpec, upstreamDown: Bool = false, inline: Bool = true, _ body: (Bed) async throws -> Void) async throws {
         let upstream = TestUpstream()
         let upstreamServer = try await HTTPServer.start(.init(host: "127.0.0.1", port: 0), responder: upstream)
         let upstreamPort = upstreamServer.port
@@ -208,11 +256,11 @@ import Testing
         let state = ShardState()
         await state.apply(spec)
         let metrics = ProxyMetrics()
-        let proxy = ShardProxy(upstream: connection, state: state, namespaceLabels: NamespaceLabelCache(), metrics: metrics,
-                               policies: PolicyFilter(logger: Logger(label: "test")))
         let pool = UpstreamPool(endpoint: try #require(UpstreamPool.Endpoint(server: config.server, tls: nil)))
+        let proxy = ShardProxy(upstream: connection, pool: pool, state: state, namespaceLabels: NamespaceLabelCache(), metrics: metrics,
+                               policies: PolicyFilter(logger: Logger(label: "test")))
         let server = try await HTTPServer.start(.init(host: "127.0.0.1", port: 0, respondOnEventLoop: true,
-                                                      inlineRouter: ShardRouter(proxy: proxy, pool: pool)), responder: proxy)
+                                                      inlineRouter: inline ? ShardRouter(proxy: proxy) : nil), responder: proxy)
         var clientConfiguration = HTTPClient.Configuration()
         clientConfiguration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 1
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)

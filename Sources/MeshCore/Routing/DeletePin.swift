@@ -12,12 +12,19 @@ public enum DeletePin {
     public static func pinned(contentType: String?, body: [UInt8], query: QueryParameters = QueryParameters(), uid: String,
                               resourceVersion: String, mode: ShardSpec.KeyMode) -> Result<[UInt8], StatusError> {
         DeleteOptions.decode(contentType: contentType, body: body).flatMap { decoded in
-            pin(decoded, query: query, uid: uid, resourceVersion: resourceVersion, mode: mode).map { options in
-                var options = options
-                options["kind"] = "DeleteOptions"
-                if options["apiVersion"] == nil || options["apiVersion"]?.isNull == true { options["apiVersion"] = "v1" }
-                return options.serialized()
-            }
+            pinned(decoded, query: query, uid: uid, resourceVersion: resourceVersion, mode: mode)
+        }
+    }
+
+    /// The same from options decoded already (`DeleteOptions.decode`): a deletecollection
+    /// decodes its options once and pins them to each object it deletes.
+    public static func pinned(_ decoded: JSON, query: QueryParameters, uid: String, resourceVersion: String,
+                              mode: ShardSpec.KeyMode) -> Result<[UInt8], StatusError> {
+        pin(decoded, query: query, uid: uid, resourceVersion: resourceVersion, mode: mode).map { options in
+            var options = options
+            options["kind"] = "DeleteOptions"
+            if options["apiVersion"] == nil || options["apiVersion"]?.isNull == true { options["apiVersion"] = "v1" }
+            return options.serialized()
         }
     }
 

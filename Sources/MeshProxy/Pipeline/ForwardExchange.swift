@@ -18,15 +18,7 @@ final class ForwardExchange: InlineExchange, UpstreamResponseDelegate {
         case filter(@Sendable (BodyFilter.Format) -> BodyFilter)
     }
 
-    enum Phase {
-        case connecting
-        case sent
-        case streaming
-        case done
-    }
-
     let proxy: ShardProxy
-    let pool: UpstreamPool
     let downstream: Downstream
     let head: HTTPRequestHead
     let body: Body
@@ -41,41 +33,41 @@ final class ForwardExchange: InlineExchange, UpstreamResponseDelegate {
     /// The watch's registration for fault-rule changes.
     var policyWatch: Int?
 
-    var phase = Phase.connecting
+    var attempt: UpstreamAttempt
+    var phase: UpstreamAttempt.Phase { attempt.phase }
     var connection: UpstreamConnection?
     /// Body parts that arrived before the connection did.
     var pendingBody: [ByteBuffer] = []
     var requestEnded = false
-    var retried = false
     var filter: BodyFilter?
     var format: BodyFilter.Format?
     /// Reused for every filtered chunk.
     var out: [UInt8] = []
     var headDeadline: Scheduled<Void>?
 
-    init(proxy: ShardProxy, pool: UpstreamPool, downstream: Downstream, head: HTTPRequestHead, body: Body,
+    init(proxy: ShardProxy, downstream: Downstream, head: HTTPRequestHead, body: Body,
          isWatch: Bool = false, writeTicket: ShardState.WriteTicket? = nil, shardedCall: Bool = false) {
         self.isWatch = isWatch
         self.proxy = proxy
-        self.pool = pool
         self.downstream = downstream
         self.head = head
         self.body = body
         self.writeTicket = writeTicket
         self.shardedCall = shardedCall
+        attempt = UpstreamAttempt(method: head.method)
     }
 
     /// Takes an idle connection of the loop's pool at once, or asks for one; the head goes
     /// out when it is there.
     func start() {
         let loop = downstream.eventLoop
-        if let connection = pool.idleConnection(on: loop) { return connected(connection) }
+        if let connection = proxy.pool.idleConnection(on: loop) { return connected(connection) }
         let this = NIOLoopBound(self, eventLoop: loop)
         // A connection (and its TLS handshake) is due within the exchange deadline too.
         headDeadline = loop.scheduleTask(in: .seconds(ShardProxy.exchangeSeconds)) {
             this.value.upstreamTimedOut()
         }
-        pool.connection(on: loop).whenComplete { result in
+        proxy.pool.connection(on: loop).whenComplete { result in
             let exchange = this.value
             switch result {
             case .success(let connection): exchange.connected(connection)
@@ -95,7 +87,7 @@ final class ForwardExchange: InlineExchange, UpstreamResponseDelegate {
         headDeadline?.cancel()
         headDeadline = nil
         self.connection = connection
-        phase = .sent
+        attempt.sent()
         // Every answer, a list's or a watch's too, begins within the exchange deadline: a
         // stalled API server gets the client a 504, not a hang.
         connection.send(head, delegate: self, headTimeout: .seconds(ShardProxy.exchangeSeconds))
@@ -131,11 +123,11 @@ final class ForwardExchange: InlineExchange, UpstreamResponseDelegate {
             let filter = make(format)
             (self.filter, self.format) = (filter, format)
             proxy.metrics.add(filter.isWatch ? .filteredWatches : .filteredLists)
-            phase = .streaming
+            attempt.answering()
             downstream.writeHead(status: response.status, headers: ShardProxy.downstreamHeaders(response.headers, keepLength: false))
         } else {
             // Errors are Status objects about the request, not objects of a shard: relayed.
-            phase = .streaming
+            attempt.answering()
             downstream.writeHead(status: response.status, headers: ShardProxy.downstreamHeaders(response.headers, keepLength: true))
         }
     }
@@ -194,12 +186,14 @@ final class ForwardExchange: InlineExchange, UpstreamResponseDelegate {
     func upstreamFailed(_ error: any Error) {
         let reused = connection?.reused ?? false
         connection = nil
-        switch phase {
-        case .connecting, .done:
+        switch attempt.failed(error, reused: reused) {
+        case .ignored:
             return
-        case .sent:
-            failedBeforeHead(error, reused: reused)
-        case .streaming:
+        case .retry:
+            start()
+        case .beforeAnswer:
+            failedBeforeHead(error)
+        case .midAnswer:
             // A filtered watch that loses its upstream ends cleanly (the filter delivered whole
             // events only), as the API server's would: the client resumes from its last
             // resourceVersion. Relayed bytes or a cut list must not look complete.
@@ -208,16 +202,11 @@ final class ForwardExchange: InlineExchange, UpstreamResponseDelegate {
         }
     }
 
-    /// No connection, or it failed before the response began. A GET on a reused connection
-    /// the server had just closed is sent once more on a new one.
-    func failedBeforeHead(_ error: any Error, reused: Bool = false) {
-        guard phase == .connecting || phase == .sent else { return }
+    /// No connection, or it failed before the response began (and is not retried:
+    /// `UpstreamAttempt`).
+    func failedBeforeHead(_ error: any Error) {
+        guard attempt.awaitingAnswer else { return }
         connection = nil
-        if phase == .sent, !retried, head.method == .GET, (error is UpstreamConnection.Closed || reused) {
-            retried = true
-            phase = .connecting
-            return start()
-        }
         proxy.metrics.add(.upstreamErrors)
         proxy.metrics.tally(status: nil, shardedCall: shardedCall)
         proxy.logger.warning("upstream request failed: \(error)")
@@ -225,7 +214,7 @@ final class ForwardExchange: InlineExchange, UpstreamResponseDelegate {
     }
 
     func upstreamTimedOut() {
-        guard phase == .connecting || phase == .sent else { return }
+        guard attempt.awaitingAnswer else { return }
         dropConnection()
         proxy.metrics.add(.upstreamErrors)
         proxy.metrics.tally(status: nil, shardedCall: shardedCall)
@@ -319,7 +308,7 @@ final class ForwardExchange: InlineExchange, UpstreamResponseDelegate {
     func finish() {
         guard phase != .done else { return }
         headDeadline?.cancel()
-        phase = .done
+        attempt.finished()
         release()
     }
 

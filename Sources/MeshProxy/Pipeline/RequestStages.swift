@@ -19,7 +19,7 @@ struct ClassifyStage: RequestStage {
 struct HeaderStage: RequestStage {
     func process(_ request: inout ProxyRequest) -> StageVerdict {
         if let refusal = ForwardedHeaders.refusal(request.received) { return .answer(refusal) }
-        request.headers = ShardProxy.upstreamHeaders(HTTPHeaders(request.received.filter { ForwardedHeaders.forwards($0.name) }))
+        request.headers = HTTPHeaders(request.received.filter { ForwardedHeaders.forwards($0.name) })
         return .next
     }
 }

@@ -16,41 +16,28 @@ import NIOHTTP1
 /// the async executor, `ShardProxy.respond`, which judges it in the same order.
 final class ShardRouter: InlineRouter {
     let proxy: ShardProxy
-    let pool: UpstreamPool
-    let stages: [any RequestStage]
 
-    init(proxy: ShardProxy, pool: UpstreamPool) {
+    init(proxy: ShardProxy) {
         self.proxy = proxy
-        self.pool = pool
-        stages = [
-            ClassifyStage(),
-            HeaderStage(),
-            UpgradeStage(),
-            MeshControlStage(),
-            LeaderLockStage(state: proxy.state),
-            PolicyStage(policies: proxy.policies, upstream: proxy.upstream.config.server),
-        ]
     }
 
-    func exchange(for head: HTTPRequestHead, downstream: Downstream) -> (any InlineExchange)? {
+    func route(_ head: HTTPRequestHead, downstream: Downstream) -> InlineRoute {
         // A body without a length cannot be streamed as judged: the async executor collects it.
         if head.method == .POST || head.method == .PUT || head.method == .PATCH || head.method == .DELETE,
            !head.headers.contains(name: "content-length") {
-            return nil
+            return .handOver(routed: nil)
         }
         var request = ProxyRequest(head: head)
-        for stage in stages {
-            switch stage.process(&request) {
-            case .next: continue
-            case .handOver: return nil
-            case .answer(let status):
-                proxy.metrics.add(.requests)
-                return AnswerExchange(downstream: downstream, status: status, metrics: proxy.metrics)
-            }
+        switch proxy.pipeline.run(&request) {
+        case .next: break
+        case .handOver: return .handOver(routed: request)
+        case .answer(let status):
+            proxy.metrics.add(.requests)
+            return .serve(AnswerExchange(downstream: downstream, status: status, metrics: proxy.metrics))
         }
         guard proxy.inFlight.enter() else {
             proxy.metrics.add(.requests)
-            return AnswerExchange(downstream: downstream, status: proxy.inFlightRefusal, metrics: proxy.metrics)
+            return .serve(AnswerExchange(downstream: downstream, status: proxy.inFlightRefusal, metrics: proxy.metrics))
         }
         let plan: Plan
         switch request.info?.verb {
@@ -66,14 +53,14 @@ final class ShardRouter: InlineRouter {
         switch plan {
         case .forward(let exchange):
             proxy.metrics.add(.requests)
-            return exchange  // holds its in-flight place until it ends
+            return .serve(exchange)  // holds its in-flight place until it ends
         case .answer(let exchange):
             proxy.inFlight.leave()
             proxy.metrics.add(.requests)
-            return exchange
+            return .serve(exchange)
         case .handOver:
             proxy.inFlight.leave()
-            return nil
+            return .handOver(routed: request)
         }
     }
 
@@ -88,7 +75,7 @@ final class ShardRouter: InlineRouter {
     /// The upstream head of a forwarded request: the judged target and headers, the proxy's
     /// credentials when the operator sent none, the body's length when it has one.
     func upstreamHead(_ request: ProxyRequest, target: String, headers: HTTPHeaders) -> HTTPRequestHead {
-        var headers = headers
+        var headers = ShardProxy.upstreamHeaders(headers)
         proxy.upstream.authorize(&headers)
         if request.hasBody, let length = request.received.first(name: "content-length") {
             headers.replaceOrAdd(name: "content-length", value: length)
@@ -98,7 +85,7 @@ final class ShardRouter: InlineRouter {
 
     func forward(_ request: ProxyRequest, target: String, body: ForwardExchange.Body, downstream: Downstream,
                  write: ShardState.WriteTicket? = nil, shardedCall: Bool = false) -> ForwardExchange {
-        let exchange = ForwardExchange(proxy: proxy, pool: pool, downstream: downstream,
+        let exchange = ForwardExchange(proxy: proxy, downstream: downstream,
                                        head: upstreamHead(request, target: target, headers: request.headers), body: body,
                                        writeTicket: write, shardedCall: shardedCall)
         exchange.start()
@@ -118,9 +105,8 @@ final class ShardRouter: InlineRouter {
             if ticket.sharded, let spec = ticket.spec { ShardProxy.stampWriter(&request.headers, spec: spec, identity: proxy.writerIdentity) }
             proxy.stamp(&request.headers, .resource(info))
             proxy.metrics.add(.passedThrough)
-            let sharded = ticket.spec?.keyMode(of: info.groupResource) != nil && info.verb != .deletecollection
             return .forward(forward(request, target: request.target.encoded, body: .relay, downstream: downstream, write: ticket,
-                                    shardedCall: sharded))
+                                    shardedCall: ShardProxy.isShardedCall(info, ticket)))
         case .refuse(let message):
             proxy.state.endWrite(ticket)
             return answer(.forbidden(message), downstream: downstream)
@@ -178,7 +164,7 @@ final class ShardRouter: InlineRouter {
             // by the async executor, never relayed unjudged.
             return .handOver
         }
-        let exchange = ForwardExchange(proxy: proxy, pool: pool, downstream: downstream,
+        let exchange = ForwardExchange(proxy: proxy, downstream: downstream,
                                        head: upstreamHead(request, target: target, headers: request.headers), body: body,
                                        isWatch: info.verb == .watch)
         handle.value = exchange
