@@ -178,6 +178,18 @@ import Testing
         #expect(recorder.seen.withLockedValue { $0 } == ["judged /x 0", "judged /x 7"])
     }
 
+    /// An API server reached under a path (`https://host/prefix`) gets every request under
+    /// it, from either executor; a URL with a query is no server address.
+    @Test(arguments: [true, false]) func aServerUnderAPathGetsEveryRequestUnderIt(inline: Bool) async throws {
+        try await withProxy(spec: Self.namespaceSpec(["a"]), inline: inline, pathPrefix: "/base/") { bed in
+            _ = try await bed.get("/api/v1/namespaces/default")
+            #expect(bed.upstream.requests.map(\.uri) == ["/base/api/v1/namespaces/default"])
+        }
+        #expect(UpstreamPool.Endpoint(server: "https://h:6443", tls: nil)?.pathPrefix == "")
+        #expect(UpstreamPool.Endpoint(server: "https://h:6443/k8s/clusters/c1//", tls: nil)?.pathPrefix == "/k8s/clusters/c1")
+        #expect(UpstreamPool.Endpoint(server: "https://h:6443/x?y=1", tls: nil) == nil)
+    }
+
     // MARK: Failures and back-pressure
 
     /// An upstream that dies half way through a relayed body leaves the client a failed
@@ -246,12 +258,13 @@ import Testing
 
     /// A proxy in front of a `TestUpstream`; `inline: false` leaves every request to the async
     /// executor (as `--async-data-path` does).
-    func withProxy(spec: ShardSpec, upstreamDown: Bool = false, inline: Bool = true, _ body: (Bed) async throws -> Void) async throws {
+    func withProxy(spec: ShardSpec, upstreamDown: Bool = false, inline: Bool = true, pathPrefix: String = "",
+                   _ body: (Bed) async throws -> Void) async throws {
         let upstream = TestUpstream()
         let upstreamServer = try await HTTPServer.start(.init(host: "127.0.0.1", port: 0), responder: upstream)
         let upstreamPort = upstreamServer.port
         if upstreamDown { await upstreamServer.close() }
-        let config = ClientConfig(server: "http://127.0.0.1:\(upstreamPort)")
+        let config = ClientConfig(server: "http://127.0.0.1:\(upstreamPort)\(pathPrefix)")
         let connection = APIConnection(config: config)
         let state = ShardState()
         await state.apply(spec)
