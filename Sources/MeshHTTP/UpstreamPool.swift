@@ -67,7 +67,7 @@ public final class UpstreamPool: Sendable {
         }
     }
 
-    let endpoint: Endpoint
+    public let endpoint: Endpoint
     let maxIdlePerLoop: Int
     let idleTimeout: TimeAmount
     let pools = NIOLockedValueBox<[ObjectIdentifier: LoopPool]>([:])

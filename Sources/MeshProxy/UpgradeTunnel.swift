@@ -40,20 +40,21 @@ extension ShardProxy {
         }
         do {
             let target = try tunnelTarget()
-            try await writer.tunnel(to: target, requestHead: upgradeHead(request, host: target))
+            try await writer.tunnel(to: target, requestHead: upgradeHead(request))
         } catch {
             await upstreamFailed(error, writer: writer, shardedCall: shardedCall)
         }
     }
 
-    /// The upgrade request as the API server must see it: its own Host, the proxy's
-    /// credentials when the operator sent none, the upgrade headers kept.
-    func upgradeHead(_ request: ServerRequest, host target: TunnelTarget) -> ByteBuffer {
+    /// The upgrade request as the API server must see it: its own Host, the target under the
+    /// server's path, the proxy's credentials when the operator sent none, the upgrade headers
+    /// kept.
+    func upgradeHead(_ request: ServerRequest) -> ByteBuffer {
         var headers = ShardProxy.upstreamHeaders(request.headers, keepingUpgrade: true)
-        headers.add(name: "host", value: "\(target.host):\(target.port)")
+        headers.add(name: "host", value: pool.endpoint.authority)
         upstream.authorize(&headers)
         if request.body.readableBytes > 0 { headers.add(name: "content-length", value: String(request.body.readableBytes)) }
-        var head = "\(request.method.rawValue) \(request.uri) HTTP/1.1\r\n"
+        var head = "\(request.method.rawValue) \(pool.endpoint.pathPrefix)\(request.uri) HTTP/1.1\r\n"
         for (name, value) in headers { head += "\(name): \(value)\r\n" }
         head += "\r\n"
         var buffer = ByteBuffer(string: head)
@@ -61,25 +62,17 @@ extension ShardProxy {
         return buffer
     }
 
+    /// The API server as the pool reaches it, on a connection of the tunnel's own: over TLS
+    /// with ALPN http/1.1 only, since upgrades exist only in HTTP/1.1.
     func tunnelTarget() throws -> TunnelTarget {
-        let server = upstream.config.server
-        let https = server.hasPrefix("https://")
-        var authority = Substring(server.dropFirst(https ? 8 : 7))
-        if let slash = authority.firstIndex(of: "/") { authority = authority[..<slash] }
-        var host = String(authority)
-        var port = https ? 443 : 80
-        if let colon = authority.lastIndex(of: ":"), let p = Int(authority[authority.index(after: colon)...]) {
-            host = String(authority[..<colon])
-            port = p
-        }
-        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        let endpoint = pool.endpoint
         var tls: NIOSSLContext?
-        if https {
+        if endpoint.tls != nil {
             var configuration = upstream.config.tls ?? TLSConfiguration.makeClientConfiguration()
-            configuration.applicationProtocols = ["http/1.1"]  // upgrades exist only in HTTP/1.1
+            configuration.applicationProtocols = ["http/1.1"]
             tls = try NIOSSLContext(configuration: configuration)
         }
-        let isAddress = host.allSatisfy { $0.isNumber || $0 == "." || $0 == ":" }
-        return TunnelTarget(host: host, port: port, tls: tls, serverHostname: isAddress ? nil : host)
+        let isAddress = endpoint.host.allSatisfy { $0.isNumber || $0 == "." || $0 == ":" }
+        return TunnelTarget(host: endpoint.host, port: endpoint.port, tls: tls, serverHostname: isAddress ? nil : endpoint.host)
     }
 }
