@@ -30,6 +30,9 @@ struct APIServerCommand: AsyncParsableCommand {
     @Flag(help: "Compare each proxy's X-Ctrlmesh-Judged stamp with this server's routing (see /debug/ctrlmesh/judgements).")
     var checkJudgements = false
 
+    @Option(help: "Milliseconds waited before each request is served, emulating a remote API server's round trip (for benchmarks).")
+    var requestLatencyMs: Double = 0
+
     @Flag(help: "Do not judge mesh proxies' stamped writes against their ShardingConfig's grants (only to test the manager's fence webhook, or the lack of any fence).")
     var noMeshFence = false
 
@@ -42,6 +45,10 @@ struct APIServerCommand: AsyncParsableCommand {
         config.historyLimit = watchHistory
         config.options.bookmarkInterval = .seconds(bookmarkInterval)
         config.options.checkJudgements = checkJudgements
+        guard requestLatencyMs >= 0, requestLatencyMs <= 60_000 else {
+            throw ValidationError("--request-latency-ms must be between 0 and 60000")
+        }
+        config.options.requestLatency = .microseconds(Int64(requestLatencyMs * 1000))
         config.options.writeFence = noMeshFence ? nil : StoredGrantFences().judge
         let server: EmbeddedAPIServer
         do {

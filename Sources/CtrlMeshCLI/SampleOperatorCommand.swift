@@ -35,8 +35,11 @@ struct SampleOperatorCommand: AsyncParsableCommand {
     @Option(help: "Address for /healthz, /readyz and /metrics, host:port (port 0 picks one).")
     var healthListen: ListenAddress?
 
-    @Option(help: "Client-side request limit, requests per second (burst is twice this).")
+    @Option(help: "Client-side request limit, requests per second.")
     var qps: Double = 200
+
+    @Option(help: "Requests the client may make at once above --qps (default: twice --qps; client-go's default is 10 for QPS 5, controller-runtime's 30 for 20).")
+    var burst: Int?
 
     @Flag(help: "Also act as the node (kwok-style): report every pod Running and Ready.")
     var simulateNodes = false
@@ -50,6 +53,7 @@ struct SampleOperatorCommand: AsyncParsableCommand {
     func validate() throws {
         if workers < 1 { throw ValidationError("--workers must be at least 1") }
         if qps <= 0 { throw ValidationError("--qps must be positive") }
+        if let burst, burst < 1 { throw ValidationError("--burst must be at least 1") }
         if podLabels.contains(where: { !$0.contains("=") }) { throw ValidationError("--pod-label must be KEY=VALUE") }
         guard leaderElectionLease.split(separator: "/").count == 2 else {
             throw ValidationError("--leader-election-lease must be NAMESPACE/NAME")
@@ -76,7 +80,7 @@ struct SampleOperatorCommand: AsyncParsableCommand {
                 Console.line("\(leading ? "leading" : "stopped leading") \(identity) at \(Date().timeIntervalSince1970)")
             }
         }
-        let client = RESTClient(config: config, qps: qps, burst: Int(qps * 2))
+        let client = RESTClient(config: config, qps: qps, burst: burst ?? max(1, Int(qps * 2)))
         let logger = Logger(label: "ctrlmesh.sample-operator")
         let manager = Manager(client: client, options: options, logger: logger)
         let labels = Dictionary(podLabels.map { label in

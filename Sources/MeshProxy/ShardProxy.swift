@@ -6,10 +6,13 @@ import MeshHTTP
 import NIOCore
 import NIOHTTP1
 
-/// The sidecar's request path: classify the request once, let `ShardFence` decide, pass the
-/// fault and breaker policies, then forward, filter or refuse. Non-resource requests
-/// (discovery, health, OpenAPI) and resources the spec does not shard pass through unchanged
-/// (policies still apply to them).
+/// The proxy's async executor, for what needs I/O to judge: a request the event-loop router
+/// hands over (or, with `--async-data-path`, every request) is judged in the router's order —
+/// the stages (`RequestPipeline`), the in-flight limit, the fault and breaker policies, the
+/// mesh's own objects and the leader-election lock, the fence — and carried out by one
+/// `AsyncExecutor` per decision (`Executors/`). Non-resource requests (discovery, health,
+/// OpenAPI) and resources the spec does not shard pass through unchanged (policies still
+/// apply to them).
 public final class ShardProxy: HTTPResponder {
     /// The API server's address and the proxy's credentials.
     let upstream: APIConnection
@@ -103,24 +106,25 @@ public final class ShardProxy: HTTPResponder {
 
     func route(_ request: ServerRequest, target: RequestTarget, info: RequestInfo?, body: DecodedBody, watchFault: WatchFault?,
                writer: ResponseWriter) async {
+        let call = AsyncCall(request: request, target: target, body: body, writer: writer)
         guard let info else {
             // An allowed non-resource read (discovery, version, OpenAPI, health).
             metrics.add(.passedThrough)
-            return await relay(request, writer: writer)
+            return await StreamRelay(proxy: self).run(call)
         }
         switch info.verb {
         case .list, .watch:
-            await serveStream(request, target: target, info: info, watchFault: watchFault, writer: writer)
+            await serveStream(call, info: info, watchFault: watchFault)
         default:
-            await serveSingle(request, target: target, info: info, body: body, writer: writer)
+            await serveSingle(call, info: info)
         }
     }
 
     // MARK: Lists and watches
 
-    func serveStream(_ request: ServerRequest, target: RequestTarget, info: RequestInfo, watchFault: WatchFault? = nil,
-                     writer: ResponseWriter) async {
+    func serveStream(_ call: AsyncCall, info: RequestInfo, watchFault: WatchFault? = nil) async {
         let gr = info.groupResource
+        let writer = call.writer
         let ticket = state.registerStream(gr, abort: { writer.abort() })
         defer { state.deregister(ticket) }
         var faults = WatchFaults(fault: watchFault)
@@ -128,14 +132,15 @@ public final class ShardProxy: HTTPResponder {
             let (id, changes) = policies.watchOpened()
             faults.policyChanges = changes
             defer { policies.watchClosed(id) }
-            return await serveStream(request, target: target, info: info, ticket: ticket, faults: faults, writer: writer)
+            return await serveStream(call, info: info, ticket: ticket, faults: faults)
         }
-        await serveStream(request, target: target, info: info, ticket: ticket, faults: faults, writer: writer)
+        await serveStream(call, info: info, ticket: ticket, faults: faults)
     }
 
-    func serveStream(_ request: ServerRequest, target: RequestTarget, info: RequestInfo, ticket: ShardState.StreamTicket,
-                     faults: WatchFaults, writer: ResponseWriter) async {
-        let query = target.query
+    /// Picks the stream's executor: relayed whole, filtered to the shard, or answered.
+    func serveStream(_ call: AsyncCall, info: RequestInfo, ticket: ShardState.StreamTicket, faults: WatchFaults) async {
+        let (request, writer) = (call.request, call.writer)
+        let query = call.target.query
         let decision = ShardFence.decide(info, spec: ticket.spec, namespaceLabels: namespaceLabels.lookup)
         let mode: ShardSpec.KeyMode
         switch decision {
@@ -147,12 +152,11 @@ public final class ShardProxy: HTTPResponder {
                 let bookmarks = query.bool("allowWatchBookmarks")
                 var headers = ShardProxy.upstreamHeaders(request.headers)
                 headers.remove(name: "accept-encoding")
-                return await relayFiltered(request, target: request.uri, headers: headers, writer: writer, ticket: ticket,
-                                           faults: faults) { format in
+                return await FilteredRelay(proxy: self, target: request.uri, headers: headers, ticket: ticket, faults: faults) { format in
                     BodyFilter.watch(format, bookmarks: bookmarks, keep: { _ in true })
-                }
+                }.run(call)
             }
-            return await relay(request, writer: writer, ticket: ticket, policyChanges: faults.policyChanges)
+            return await StreamRelay(proxy: self, ticket: ticket, policyChanges: faults.policyChanges).run(call)
         }
         switch FilteredStream.refusal(info, query: query, state: state) {
         case .relist?:
@@ -165,10 +169,10 @@ public final class ShardProxy: HTTPResponder {
         case nil:
             break
         }
-        let plan = FilteredStream(info: info, target: target, headers: ShardProxy.upstreamHeaders(request.headers), mode: mode,
+        let plan = FilteredStream(info: info, target: call.target, headers: ShardProxy.upstreamHeaders(request.headers), mode: mode,
                                   spec: ticket.spec, namespaceLabels: namespaceLabels.lookup)
-        await relayFiltered(request, target: plan.target, headers: plan.headers, writer: writer, ticket: ticket, faults: faults,
-                            makeFilter: plan.makeFilter)
+        await FilteredRelay(proxy: self, target: plan.target, headers: plan.headers, ticket: ticket, faults: faults,
+                            makeFilter: plan.makeFilter).run(call)
     }
 
     /// Marks a write with the shard, epoch and config it is admitted under (`WriterStamp`), as
@@ -192,12 +196,15 @@ public final class ShardProxy: HTTPResponder {
 
     // MARK: Single objects
 
-    func serveSingle(_ received: ServerRequest, target: RequestTarget, info: RequestInfo, body: DecodedBody, writer: ResponseWriter) async {
+    /// Picks a single-object request's executor: the mesh's own objects and the
+    /// leader-election lock first, then the fence's decision.
+    func serveSingle(_ received: AsyncCall, info: RequestInfo) async {
         let ticket = state.beginWrite(info.groupResource)
         defer { state.endWrite(ticket) }
         let spec = ticket.spec
-        var request = received
-        if ticket.sharded, let spec { ShardProxy.stampWriter(&request.headers, spec: spec, identity: writerIdentity) }
+        var call = received
+        if ticket.sharded, let spec { ShardProxy.stampWriter(&call.request.headers, spec: spec, identity: writerIdentity) }
+        let (body, writer) = (call.body, call.writer)
         let labels = namespaceLabels.lookup
         let createdLease: (name: String?, generateName: String?) = info.verb == .create && info.resource == "leases"
             ? body.names : (nil, nil)
@@ -213,11 +220,11 @@ public final class ShardProxy: HTTPResponder {
             }
             if LeaderLockRename.targetsLock(info, bodyName: bodyName, lock: lock) {
                 metrics.add(.lockRenames)
-                return await relayRenamedLock(request, target: target, info: info, body: body, lock: lock, shard: spec.shard, writer: writer)
+                return await LockRename(proxy: self, info: info, lock: lock, shard: spec.shard).run(call)
             }
         }
         let decision = ShardFence.decide(info, spec: spec, namespaceLabels: labels)
-        await serveDecided(request, target: target, info: info, body: body, decision: decision, write: ticket, writer: writer)
+        await executor(for: decision, info: info, write: ticket).run(call)
     }
 
     /// Whether the answer to a single-object call is what a canary is judged by: a call on a
@@ -227,59 +234,34 @@ public final class ShardProxy: HTTPResponder {
         write.sharded && info.verb != .deletecollection
     }
 
-    /// Carries out the fence's decision for a single-object request admitted as `write`.
-    func serveDecided(_ request: ServerRequest, target: RequestTarget, info: RequestInfo, body: DecodedBody, decision: FenceDecision,
-                      write: ShardState.WriteTicket, writer: ResponseWriter) async {
-        let spec = write.spec
-        let gr = info.groupResource
-        let labels = namespaceLabels.lookup
+    /// The executor of the fence's decision for a single-object request admitted as `write`.
+    func executor(for decision: FenceDecision, info: RequestInfo, write: ShardState.WriteTicket) -> any AsyncExecutor {
         switch decision {
         case .passThrough:
             metrics.add(.passedThrough)
-            await forward(request, info: info, write: write, writer: writer)
+            return AdmittedForward(proxy: self, info: info, write: write)
         case .refuse(let message):
-            await refuse(StatusError.forbidden(message), writer: writer)
+            return Refusal(proxy: self, status: .forbidden(message))
         case .filterList, .filterWatch:
-            await relay(request, writer: writer)  // not produced for single-object verbs
+            return StreamRelay(proxy: self)  // not produced for single-object verbs
         case .judgeNamespaceCreate(let sharded):
-            guard let identity = await readBody(body, writer: writer) else { return }
-            if sharded, !ShardFence.mayCreate(identity, gr: gr, mode: .namespace, spec: spec, namespaceLabels: labels) {
-                return await refuse(StatusError.forbidden(notOwned(info, identity, mode: .namespace, spec: spec)), writer: writer)
-            }
-            if let refusal = ShardFence.namespaceOwnersRefusal(info, identity, spec: spec) {
-                return await refuse(StatusError.forbidden(refusal), writer: writer)
-            }
-            await forward(request, info: info, write: write, writer: writer)
+            return BodyJudgedCreate(proxy: self, info: info, judgement: .namespace(sharded: sharded), write: write)
         case .judgeBody(let mode):
-            guard let identity = await readBody(body, writer: writer) else { return }
-            guard ShardFence.mayCreate(identity, gr: gr, mode: mode, spec: spec, namespaceLabels: labels) else {
-                return await refuse(StatusError.forbidden(notOwned(info, identity, mode: mode, spec: spec)), writer: writer)
-            }
-            await forward(request, info: info, write: write, writer: writer)
+            return BodyJudgedCreate(proxy: self, info: info, judgement: .object(mode), write: write)
         case .judgeResponse(let mode):
-            await relayJudged(request, info: info, mode: mode, spec: spec, shardedCall: ShardProxy.isShardedCall(info, write), writer: writer)
+            return JudgedRead(proxy: self, info: info, mode: mode, spec: write.spec, shardedCall: ShardProxy.isShardedCall(info, write))
         case .judgeCurrent(let mode):
-            await relayAfterJudgingCurrent(request, target: target, info: info, mode: mode, write: write, writer: writer)
-        case .judgeDefinitionChange:
-            await relayDefinitionWrite(request, info: info, write: write, writer: writer)
+            return JudgedWrite(proxy: self, info: info, judgement: .keyed(mode, namespaceWrite: nil), write: write)
         case .judgeNamespaceWrite(let rule):
-            await relayAfterJudgingCurrent(request, target: target, info: info, mode: .namespace, write: write, namespaceWrite: rule,
-                                           writer: writer)
+            return JudgedWrite(proxy: self, info: info, judgement: .keyed(.namespace, namespaceWrite: rule), write: write)
+        case .judgeDefinitionChange:
+            return JudgedWrite(proxy: self, info: info, judgement: .definition, write: write)
         case .deleteOwned(let mode):
-            await deleteOwned(request, target: target, info: info, mode: mode, write: write, writer: writer)
+            return DeleteCollectionFanOut(proxy: self, info: info, mode: mode, write: write)
         }
     }
 
-    /// The identity of a create's body; nil after refusing a body the API server would not read.
-    func readBody(_ body: DecodedBody, writer: ResponseWriter) async -> ObjectIdentity? {
-        switch body.read {
-        case .success(let read): return read.identity
-        case .failure(let error):
-            await refuse(error, writer: writer)
-            return nil
-        }
-    }
-
+    /// Why a shard may not have an object, in the words of a 403.
     func notOwned(_ info: RequestInfo, _ identity: ObjectIdentity, mode: ShardSpec.KeyMode, spec: ShardSpec?) -> String {
         ShardFence.notOwnedMessage(verb: info.verb, gr: info.groupResource, key: keyDescription(info, identity, mode: mode),
                                    shard: spec?.shard ?? "(none: no spec received)")
@@ -293,192 +275,6 @@ public final class ShardProxy: HTTPResponder {
         case .object:
             let uid = identity.controllerUID ?? identity.uid
             return identity.controllerUID != nil ? "controller owner \(uid)" : "object \(uid)"
-        }
-    }
-
-    /// Object-keyed reads: the object itself says whose it is.
-    func relayJudged(_ request: ServerRequest, info: RequestInfo, mode: ShardSpec.KeyMode, spec: ShardSpec?, shardedCall: Bool,
-                     writer: ResponseWriter) async {
-        let response: UpstreamResponse
-        let body: ByteBuffer
-        do {
-            (response, body) = try await exchange(method: request.method, target: request.uri,
-                                                  headers: ShardProxy.upstreamHeaders(request.headers), limit: 256 << 20,
-                                                  on: request.eventLoop)
-        } catch {
-            return await upstreamFailed(error, writer: writer, shardedCall: shardedCall)
-        }
-        metrics.tally(status: Int(response.status.code), shardedCall: shardedCall)
-        if response.status == .ok {
-            let contentType = response.headers.first(name: "content-type")
-            guard let identity = ShardProxy.identity(of: Array(body.readableBytesView), contentType: contentType) else {
-                metrics.add(.filterErrors)
-                return await refuse(StatusError.internalError("the proxy could not read the object's key from the API server's response"), writer: writer)
-            }
-            guard ShardFence.owns(identity, gr: info.groupResource, mode: mode, spec: spec, namespaceLabels: namespaceLabels.lookup) else {
-                return await refuse(StatusError.forbidden(notOwned(info, identity, mode: mode, spec: spec)), writer: writer)
-            }
-        }
-        await writer.respond(status: response.status, headers: ShardProxy.downstreamHeaders(response.headers, keepLength: false),
-                             body: Array(body.readableBytesView))
-    }
-
-    /// Writes to objects whose key the object decides: read the object first, judge it as it
-    /// is and as the write will leave it, then write (pinned to the judged object).
-    func relayAfterJudgingCurrent(_ request: ServerRequest, target: RequestTarget, info: RequestInfo, mode: ShardSpec.KeyMode,
-                                  write: ShardState.WriteTicket, namespaceWrite: NamespaceWrite? = nil, writer: ResponseWriter) async {
-        guard let forwarded = await judgeCurrent(request, target: target, info: info, mode: mode, write: write, namespaceWrite: namespaceWrite,
-                                                 writer: writer) else { return }
-        metrics.add(.passedThrough)
-        await forward(forwarded, info: info, write: write, writer: writer)
-    }
-
-    /// Reads the object a request addresses and judges both sides of the write. Returns the
-    /// request to forward (its body carrying the preconditions that pin it to the judged
-    /// object), or nil after answering the client itself. An object the proxy cannot read is
-    /// never written: the read's own answer (404, 403, 500…) goes back instead.
-    /// A write to a Namespace is judged as `namespaceWrite` says.
-    func judgeCurrent(_ request: ServerRequest, target: RequestTarget, info: RequestInfo, mode: ShardSpec.KeyMode, write: ShardState.WriteTicket,
-                      namespaceWrite: NamespaceWrite? = nil, writer: ResponseWriter) async -> ServerRequest? {
-        let spec = write.spec
-        guard let current = await readCurrent(request, info: info, shardedCall: ShardProxy.isShardedCall(info, write), writer: writer) else {
-            return nil
-        }
-        let labels = namespaceLabels.lookup
-        let identity = ObjectIdentity(json: current)
-        let owned = ShardFence.owns(identity, gr: info.groupResource, mode: mode, spec: spec, namespaceLabels: labels)
-        guard owned || namespaceWrite?.sharded == false else {
-            await refuse(StatusError.forbidden(notOwned(info, identity, mode: mode, spec: spec)), writer: writer)
-            return nil
-        }
-        var forwarded = request
-        let contentType = request.headers.first(name: "content-type")
-        switch info.verb {
-        case .create where info.subresource != nil:
-            switch SubresourceCreatePin.pinned(subresource: info.subresource ?? "", contentType: contentType, body: request.bodyBytes,
-                                               uid: identity.uid, resourceVersion: identity.resourceVersion, mode: mode) {
-            case .success(let pinned?):
-                forwarded.body = ByteBuffer(bytes: pinned)
-                forwarded.headers.replaceOrAdd(name: "content-type", value: "application/json")
-            case .success(nil):
-                break
-            case .failure(let error):
-                await refuse(error, writer: writer)
-                return nil
-            }
-        case .delete where info.subresource == nil:
-            switch DeletePin.pinned(contentType: contentType, body: request.bodyBytes, query: target.query,
-                                    uid: identity.uid, resourceVersion: identity.resourceVersion, mode: mode) {
-            case .success(let pinned):
-                forwarded.body = ByteBuffer(bytes: pinned)
-                forwarded.headers.replaceOrAdd(name: "content-type", value: "application/json")
-            case .failure(let error):
-                await refuse(error, writer: writer)
-                return nil
-            }
-        case .update, .patch:
-            let keyField = mode == .object ? "ownerReferences" : "labels"
-            switch KeyedWrite.plan(current: current, info: info, contentType: contentType, body: request.bodyBytes, keyField: keyField) {
-            case .success(let plan):
-                let moves = namespaceWrite?.judgesOwnership(labelsChange: plan.future.labels != identity.labels) ?? true
-                if moves, !owned {
-                    await refuse(StatusError.forbidden(notOwned(info, identity, mode: mode, spec: spec) + "; the write changes its labels"), writer: writer)
-                    return nil
-                }
-                guard !moves || ShardFence.owns(plan.future, gr: info.groupResource, mode: mode, spec: spec, namespaceLabels: labels) else {
-                    let message = "\(info.verb.rawValue) \(info.groupResource) refused: the write would move the object to \(keyDescription(info, plan.future, mode: mode)), which shard \(spec?.shard ?? "(none)") does not own"
-                    await refuse(StatusError.forbidden(message), writer: writer)
-                    return nil
-                }
-                if let pinned = plan.body { forwarded.body = ByteBuffer(bytes: pinned) }
-            case .failure(let error):
-                await refuse(error, writer: writer)
-                return nil
-            }
-        default:
-            break
-        }
-        return forwarded
-    }
-
-    /// Reads, as JSON, the object a write addresses. Nil after answering the client itself:
-    /// an object the proxy cannot read is never written, and the read's own answer (404, 403,
-    /// 500…) goes back instead.
-    func readCurrent(_ request: ServerRequest, info: RequestInfo, shardedCall: Bool, writer: ResponseWriter) async -> JSON? {
-        guard let name = info.name else {
-            await refuse(StatusError.forbidden("a name is required"), writer: writer)
-            return nil
-        }
-        let objectPath = info.objectPath(namespace: info.namespace, name: name)
-        var headers = ShardProxy.upstreamHeaders(request.headers)
-        for header in ["content-type", "accept-encoding", "upgrade", "sec-websocket-key", "sec-websocket-version", "sec-websocket-protocol",
-                       "sec-websocket-extensions", "x-stream-protocol-version"] {
-            headers.remove(name: header)
-        }
-        headers.replaceOrAdd(name: "accept", value: "application/json")
-        stamp(&headers, .resource(info.with(verb: .get)))
-        let response: UpstreamResponse
-        let body: ByteBuffer
-        do {
-            (response, body) = try await exchange(method: .GET, target: objectPath, headers: headers, limit: 256 << 20,
-                                                  on: request.eventLoop)
-        } catch {
-            await upstreamFailed(error, writer: writer, shardedCall: shardedCall)
-            return nil
-        }
-        guard response.status == .ok else {
-            metrics.tally(status: Int(response.status.code), shardedCall: shardedCall)
-            await writer.respond(status: response.status, headers: ShardProxy.downstreamHeaders(response.headers, keepLength: false),
-                                 body: Array(body.readableBytesView))
-            return nil
-        }
-        guard let current = try? JSON.parse(body.readableBytesView) else {
-            metrics.add(.filterErrors)
-            await refuse(StatusError.internalError("the proxy could not read the object's key from the API server's response"), writer: writer)
-            return nil
-        }
-        return current
-    }
-
-    // MARK: Bodies
-
-    static func identity(of bytes: [UInt8], contentType: String?) -> ObjectIdentity? {
-        switch BodyFormat(contentType: contentType ?? "application/json") {
-        case .json: bytes.withUnsafeBufferPointer { try? JSONIdentityReader.object($0) }
-        case .protobuf: try? ProtobufIdentityReader.envelope(bytes[...])
-        case nil: nil
-        }
-    }
-
-    // MARK: Leader-election lock
-
-    func relayRenamedLock(_ request: ServerRequest, target: RequestTarget, info: RequestInfo, body received: DecodedBody,
-                          lock: ShardSpec.LeaderElectionLock, shard: String, writer: ResponseWriter) async {
-        let shardName = LeaderLockRename.shardLockName(lock.name, shard: shard)
-        let renamed = LeaderLockRename.target(target, resource: lock.resource, name: lock.name, newName: shardName).encoded
-        var headers = ShardProxy.upstreamHeaders(request.headers)
-        headers.remove(name: "accept-encoding")
-        stamp(&headers, .resource(info.with(verb: info.verb, name: info.name == nil ? nil : shardName, subresource: info.subresource)))
-        var body: ByteBuffer?
-        if request.body.readableBytes > 0 {
-            guard var json = received.json else {
-                return await refuse(StatusError.unsupportedMediaType(request.headers.first(name: "content-type") ?? "none"), writer: writer)
-            }
-            if json.name == lock.name { json.setMetadata("name", .string(shardName)) }
-            body = ByteBuffer(bytes: json.serialized())
-        }
-        headers.replaceOrAdd(name: "accept", value: "application/json")
-        do {
-            let (response, collected) = try await exchange(method: request.method, target: renamed, headers: headers, body: body,
-                                                           limit: 16 << 20, on: request.eventLoop)
-            var out = Array(collected.readableBytesView)
-            if var json = try? JSON.parse(out), json.name == shardName {
-                json.setMetadata("name", .string(lock.name))
-                out = json.serialized()
-            }
-            await writer.respond(status: response.status, headers: ShardProxy.downstreamHeaders(response.headers, keepLength: false), body: out)
-        } catch {
-            await upstreamFailed(error, writer: writer)
         }
     }
 }

@@ -24,6 +24,10 @@ public final class APIServer: HTTPResponder {
         public var writeFence: StampedCommitJudge?
         /// The key service-account tokens are signed with (nil: a random one, for this process).
         public var tokenSigningKey: [UInt8]?
+        /// Waited before each request is served: a remote API server's round trip, emulated for
+        /// benchmarks (the kernels here have no netem). A watch waits it once, before its
+        /// stream begins. Zero by default.
+        public var requestLatency: Duration = .zero
         public init() {}
     }
 
@@ -80,6 +84,7 @@ public final class APIServer: HTTPResponder {
     public func respond(to request: ServerRequest, writer: ResponseWriter) async {
         do {
             if request.bodyTooLarge { throw StatusError.tooLarge(limit: options.maxBodyBytes) }
+            if options.requestLatency > .zero { try await Task.sleep(for: options.requestLatency) }
             try await route(request, writer: writer)
         } catch let error as StatusError {
             if !writer.headSent { await writer.respond(error) }

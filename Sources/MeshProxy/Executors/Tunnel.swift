@@ -5,9 +5,7 @@ import NIOCore
 import NIOHTTP1
 import NIOSSL
 
-/// exec, attach and port-forward upgrade their HTTP/1.1 connection (SPDY or WebSocket). Once
-/// the shard allows the request, the proxy sends it upstream on a connection of its own and
-/// then carries bytes both ways unchanged.
+/// exec, attach and port-forward upgrade their HTTP/1.1 connection (SPDY or WebSocket).
 extension ShardProxy {
     /// Whether a request is a tunnel to open: an HTTP/1.1 upgrade of one of the subresources
     /// the API server upgrades. Any other request's `Upgrade` is a hop-by-hop header the proxy
@@ -26,35 +24,33 @@ extension ShardProxy {
             false
         }
     }
+}
 
-    /// Forwards a request the shard allows, admitted as `write`: relayed, or tunnelled when it
-    /// upgrades; not at all when the write may no longer leave (`ShardState.departureRefusal`).
-    func forward(_ request: ServerRequest, info: RequestInfo, write: ShardState.WriteTicket, writer: ResponseWriter) async {
-        if let refusal = state.departureRefusal(write) {
-            metrics.add(.writesAborted)
-            return await refuse(refusal, writer: writer)
-        }
-        let shardedCall = ShardProxy.isShardedCall(info, write)
-        guard ShardProxy.isUpgrade(request.headers, isHTTP2: request.isHTTP2, info: info) else {
-            return await relay(request, writer: writer, shardedCall: shardedCall)
-        }
+/// An exec, attach or port-forward the shard allows: the request goes upstream on a connection
+/// of its own, and once the server switches protocols the bytes are carried both ways
+/// unchanged.
+struct Tunnel: AsyncExecutor {
+    let proxy: ShardProxy
+    let shardedCall: Bool
+
+    func run(_ call: AsyncCall) async {
         do {
-            let target = try tunnelTarget()
-            try await writer.tunnel(to: target, requestHead: upgradeHead(request))
+            let target = try Tunnel.target(proxy: proxy)
+            try await call.writer.tunnel(to: target, requestHead: Tunnel.upgradeHead(call.request, proxy: proxy))
         } catch {
-            await upstreamFailed(error, writer: writer, shardedCall: shardedCall)
+            await proxy.upstreamFailed(error, writer: call.writer, shardedCall: shardedCall)
         }
     }
 
     /// The upgrade request as the API server must see it: its own Host, the target under the
     /// server's path, the proxy's credentials when the operator sent none, the upgrade headers
     /// kept.
-    func upgradeHead(_ request: ServerRequest) -> ByteBuffer {
+    static func upgradeHead(_ request: ServerRequest, proxy: ShardProxy) -> ByteBuffer {
         var headers = ShardProxy.upstreamHeaders(request.headers, keepingUpgrade: true)
-        headers.add(name: "host", value: pool.endpoint.authority)
-        upstream.authorize(&headers)
+        headers.add(name: "host", value: proxy.pool.endpoint.authority)
+        proxy.upstream.authorize(&headers)
         if request.body.readableBytes > 0 { headers.add(name: "content-length", value: String(request.body.readableBytes)) }
-        var head = "\(request.method.rawValue) \(pool.endpoint.pathPrefix)\(request.uri) HTTP/1.1\r\n"
+        var head = "\(request.method.rawValue) \(proxy.pool.endpoint.pathPrefix)\(request.uri) HTTP/1.1\r\n"
         for (name, value) in headers { head += "\(name): \(value)\r\n" }
         head += "\r\n"
         var buffer = ByteBuffer(string: head)
@@ -64,11 +60,11 @@ extension ShardProxy {
 
     /// The API server as the pool reaches it, on a connection of the tunnel's own: over TLS
     /// with ALPN http/1.1 only, since upgrades exist only in HTTP/1.1.
-    func tunnelTarget() throws -> TunnelTarget {
-        let endpoint = pool.endpoint
+    static func target(proxy: ShardProxy) throws -> TunnelTarget {
+        let endpoint = proxy.pool.endpoint
         var tls: NIOSSLContext?
         if endpoint.tls != nil {
-            var configuration = upstream.config.tls ?? TLSConfiguration.makeClientConfiguration()
+            var configuration = proxy.upstream.config.tls ?? TLSConfiguration.makeClientConfiguration()
             configuration.applicationProtocols = ["http/1.1"]
             tls = try NIOSSLContext(configuration: configuration)
         }
