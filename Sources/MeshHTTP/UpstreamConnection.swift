@@ -80,11 +80,14 @@ public final class UpstreamConnection {
     }
 
     /// The response ended and was consumed: the connection serves the next request, or
-    /// closes when it may not.
+    /// closes when it may not. A stream of an HTTP/2 connection is left to close by itself:
+    /// both of its ends are sent, and closing it from here, while its last frame is still
+    /// being read, would reset it (RST_STREAM), which a server counts against the connection
+    /// (NIO's allows 200 resets in 30 s, then sends GOAWAY).
     public func release() {
         delegate = nil
         setReading(true)
-        if keepAlive { pool.release(self) } else { close() }
+        if isStream || keepAlive { pool.release(self) } else { close() }
     }
 
     /// Drops the connection (a response abandoned half way cannot be resumed).
@@ -103,7 +106,7 @@ public final class UpstreamConnection {
         switch part {
         case .head(let head):
             deadline.clear()
-            if !head.isKeepAlive { keepAlive = false }
+            if !isStream, !head.isKeepAlive { keepAlive = false }
             delegate.upstreamHead(head)
         case .body(let buffer):
             delegate.upstreamBody(buffer)

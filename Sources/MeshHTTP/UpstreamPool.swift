@@ -38,7 +38,10 @@ public final class UpstreamPool: Sendable {
             let authority = parts.first ?? ""
             var path = parts.count > 1 ? "/" + parts[1] : ""
             while path.hasSuffix("/") { path.removeLast() }
-            guard !path.contains("?"), !path.contains("#") else { return nil }
+            // A query, a fragment, user info, spaces or control characters make no server
+            // address the proxy could send requests to as they are.
+            guard !path.contains("?"), !path.contains("#"), !authority.contains("@"),
+                  path.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7f }) else { return nil }
             var host = authority
             var port = isTLS ? 443 : 80
             if authority.hasPrefix("[") {

@@ -56,10 +56,18 @@ extension ShardProxy {
         if error is ExchangeTimedOut || error is UpstreamResponse.TimedOut {
             return await writer.respond(StatusError(code: 504, reason: .timeout, message: "the API server did not answer the proxy within \(ShardProxy.exchangeSeconds) seconds"))
         }
+        if let tooLarge = error as? UpstreamResponse.TooLarge {
+            return await writer.respond(StatusError.internalError("the proxy does not hold an answer of the API server larger than \(tooLarge.limit) bytes"))
+        }
         await writer.respond(StatusError(code: 503, reason: .serviceUnavailable, message: "the proxy could not reach the API server: \(error)"))
     }
 
     struct ExchangeTimedOut: Error {}
+
+    /// The most of one object's answer the proxy reads whole (to judge it, or as the answer to
+    /// a write it made): etcd stores at most 1.5 MiB per object, and this leaves room for any
+    /// encoding of it. A larger answer is refused, not held.
+    static let objectBytes = 16 << 20
 
     /// How long an exchange whose answer the proxy reads whole may take, head and body.
     static let exchangeSeconds: Int64 = 60

@@ -68,6 +68,9 @@ import Testing
     @Test(arguments: [
         #"{"items":[{"metadata":{}}"#, #"{"items":[{"metadata":{"name":"a"}},"#, #"{"items":[1]}"#, #"{"items":[{"metadata":{"name":"a}}]}"#,
         #"{"items":[{"metadata":{"name":"a"}}]"#, "",
+        // A 200 whose body is no list (a Status, an object) is not passed on as one.
+        #"{"kind":"Status","apiVersion":"v1","status":"Failure"}"#, #"{"kind":"Pod","metadata":{"name":"a"}}"#, "{}",
+        #"{"metadata":{"items":[]}}"#,
     ])
     func rejectsBrokenLists(_ text: String) {
         #expect(throws: FilterError.self) { try run(Array(text.utf8), chunks: [Array(text.utf8)]) }

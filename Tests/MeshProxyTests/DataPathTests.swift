@@ -8,6 +8,7 @@ import MeshHTTP
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 import Testing
 
 /// The proxy's request path end to end in one process: a real `HTTPServer` with the
@@ -133,6 +134,18 @@ import Testing
         }
     }
 
+    /// An object read whole to judge it is read only up to a bound: an answer larger than any
+    /// stored object is refused, not held.
+    @Test func aJudgedReadHoldsNoAnswerLargerThanAnObject() async throws {
+        let everything = ShardSpec(shard: "s", epoch: 1, resources: [.init(apiGroups: [""], resources: ["configmaps"], key: .object)],
+                                   owned: .init(objectHashRanges: [HashRange(start: 0, last: .max)]))
+        try await withProxy(spec: everything) { bed in
+            let (status, body) = try await bed.get("/api/v1/namespaces/a/configmaps/huge")
+            #expect(status == 500)
+            #expect(try JSON.parse(body)["message"]?.stringValue?.contains("larger than \(16 << 20) bytes") == true)
+        }
+    }
+
     /// What the async executor sends goes over the connections of the loop the request came
     /// on, the ones the event-loop executors use: judged reads and passthrough requests of
     /// one client connection share one upstream connection.
@@ -187,7 +200,27 @@ import Testing
         }
         #expect(UpstreamPool.Endpoint(server: "https://h:6443", tls: nil)?.pathPrefix == "")
         #expect(UpstreamPool.Endpoint(server: "https://h:6443/k8s/clusters/c1//", tls: nil)?.pathPrefix == "/k8s/clusters/c1")
-        #expect(UpstreamPool.Endpoint(server: "https://h:6443/x?y=1", tls: nil) == nil)
+        for bad in ["https://h:6443/x?y=1", "https://h:6443/p q", "http://u:pw@h:6443/p", "https://h:6443/a#b", "ftp://h"] {
+            #expect(UpstreamPool.Endpoint(server: bad, tls: nil) == nil, "\(bad)")
+        }
+    }
+
+    /// Over an HTTP/2 upstream every request is a stream of one connection, and a stream whose
+    /// answer ended is left to close by itself: closing it would reset it, and a server drops
+    /// a connection that resets too many streams (NIO's after 200 in 30 s). Hundreds of
+    /// requests from both executors share that one connection.
+    @Test func hundredsOfStreamsShareOneHTTP2UpstreamConnection() async throws {
+        let everything = ShardSpec(shard: "s", epoch: 1, resources: [.init(apiGroups: [""], resources: ["configmaps"], key: .object)],
+                                   owned: .init(objectHashRanges: [HashRange(start: 0, last: .max)]))
+        try await withProxy(spec: everything, tls: true) { bed in
+            for round in 0..<300 {
+                let (judged, _) = try await bed.get("/api/v1/namespaces/a/configmaps/c\(round)")
+                let (passed, _) = try await bed.get("/api/v1/namespaces/default")
+                try #require(judged == 200 && passed == 200, "round \(round): \(judged), \(passed)")
+            }
+            #expect(bed.upstream.requests.count == 600)
+            #expect(bed.pool.connectionsOpened == 1)
+        }
     }
 
     // MARK: Failures and back-pressure
@@ -258,18 +291,26 @@ import Testing
 
     /// A proxy in front of a `TestUpstream`; `inline: false` leaves every request to the async
     /// executor (as `--async-data-path` does).
-    func withProxy(spec: ShardSpec, upstreamDown: Bool = false, inline: Bool = true, pathPrefix: String = "",
+    func withProxy(spec: ShardSpec, upstreamDown: Bool = false, inline: Bool = true, pathPrefix: String = "", tls: Bool = false,
                    _ body: (Bed) async throws -> Void) async throws {
         let upstream = TestUpstream()
-        let upstreamServer = try await HTTPServer.start(.init(host: "127.0.0.1", port: 0), responder: upstream)
+        // Over TLS the upstream offers h2, as a kube-apiserver does: every request is a stream.
+        let certificates = tls ? try SelfSignedCertificates(commonName: "upstream", hosts: ["127.0.0.1"]) : nil
+        let upstreamServer = try await HTTPServer.start(.init(host: "127.0.0.1", port: 0, tls: try certificates?.serverContext()),
+                                                        responder: upstream)
         let upstreamPort = upstreamServer.port
         if upstreamDown { await upstreamServer.close() }
-        let config = ClientConfig(server: "http://127.0.0.1:\(upstreamPort)\(pathPrefix)")
+        var config = ClientConfig(server: "\(tls ? "https" : "http")://127.0.0.1:\(upstreamPort)\(pathPrefix)")
+        if let certificates {
+            var trust = TLSConfiguration.makeClientConfiguration()
+            trust.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(certificates.caCertificatePEM.utf8)))
+            config.tls = trust
+        }
         let connection = APIConnection(config: config)
         let state = ShardState()
         await state.apply(spec)
         let metrics = ProxyMetrics()
-        let pool = UpstreamPool(endpoint: try #require(UpstreamPool.Endpoint(server: config.server, tls: nil)))
+        let pool = UpstreamPool(endpoint: try #require(UpstreamPool.Endpoint(server: config.server, tls: config.tls)))
         let proxy = ShardProxy(upstream: connection, pool: pool, state: state, namespaceLabels: NamespaceLabelCache(), metrics: metrics,
                                policies: PolicyFilter(logger: Logger(label: "test")))
         let server = try await HTTPServer.start(.init(host: "127.0.0.1", port: 0, respondOnEventLoop: true,
@@ -338,6 +379,9 @@ final class TestUpstream: HTTPResponder {
         case (.GET, "/api/v1/configmaps"):
             let items = [("a", "c0"), ("b", "c1"), ("a", "c2"), ("b", "c3")].map { TestUpstream.configMap($0.0, $0.1) }
             await writer.respond(status: .ok, headers: json, body: Array(#"{"apiVersion":"v1","kind":"ConfigMapList","metadata":{"resourceVersion":"9"},"items":[\#(items.joined(separator: ","))]}"#.utf8))
+        case (.GET, "/api/v1/namespaces/a/configmaps/huge"):
+            let padding = String(repeating: "x", count: 20 << 20)
+            await writer.respond(status: .ok, headers: json, body: Array(#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"huge","namespace":"a","uid":"u"},"data":{"x":"\#(padding)"}}"#.utf8))
         case (.GET, _) where path.hasPrefix("/api/v1/namespaces/a/configmaps/"):
             await writer.respond(status: .ok, headers: json, body: Array(TestUpstream.configMap("a", String(path.split(separator: "/").last ?? "")).utf8))
         case (.POST, _):

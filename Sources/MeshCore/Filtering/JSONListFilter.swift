@@ -35,6 +35,8 @@ public struct JSONListFilter: Sendable {
     var lastString: String?
     var topLevelKey: String?
     var arrayIsRows = false
+    /// Whether the top-level `items` (or `rows`) key was seen: a body without one is no list.
+    var sawItems = false
 
     // The element being collected.
     var item: [UInt8] = []
@@ -119,11 +121,13 @@ public struct JSONListFilter: Sendable {
         }
     }
 
-    /// Checks that the body ended where a complete list ends.
+    /// Checks that the body ended where a complete list ends, and that it was a list: an
+    /// answer with no `items` (or `rows`) is not passed on as one, whatever it holds.
     public func finish() throws(FilterError) {
         guard mode == .structure, started, depth == 0, !inString else {
             throw FilterError.truncated
         }
+        guard sawItems else { throw FilterError.malformed("the answer to a list has no items", offset: 0) }
     }
 
     mutating func finishItem(_ bytes: UnsafeBufferPointer<UInt8>, into output: inout [UInt8]) throws(FilterError) {
@@ -177,6 +181,7 @@ public struct JSONListFilter: Sendable {
                 if depth == 1 {
                     topLevelKey = key
                     if key == "items" || key == "rows" {
+                        sawItems = true
                         arrayIsRows = key == "rows"
                         mode = .awaitingArray
                     }

@@ -75,7 +75,7 @@ struct DeleteCollectionFanOut: AsyncExecutor {
             if let refusal = proxy.state.departureRefusal(write) { return await proxy.refuse(refusal, writer: writer) }
             do {
                 let (response, body) = try await proxy.exchange(method: .DELETE, target: path + (dryRun.pairs.isEmpty ? "" : "?" + dryRun.encoded),
-                                                                headers: deleteHeaders, body: ByteBuffer(bytes: pinned), limit: 64 << 20,
+                                                                headers: deleteHeaders, body: ByteBuffer(bytes: pinned), limit: ShardProxy.objectBytes,
                                                                 on: request.eventLoop)
                 switch response.status.code {
                 case 200, 202: if let json = try? JSON.parse(body.readableBytesView) { deleted.append(json) }

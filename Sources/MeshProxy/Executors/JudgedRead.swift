@@ -18,7 +18,7 @@ struct JudgedRead: AsyncExecutor {
         let body: ByteBuffer
         do {
             (response, body) = try await proxy.exchange(method: request.method, target: request.uri,
-                                                        headers: ShardProxy.upstreamHeaders(request.headers), limit: 256 << 20,
+                                                        headers: ShardProxy.upstreamHeaders(request.headers), limit: ShardProxy.objectBytes,
                                                         on: request.eventLoop)
         } catch {
             return await proxy.upstreamFailed(error, writer: call.writer, shardedCall: shardedCall)

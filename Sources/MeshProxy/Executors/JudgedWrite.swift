@@ -145,7 +145,7 @@ struct JudgedWrite: AsyncExecutor {
         let response: UpstreamResponse
         let body: ByteBuffer
         do {
-            (response, body) = try await proxy.exchange(method: .GET, target: objectPath, headers: headers, limit: 256 << 20,
+            (response, body) = try await proxy.exchange(method: .GET, target: objectPath, headers: headers, limit: ShardProxy.objectBytes,
                                                         on: call.request.eventLoop)
         } catch {
             await proxy.upstreamFailed(error, writer: call.writer, shardedCall: shardedCall)

@@ -30,7 +30,7 @@ struct LockRename: AsyncExecutor {
         headers.replaceOrAdd(name: "accept", value: "application/json")
         do {
             let (response, collected) = try await proxy.exchange(method: request.method, target: renamed, headers: headers, body: body,
-                                                                 limit: 16 << 20, on: request.eventLoop)
+                                                                 limit: ShardProxy.objectBytes, on: request.eventLoop)
             var out = Array(collected.readableBytesView)
             if var json = try? JSON.parse(out), json.name == shardName {
                 json.setMetadata("name", .string(lock.name))
