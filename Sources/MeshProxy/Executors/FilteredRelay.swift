@@ -53,7 +53,7 @@ struct FilteredRelay: AsyncExecutor {
                     proxy.metrics.add(.itemsKept, summary.kept)
                     proxy.metrics.add(.itemsDropped, summary.dropped)
                     proxy.state.noteList(ticket.resource, ticket: ticket, resourceVersion: summary.listResourceVersion,
-                                   continueToken: summary.continueToken)
+                                         continueToken: summary.continueToken)
                 }
             }
             try? await writer.end()
