@@ -41,6 +41,7 @@ public struct UpstreamResponse: Sendable {
 
     /// The head did not arrive in time (the connection, its handshake included, counts).
     public struct TimedOut: Error, CustomStringConvertible {
+        public init() {}
         public var description: String { "the API server did not answer in time" }
     }
 }

@@ -1,6 +1,7 @@
 import KubeModel
 import MeshCore
 import MeshHTTP
+import NIOCore
 
 /// A collected request's body, decoded the first time a step needs it and never again: the
 /// policies' facts, a created lease's name, the lock's name and a create's key all read the
@@ -8,13 +9,16 @@ import MeshHTTP
 /// by a step that must read it.
 final class DecodedBody {
     let contentType: String?
-    let bytes: [UInt8]
+    let buffer: ByteBuffer
     private var decoded: Result<RequestBody, StatusError>?
 
     init(_ request: ServerRequest) {
         contentType = request.headers.first(name: "content-type")
-        bytes = request.bodyBytes
+        buffer = request.body
     }
+
+    /// The body's bytes, copied out of the request's buffer only when a step reads them.
+    lazy var bytes: [UInt8] = Array(buffer.readableBytesView)
 
     /// The object in the body, read as the API server will read it (`RequestBody`).
     var read: Result<RequestBody, StatusError> {

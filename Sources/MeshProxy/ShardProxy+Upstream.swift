@@ -50,19 +50,29 @@ extension ShardProxy {
 
     func upstreamFailed(_ error: any Error, writer: ResponseWriter, shardedCall: Bool = false) async {
         if error is CancellationError { return }
+        await writer.respond(upstreamFailure(error, shardedCall: shardedCall))
+    }
+
+    /// A request that got no (whole) answer from the API server, counted and logged, and the
+    /// Status the operator gets for it, on either executor: 504 when the answer did not come
+    /// in time, 500 when it was too large to hold, 503 otherwise.
+    func upstreamFailure(_ error: any Error, shardedCall: Bool) -> StatusError {
         metrics.add(.upstreamErrors)
         metrics.tally(status: nil, shardedCall: shardedCall)
         logger.warning("upstream request failed: \(error)")
         if error is ExchangeTimedOut || error is UpstreamResponse.TimedOut {
-            return await writer.respond(StatusError(code: 504, reason: .timeout, message: "the API server did not answer the proxy within \(ShardProxy.exchangeSeconds) seconds"))
+            return StatusError(code: 504, reason: .timeout, message: "the API server did not answer the proxy within \(ShardProxy.exchangeSeconds) seconds")
         }
         if let tooLarge = error as? UpstreamResponse.TooLarge {
-            return await writer.respond(StatusError.internalError("the proxy does not hold an answer of the API server larger than \(tooLarge.limit) bytes"))
+            return StatusError.internalError("the proxy does not hold an answer of the API server larger than \(tooLarge.limit) bytes")
         }
-        await writer.respond(StatusError(code: 503, reason: .serviceUnavailable, message: "the proxy could not reach the API server: \(error)"))
+        return StatusError(code: 503, reason: .serviceUnavailable, message: "the proxy could not reach the API server: \(error)")
     }
 
     struct ExchangeTimedOut: Error {}
+
+    /// An object-keyed answer whose key the proxy cannot read: nothing of it is delivered.
+    static let unreadableKey = StatusError.internalError("the proxy could not read the object's key from the API server's response")
 
     /// The most of one object's answer the proxy reads whole (to judge it, or as the answer to
     /// a write it made): etcd stores at most 1.5 MiB per object, and this leaves room for any

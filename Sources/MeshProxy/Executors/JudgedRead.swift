@@ -28,8 +28,7 @@ struct JudgedRead: AsyncExecutor {
             let contentType = response.headers.first(name: "content-type")
             guard let identity = JudgedRead.identity(of: Array(body.readableBytesView), contentType: contentType) else {
                 proxy.metrics.add(.filterErrors)
-                return await proxy.refuse(StatusError.internalError("the proxy could not read the object's key from the API server's response"),
-                                          writer: call.writer)
+                return await proxy.refuse(ShardProxy.unreadableKey, writer: call.writer)
             }
             guard ShardFence.owns(identity, gr: info.groupResource, mode: mode, spec: spec, namespaceLabels: proxy.namespaceLabels.lookup) else {
                 return await proxy.refuse(StatusError.forbidden(proxy.notOwned(info, identity, mode: mode, spec: spec)), writer: call.writer)

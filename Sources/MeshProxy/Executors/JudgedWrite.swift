@@ -159,8 +159,7 @@ struct JudgedWrite: AsyncExecutor {
         }
         guard let current = try? JSON.parse(body.readableBytesView) else {
             proxy.metrics.add(.filterErrors)
-            await proxy.refuse(StatusError.internalError("the proxy could not read the object's key from the API server's response"),
-                               writer: call.writer)
+            await proxy.refuse(ShardProxy.unreadableKey, writer: call.writer)
             return nil
         }
         return current

@@ -207,18 +207,13 @@ final class ForwardExchange: InlineExchange, UpstreamResponseDelegate {
     func failedBeforeHead(_ error: any Error) {
         guard attempt.awaitingAnswer else { return }
         connection = nil
-        proxy.metrics.add(.upstreamErrors)
-        proxy.metrics.tally(status: nil, shardedCall: shardedCall)
-        proxy.logger.warning("upstream request failed: \(error)")
-        answer(StatusError(code: 503, reason: .serviceUnavailable, message: "the proxy could not reach the API server: \(error)"))
+        answer(proxy.upstreamFailure(error, shardedCall: shardedCall))
     }
 
     func upstreamTimedOut() {
         guard attempt.awaitingAnswer else { return }
         dropConnection()
-        proxy.metrics.add(.upstreamErrors)
-        proxy.metrics.tally(status: nil, shardedCall: shardedCall)
-        answer(StatusError(code: 504, reason: .timeout, message: "the API server did not answer the proxy within \(ShardProxy.exchangeSeconds) seconds"))
+        answer(proxy.upstreamFailure(UpstreamResponse.TimedOut(), shardedCall: shardedCall))
     }
 
     func filterFailed(_ error: FilterError) {
