@@ -33,7 +33,8 @@ public final class UpstreamConnection {
     /// response head is due.
     var deadline = LazyDeadline()
     var delegate: (any UpstreamResponseDelegate)?
-    /// The response said the connection may carry another request.
+    /// The request and response said the connection may carry another request (an HTTP/2
+    /// head never says so; a stream is not reused anyway).
     var keepAlive = true
     var paused = false
 
@@ -106,7 +107,7 @@ public final class UpstreamConnection {
         switch part {
         case .head(let head):
             deadline.clear()
-            if !isStream, !head.isKeepAlive { keepAlive = false }
+            if !head.isKeepAlive { keepAlive = false }
             delegate.upstreamHead(head)
         case .body(let buffer):
             delegate.upstreamBody(buffer)
