@@ -2,9 +2,9 @@
 SHELL := /bin/bash
 PYTHON ?= python3
 
-.PHONY: test deps build module-tree swift-test interop fuzz-build fuzz-smoke fuzz chaos chaos-smoke bench bench-fence bench-proxy bench-operator bench-manager bench-policies demo
+.PHONY: test deps build module-tree swift-test interop fuzz-build fuzz-smoke fuzz chaos chaos-smoke bench bench-fence bench-proxy bench-operator bench-manager bench-policies bench-scale bench-smoke demo
 
-test: deps build module-tree swift-test interop fuzz-smoke chaos-smoke
+test: deps build module-tree swift-test interop fuzz-smoke chaos-smoke bench-smoke
 
 deps:
 	@missing=""; \
@@ -20,8 +20,8 @@ deps:
 	@command -v ss >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2)
 	@command -v ss >/dev/null || (echo "ss (iproute2) is required by the chaos soak and could not be installed" && exit 1)
 	@command -v kubectl >/dev/null || (echo "kubectl is required (v1.32) and is not installed" && exit 1)
-	@$(PYTHON) -c "import kubernetes, pytest, yaml, google.protobuf" 2>/dev/null || $(PYTHON) -m pip install -q kubernetes pytest pyyaml protobuf
-	@$(PYTHON) -c "import kubernetes, pytest, yaml, google.protobuf"
+	@$(PYTHON) -c "import kubernetes, pytest, yaml, google.protobuf, matplotlib" 2>/dev/null || $(PYTHON) -m pip install -q kubernetes pytest pyyaml protobuf matplotlib
+	@$(PYTHON) -c "import kubernetes, pytest, yaml, google.protobuf, matplotlib"
 
 build:
 	swift build
@@ -83,7 +83,8 @@ bench-proxy:
 	@command -v wrk >/dev/null && command -v nginx >/dev/null || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light)
 	swift build -c release --product ctrlmesh
-	$(PYTHON) benchmarks/proxy_bench.py --ctrlmesh .build/release/ctrlmesh
+	$(PYTHON) benchmarks/proxy_bench.py --ctrlmesh .build/release/ctrlmesh --json benchmarks/results/proxy.json
+	$(PYTHON) benchmarks/plots.py proxy
 
 # Reconcile throughput of the sample CloneSet operator (direct, via proxy, two shards) and
 # informer memory per cached JSON byte.
@@ -92,11 +93,33 @@ bench-operator:
 	swift build -c release --product ctrlmesh-bench
 	$(PYTHON) benchmarks/operator_bench.py --ctrlmesh .build/release/ctrlmesh --bench .build/release/ctrlmesh-bench
 
-# Handover latency with 10,000 objects, and the write audit of the demo at about 10,000 objects.
-bench-manager:
+# Handover latency with 10,000 objects, at 20,000 objects and 8 shards under churn (plotted),
+# and the write audit of the demo at about 10,000 objects.
+bench-manager: deps
 	swift build -c release --product ctrlmesh
 	swift build -c release --product ctrlmesh-bench
-	$(PYTHON) benchmarks/manager_bench.py --ctrlmesh .build/release/ctrlmesh --bench .build/release/ctrlmesh-bench
+	$(PYTHON) benchmarks/manager_bench.py --ctrlmesh .build/release/ctrlmesh --bench .build/release/ctrlmesh-bench \
+	  --json benchmarks/results/handover.json
+	$(PYTHON) benchmarks/plots.py handover
+
+# Scale-out: 10,000 CloneSets x 3 pods, one operator direct, then 1, 2, 4 and 8 shards under the
+# manager, with an emulated API latency; first with controller-runtime's client limits, then with
+# limits high enough that the 2 cores bind. The tables, results/scale*.json and the charts.
+bench-scale: deps
+	swift build -c release --product ctrlmesh
+	$(PYTHON) benchmarks/scale_bench.py --ctrlmesh .build/release/ctrlmesh --json benchmarks/results/scale.json
+	$(PYTHON) benchmarks/scale_bench.py --ctrlmesh .build/release/ctrlmesh --qps 400 --burst 600 \
+	  --json benchmarks/results/scale-cpu.json
+	$(PYTHON) benchmarks/plots.py scale
+
+# The short pass make test runs: the scale harness at 200 CloneSets (direct and 2 shards) on the
+# debug build, and its charts, written under a temporary directory.
+bench-smoke: build
+	@out=$$(mktemp -d) && \
+	$(PYTHON) benchmarks/scale_bench.py --ctrlmesh .build/debug/ctrlmesh --clonesets 200 --namespaces 10 --shards 2 \
+	  --warmup 2 --window 6 --latency-window 4 --timeout 180 --json $$out/scale.json && \
+	cp $$out/scale.json $$out/scale-cpu.json && \
+	$(PYTHON) benchmarks/plots.py scale --results $$out --out $$out && rm -rf $$out
 
 # What 50 loaded, non-matching fault and breaker rules add to the proxy's passthrough.
 bench-policies:

@@ -4,7 +4,9 @@
    shard joins and leaves 5 times each. Printed: per event, the time from the scale event until
    every object is in exactly one member's informer again (p50/p99 over the events), the
    manager's per-slot handover times, and objects held by two informers at once.
-2. `ctrlmesh demo --clonesets 3400 --namespaces 100`: the sample operator reconciling about
+2. The same at scale: 20,000 ConfigMaps over 8 shards, scaled 8 -> 9 -> 8 five times while 50
+   ConfigMaps a second change; the per-event latencies go to `--json` for the chart.
+3. `ctrlmesh demo --clonesets 3400 --namespaces 100`: the sample operator reconciling about
    10,200 objects (3,400 CloneSets and their pods) while a shard joins and leaves; printed: the
    audit of every write the proxies made (keys written by two shards at overlapping epochs must
    be 0) and the manager's handover times.
@@ -29,6 +31,7 @@ def main():
     parser.add_argument("--ctrlmesh", required=True)
     parser.add_argument("--bench", required=True)
     parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--json", help="write the at-scale handover latencies here")
     options = parser.parse_args()
 
     for run_index in range(options.runs):
@@ -37,6 +40,13 @@ def main():
         for line in out.splitlines():
             if line.startswith(("handover", "manager", "objects")):
                 print("  " + line)
+
+    at_scale = ["--objects", "20000", "--shards", "8", "--events", "10", "--churn", "50"]
+    out, _ = run([options.bench, "handover", *at_scale, *(["--json", options.json] if options.json else [])], timeout=1800)
+    print("== handover at scale: 20,000 objects, 8 <-> 9 shards, 50 changes/s")
+    for line in out.splitlines():
+        if line.startswith(("handover", "manager", "objects")):
+            print("  " + line)
 
     out, elapsed = run([options.ctrlmesh, "demo", "--clonesets", "3400", "--namespaces", "100",
                         "--kubeconfig-out", "/tmp/ctrlmesh-bench-demo.kubeconfig"], timeout=1800)

@@ -129,6 +129,7 @@ def main():
     parser.add_argument("--duration", type=int, default=8, help="seconds per wrk run")
     parser.add_argument("--objects", type=int, default=20000)
     parser.add_argument("--watch-events", type=int, default=400000)
+    parser.add_argument("--json", help="write the passthrough and list figures here, for benchmarks/plots.py")
     args = parser.parse_args()
     for tool in ("wrk", "h2load", "nginx", "kubectl"):
         if shutil.which(tool) is None:
@@ -279,6 +280,13 @@ def main():
             assert status == 200 and delivered == args.watch_events // 4, (status, delivered)
             print(f"| {bookmarks} | {delivered:,} | {wall:.2f} | {cpu:.2f} | {args.watch_events / cpu:,.0f} |")
         print("\n(target: >= 400,000 filtered events per proxy CPU-second)")
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump({"passthrough": {f"{name}|{conns}": {"rps": r[0], "p50_ms": r[1], "p99_ms": r[2]}
+                                           for (name, conns), r in results.items()},
+                           "cpu_us_per_request": {f"{name}|{conns}": v for (name, conns), v in cpu_per_request.items()},
+                           "h2c": {"direct": h2_direct, "ctrlmesh proxy": h2_mesh},
+                           "list_ms": timings, "idle_rss_mib": idle_rss}, f, indent=1)
     finally:
         conf = os.path.join(work, "nginx.conf")
         if os.path.exists(conf):

@@ -49,7 +49,30 @@ import Testing
         }
         #expect(store.list(cm).items.map { "\($0.namespace)/\($0.name)" } == ["a/9", "b/1", "b/2", "c/0"])
         #expect(store.list(cm, namespace: "b").items.map(\.name) == ["1", "2"])
-        #expect(store.list(cm, after: ObjectKey(namespace: "b", name: "1")).items.map(\.name) == ["2", "0"])
+        #expect(store.page(cm, after: ObjectKey(namespace: "b", name: "1"), limit: nil) { _ in true }.items.map(\.name) == ["2", "0"])
+    }
+
+    @Test func aPageStopsAtItsLimitAndSaysWhetherMoreMatch() throws {
+        let store = try ObjectStore()
+        for (ns, name) in [("a", "1"), ("a", "2"), ("b", "1"), ("b", "2"), ("b", "3"), ("c", "1")] {
+            try store.commit(cm, ObjectKey(namespace: ns, name: name), .put(object(name, ns)), precondition: .mustNotExist)
+        }
+        var inspected = 0
+        let first = store.page(cm, limit: 2) { _ in inspected += 1; return true }
+        #expect(first.items.map { "\($0.namespace)/\($0.name)" } == ["a/1", "a/2"])
+        #expect(first.more && first.remaining == 4)
+        // It reads one object past the page (to know whether a continue token is due), no more.
+        #expect(inspected == 3)
+
+        let odd = store.page(cm, after: ObjectKey(namespace: "a", name: "2"), limit: 1) { $0.name != "2" }
+        #expect(odd.items.map { "\($0.namespace)/\($0.name)" } == ["b/1"] && odd.more)
+        let last = store.page(cm, after: ObjectKey(namespace: "b", name: "1"), limit: 1) { $0.name == "3" }
+        #expect(last.items.map(\.name) == ["3"] && !last.more)
+
+        let inB = store.page(cm, namespace: "b", after: ObjectKey(namespace: "b", name: "1"), limit: 1) { _ in true }
+        #expect(inB.items.map(\.name) == ["2"] && inB.more && inB.remaining == 1)
+        let empty = store.page(cm, namespace: "d", limit: 5) { _ in true }
+        #expect(empty.items.isEmpty && !empty.more && empty.remaining == 0)
     }
 
     @Test func watchReplaysFromHistoryAndExpiresPastIt() async throws {

@@ -118,6 +118,24 @@ import Testing
         }
     }
 
+    /// A list that a spec change revokes while it runs completes under the spec it began
+    /// with (the change waits for it), and a watch from its resourceVersion is sent back to
+    /// relist: the informer goes straight to its relist, not into its error backoff.
+    @Test(arguments: [true, false]) func aListRevokedMidFlightCompletesAndItsWatchRelists(inline: Bool) async throws {
+        try await withProxy(spec: Self.namespaceSpec(["a"]), inline: inline) { bed in
+            let response = try await bed.open("/api/v1/configmaps?slow=1")
+            #expect(response.status == .ok)
+            let change = Task { await bed.state.apply(Self.namespaceSpec(["b"], epoch: 2)) }
+            let body = try await response.body.collect(upTo: 1 << 20)
+            await change.value
+            let list = try JSON.parse(Array(body.readableBytesView))
+            #expect(list["items"]?.arrayValue?.compactMap { $0["metadata"]?["namespace"]?.stringValue } == ["a", "a"])
+            let (status, watch) = try await bed.get("/api/v1/configmaps?watch=true&resourceVersion=9")
+            #expect(status == 200 && String(decoding: watch, as: UTF8.self).contains("\"code\":410"))
+            #expect(!bed.upstream.requests.contains { $0.uri.contains("watch=true") }, "answered by the proxy")
+        }
+    }
+
     // MARK: Judged requests (the async executor)
 
     /// A read whose key only the object tells goes to the async executor, which reads and
@@ -355,6 +373,12 @@ final class TestUpstream: HTTPResponder {
         #"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"\#(name)","namespace":"\#(namespace)","uid":"uid-\#(namespace)-\#(name)","resourceVersion":"5"}}"#
     }
 
+    /// Four configmaps, two in each namespace, at resourceVersion 9.
+    static let configMapList: [UInt8] = {
+        let items = [("a", "c0"), ("b", "c1"), ("a", "c2"), ("b", "c3")].map { configMap($0.0, $0.1) }
+        return Array(#"{"apiVersion":"v1","kind":"ConfigMapList","metadata":{"resourceVersion":"9"},"items":[\#(items.joined(separator: ","))]}"#.utf8)
+    }()
+
     func respond(to request: ServerRequest, writer: ResponseWriter) async {
         seen.withLockedValue { $0.append(Seen(method: request.method, uri: request.uri, headers: request.headers, body: request.bodyBytes)) }
         let json: HTTPHeaders = ["content-type": "application/json"]
@@ -364,6 +388,16 @@ final class TestUpstream: HTTPResponder {
             try? await writer.writeHead(status: .ok, headers: ["content-type": "application/json", "content-length": "100000"])
             try? await writer.writeBody(Array(repeating: UInt8(ascii: " "), count: 1000))
             return writer.abort()
+        }
+        if request.uri.contains("slow=1") {
+            // The list in two halves, 400 ms apart.
+            let body = TestUpstream.configMapList
+            try? await writer.writeHead(status: .ok, headers: json)
+            try? await writer.writeBody(Array(body.prefix(body.count / 2)))
+            try? await Task.sleep(for: .milliseconds(400))
+            try? await writer.writeBody(Array(body.dropFirst(body.count / 2)))
+            try? await writer.end()
+            return
         }
         if request.uri.contains("watch=true") {
             try? await writer.writeHead(status: .ok, headers: json)
@@ -377,8 +411,7 @@ final class TestUpstream: HTTPResponder {
         case (.GET, "/api/v1/namespaces/default"):
             await writer.respond(status: .ok, headers: json, body: Array(#"{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"default"}}"#.utf8))
         case (.GET, "/api/v1/configmaps"):
-            let items = [("a", "c0"), ("b", "c1"), ("a", "c2"), ("b", "c3")].map { TestUpstream.configMap($0.0, $0.1) }
-            await writer.respond(status: .ok, headers: json, body: Array(#"{"apiVersion":"v1","kind":"ConfigMapList","metadata":{"resourceVersion":"9"},"items":[\#(items.joined(separator: ","))]}"#.utf8))
+            await writer.respond(status: .ok, headers: json, body: TestUpstream.configMapList)
         case (.GET, "/api/v1/namespaces/a/configmaps/huge"):
             let padding = String(repeating: "x", count: 20 << 20)
             await writer.respond(status: .ok, headers: json, body: Array(#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"huge","namespace":"a","uid":"u"},"data":{"x":"\#(padding)"}}"#.utf8))

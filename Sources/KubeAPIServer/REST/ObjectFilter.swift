@@ -38,6 +38,10 @@ struct ObjectFilter: Sendable {
         }
     }
 
+    /// True when every object of the namespace (or of all) matches: no label, field or shard
+    /// selector.
+    var selectsEverything: Bool { labels.isEverything && fields.isEverything && shard == nil }
+
     func matches(_ object: StoredObject) -> Bool {
         if let namespace, object.namespace != namespace { return false }
         if !labels.isEverything, !labels.matches(object.labels) { return false }

@@ -46,19 +46,11 @@ extension APIServer {
             listRV = decoded.resourceVersion
         }
         let limit = (try? c.query.int("limit")).flatMap { $0 }.flatMap { $0 > 0 ? Int(clamping: $0) : nil }
-        let (all, rv) = store.list(c.gr, namespace: filter.namespace, after: after)
-        var items: [StoredObject] = []
-        var remaining = 0
-        for object in all where filter.matches(object) {
-            if let limit, items.count >= limit {
-                remaining += 1
-            } else {
-                items.append(object)
-            }
-        }
-        let resourceVersion = listRV ?? rv
+        let page = store.page(c.gr, namespace: filter.namespace, after: after, limit: limit, matching: filter.matches)
+        let items = page.items
+        let resourceVersion = listRV ?? page.resourceVersion
         var continueToken: String?
-        if remaining > 0, let last = items.last {
+        if page.more, let last = items.last {
             continueToken = ContinueToken(resourceVersion: resourceVersion, after: last.key).encoded
         }
         if c.wantsTable {
@@ -69,7 +61,8 @@ extension APIServer {
         var metadata: JSON = ["resourceVersion": .string(String(resourceVersion))]
         if let continueToken {
             metadata["continue"] = .string(continueToken)
-            metadata["remainingItemCount"] = .int(remaining)
+            // As kube-apiserver: the count is known only when every object in range is listed.
+            if filter.selectsEverything { metadata["remainingItemCount"] = .int(page.remaining) }
         }
         if let shard = filter.shard { metadata["shardInfo"] = ["selector": .string(shard.description)] }
         await writeJSONBytes(listBody(c.resource, metadata: metadata, items: items), writer: writer)

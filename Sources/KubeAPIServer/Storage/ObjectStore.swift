@@ -69,28 +69,54 @@ public final class ObjectStore: Sendable {
         state.withLock { $0.collections[gr]?.objects[key] }
     }
 
-    /// Objects in key order, optionally in one namespace and after a key, with the list's
-    /// resourceVersion.
-    public func list(_ gr: GroupResource, namespace: String? = nil, after: ObjectKey? = nil) -> (items: [StoredObject], resourceVersion: UInt64) {
+    /// Objects in key order, optionally in one namespace, with the list's resourceVersion.
+    public func list(_ gr: GroupResource, namespace: String? = nil) -> (items: [StoredObject], resourceVersion: UInt64) {
+        let all = page(gr, namespace: namespace, limit: nil) { _ in true }
+        return (all.items, all.resourceVersion)
+    }
+
+    /// One page of a list, as a paged LIST reads it.
+    public struct Page: Sendable {
+        /// Up to the limit of the objects that match, in list order.
+        public var items: [StoredObject]
+        /// Whether an object past the page matches too (a continue token is due).
+        public var more: Bool
+        /// Objects of the listed range past the page, matching or not.
+        public var remaining: Int
+        public var resourceVersion: UInt64
+    }
+
+    /// The objects that `matches`, in key order (optionally in one namespace and after a key),
+    /// up to `limit`. Matching runs under the store's lock and stops at the first match past
+    /// the page, so a page costs what it returns, not what is left of the collection: a
+    /// client paging through 20,000 objects 500 at a time reads each object about once.
+    public func page(_ gr: GroupResource, namespace: String? = nil, after: ObjectKey? = nil, limit: Int?,
+                     matching matches: (StoredObject) -> Bool) -> Page {
         state.withLock { s in
             let keys = ObjectStore.sortedKeys(gr, in: &s)
-            guard let collection = s.collections[gr] else { return ([], s.resourceVersion) }
-            var start = keys.startIndex
-            if let after {
-                start = keys.partitionPoint { $0 <= after }
-            }
-            var items: [StoredObject] = []
+            guard let collection = s.collections[gr] else { return Page(items: [], more: false, remaining: 0, resourceVersion: s.resourceVersion) }
+            var start = after.map { after in keys.partitionPoint { $0 <= after } } ?? keys.startIndex
+            var end = keys.endIndex
             if let namespace {
-                let first = keys[start...].partitionPoint { $0.namespace < namespace }
-                for key in keys[max(start, first)...] {
-                    if key.namespace != namespace { break }
-                    items.append(collection.objects[key]!)
-                }
-            } else {
-                items.reserveCapacity(keys.count - start)
-                for key in keys[start...] { items.append(collection.objects[key]!) }
+                start = max(start, keys.partitionPoint { $0.namespace < namespace })
+                end = max(start, keys.partitionPoint { $0.namespace <= namespace })
             }
-            return (items, s.resourceVersion)
+            var page = Page(items: [], more: false, remaining: 0, resourceVersion: s.resourceVersion)
+            var index = start
+            while index < end {
+                let object = collection.objects[keys[index]]!
+                if matches(object) {
+                    if let limit, page.items.count >= limit {
+                        page.more = true
+                        break
+                    }
+                    page.items.append(object)
+                }
+                index += 1
+            }
+            let last = page.items.last.map { last in keys.partitionPoint { $0 <= last.key } } ?? start
+            page.remaining = end - last
+            return page
         }
     }
 

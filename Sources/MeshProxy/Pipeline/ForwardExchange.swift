@@ -245,9 +245,13 @@ final class ForwardExchange: InlineExchange, UpstreamResponseDelegate {
     /// A spec change took this stream's slice: a filtered watch ends with 410 so its client
     /// relists; any other stream is cut off (a list is never told: it runs to its end).
     func revoked() {
-        guard phase != .done else { return }
+        // A revoked list runs to its end under the spec it began with (the spec change waits
+        // for it before it is acknowledged), and `ShardState` makes a watch from its
+        // resourceVersion 410: cutting it off would send the client into its error backoff
+        // rather than straight to a relist.
+        guard phase != .done, isWatch else { return }
         dropConnection()
-        guard case .filter = body, isWatch else {
+        guard case .filter = body else {
             downstream.abort()
             return finish()
         }
