@@ -46,6 +46,16 @@ sys.path.insert(0, os.path.join(ROOT, "Tests", "interop"))
 
 CLONESETS = "/apis/apps.kruise.io/v1alpha1/clonesets"
 OUTSTANDING_PER_SHARD = 20
+# A shard owning no namespace: the operator behind it caches nothing.
+EMPTY_SHARD = """shard: empty
+epoch: 1
+resources:
+- {apiGroups: [apps.kruise.io], resources: [clonesets], key: namespace}
+- {apiGroups: [""], resources: [pods], key: namespace}
+owned:
+  namespaces: [no-such-namespace]
+leaderElection: {resource: leases, namespace: ctrlmesh-system, name: cloneset-operator}
+"""
 LATENCY_SAMPLES = 200
 
 
@@ -181,27 +191,47 @@ class CloneSetWatch:
 
 
 class Churn:
-    """Patches spec.replicas (3 <-> 4) of CloneSets with no change in flight. One for the whole
-    run: it remembers each CloneSet's replicas, so every patch is a real change."""
+    """Patches spec.replicas of CloneSets with no change in flight, alternately 3 -> 4 and
+    4 -> 3, so every mode sees the same mix of scale-ups and scale-downs and the number of
+    objects stays where the seeding left it. One for the whole run: it remembers each
+    CloneSet's replicas, so every patch is a real change."""
 
     def __init__(self, api, keys, seed=1):
         self.api, self.watch = api, None
         self.rng = random.Random(seed)
-        self.keys = list(keys)
-        self.replicas = {key: 3 for key in keys}
+        self.at = {3: list(keys), 4: []}  # CloneSets by their replicas
         self.lock = threading.Lock()
         self.patching = set()
+        self.changes = 0
         self.failures = 0
+
+    def pick(self, replicas):
+        """A CloneSet at `replicas` with no change in flight, taken out of its list; None when
+        a few tries find none."""
+        keys = self.at[replicas]
+        for _ in range(20):
+            if not keys:
+                return None
+            index = self.rng.randrange(len(keys))
+            key = keys[index]
+            if key not in self.patching and key not in self.watch.pending:
+                keys[index] = keys[-1]
+                keys.pop()
+                return key
+        return None
 
     def change(self):
         with self.lock:
-            while True:
-                key = self.rng.choice(self.keys)
-                if key not in self.patching and key not in self.watch.pending:
-                    break
+            down = self.changes % 2 == 1
+            key = self.pick(4) if down else None
+            if key is None:
+                down, key = False, self.pick(3)
+            if key is None:
+                return
+            self.changes += 1
+            replicas = 3 if down else 4
+            self.at[replicas].append(key)
             self.patching.add(key)
-            self.replicas[key] = 7 - self.replicas[key]
-            replicas = self.replicas[key]
         namespace, name = key
         started = time.time()
         try:
@@ -252,10 +282,10 @@ def cloneset(namespace, name):
 
 class Bench:
     def __init__(self, args, workdir):
-        from conftest import Server, free_port
+        from conftest import Proxy, Server, free_port
         from mesh_process import Mesh, MeshProxy, NAMESPACE, pod_manifest, sharding_config
         from operator_process import CLONESET_CRD, Process, node_sim
-        self.free_port, self.MeshProxy, self.Process, self.pod_manifest = free_port, MeshProxy, Process, pod_manifest
+        self.free_port, self.MeshProxy, self.Process, self.pod_manifest, self.Proxy = free_port, MeshProxy, Process, pod_manifest, Proxy
         self.NAMESPACE = NAMESPACE
         self.args, self.workdir = args, workdir
         self.server = Server(workdir, extra=["--request-latency-ms", str(args.latency_ms), "--watch-history", "200000"]).start()
@@ -265,7 +295,7 @@ class Bench:
         for ns in self.namespaces:
             self.api.call("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
         self.mesh = Mesh(self.server, workdir, managers=1, config=sharding_config(slots=256))
-        self.baseline_rss = self.empty_operator_rss()
+        self.baseline_rss = {"direct": self.empty_operator_rss(self.server.kubeconfig), "proxy": self.empty_operator_rss(proxied=True)}
         self.nodes = node_sim(self.server.kubeconfig)
         self.next_ordinal = 0
         self.members = []  # the running mode's, stopped by stop() when a mode fails
@@ -281,13 +311,21 @@ class Bench:
             args += ["--leader-elect", "--leader-election-lease", f"{self.NAMESPACE}/cloneset-operator", "--lease-timings", "6,4,1"]
         return self.Process(args), port
 
-    def empty_operator_rss(self):
-        """RSS of an operator whose informers have synced with nothing to cache: what an
-        operator costs before its caches, subtracted to give informer memory."""
-        op, port = self.operator(self.server.kubeconfig, self.args.qps, self.args.burst)
+    def empty_operator_rss(self, kubeconfig=None, proxied=False):
+        """RSS of an operator whose informers have synced with nothing to cache (straight at
+        the API server, or behind a proxy whose shard owns no namespace): what an operator
+        costs before its caches, subtracted to give informer memory."""
+        proxy = None
+        if proxied:
+            proxy = self.Proxy(self.workdir, self.server.kubeconfig, name="empty-shard", spec=EMPTY_SHARD).start()
+            kubeconfig = proxy.kubeconfig
+        op, port = self.operator(kubeconfig, self.args.qps, self.args.burst)
         time.sleep(3)
         rss = rss_mib(op.proc.pid)
         op.stop()
+        if proxy:
+            proxy.proc.terminate()
+            proxy.proc.wait(timeout=15)
         return rss
 
     def seed(self):
@@ -441,7 +479,7 @@ class Bench:
             "requeues": requeues, "reconcile_errors": errors,
             "machine_busy": (busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1]),
             "cached_per_operator": cached, "operator_rss_mib": rss_operator, "proxy_rss_mib": rss_proxy,
-            "informer_mib": [r - self.baseline_rss for r in rss_operator],
+            "informer_mib": [r - self.baseline_rss["direct" if shards is None else "proxy"] for r in rss_operator],
             "cpu_s": cpu, "reconciles": reconciles, "writes_per_change": writes / changes if changes else 0,
             # The operators read through their caches; these are the proxies' reads before judged writes.
             "reads_per_change": (requests.get("GET clonesets", 0) + requests.get("GET pods", 0)) / changes if changes else 0,
@@ -487,7 +525,8 @@ def table(results, baseline_rss, sharder):
             f"{(max(r['proxy_rss_mib']) if r['proxy_rss_mib'] else 0):>9.1f} {r['cpu_s']['operator']:>8.1f} {r['cpu_s']['proxy']:>11.1f} "
             f"{r['proxy_cpu_ms_per_reconcile']:>12.2f} {r['cpu_s']['apiserver']:>15.1f} {r['writes_per_change']:>10.2f} {r['reads_per_change']:>9.2f} "
             f"{r['machine_busy'] * 100:>4.0f}%")
-    rows.append(f"(per shard: the largest of the N; informer MiB = operator RSS - {baseline_rss:.1f} MiB of an operator with empty caches; "
+    rows.append(f"(per shard: the largest of the N; informer MiB = operator RSS - that of an operator with empty caches, "
+                f"{baseline_rss['direct']:.1f} MiB direct and {baseline_rss['proxy']:.1f} MiB behind a proxy; "
                 f"the sharder's published capacity ratio: {sharder[-1][1]:.1f}x at {sharder[-1][0]} instances, about {sharder[-1][1] / sharder[-1][0]:.1f}·N)")
     targets = []
     for r in results[1:]:

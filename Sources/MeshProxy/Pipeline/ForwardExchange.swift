@@ -242,14 +242,20 @@ final class ForwardExchange: InlineExchange, UpstreamResponseDelegate {
         finish()
     }
 
+    /// Whether a spec change leaves this stream running: a filtered list runs to its end under
+    /// the spec it began with (the change waits for it before it is acknowledged), and
+    /// `ShardState` records its resourceVersion as stale, so the watch that follows gets 410.
+    /// Cutting it off would send the client into its error backoff rather than straight to a
+    /// relist. A relayed list is cut: nothing records what it showed.
+    var runsToItsEndWhenRevoked: Bool {
+        if case .filter = body, !isWatch { return true }
+        return false
+    }
+
     /// A spec change took this stream's slice: a filtered watch ends with 410 so its client
-    /// relists; any other stream is cut off (a list is never told: it runs to its end).
+    /// relists; a filtered list goes on (`runsToItsEndWhenRevoked`); any other stream is cut off.
     func revoked() {
-        // A revoked list runs to its end under the spec it began with (the spec change waits
-        // for it before it is acknowledged), and `ShardState` makes a watch from its
-        // resourceVersion 410: cutting it off would send the client into its error backoff
-        // rather than straight to a relist.
-        guard phase != .done, isWatch else { return }
+        guard phase != .done, !runsToItsEndWhenRevoked else { return }
         dropConnection()
         guard case .filter = body else {
             downstream.abort()

@@ -173,7 +173,7 @@ final class ShardRouter: InlineRouter {
         if info.verb == .watch {
             exchange.policyWatch = proxy.policies.watchOpened { handle.run { $0.policyChanged() } }
         }
-        if ticket.revoked {
+        if ticket.revoked, !exchange.runsToItsEndWhenRevoked {
             // Revoked before the exchange could hear it: act on it now.
             exchange.revoked()
         } else {
