@@ -65,7 +65,7 @@ def scale():
                               (cpu_bound, "tab:green", f"ctrlmesh, QPS {cpu_args['qps']:g} per operator (the 2 cores bind)")):
         counts, run_ratios, run_sharded = ratios_to_direct(run["results"])
         axis.plot(counts, run_ratios, marker="o", color=color, label=label)
-        for n, ratio, r in zip(counts, run_ratios, run_sharded):
+        for n, ratio, r in zip(counts[1:], run_ratios[1:], run_sharded[1:]):  # 1 shard sits on the direct point
             axis.annotate(f"{ratio:.2f}x, CPU {r['machine_busy'] * 100:.0f}%", (n, ratio), textcoords="offset points",
                           xytext=(6, -12), fontsize=7, color=color)
     axis.set_xlabel("shards")
@@ -88,7 +88,7 @@ def scale():
     axis.set_ylabel("MiB")
     axis.set_xscale("log", base=2)
     axis.set_xticks(shards, [str(n) for n in shards])
-    axis.set_title("Memory per shard (operator informer memory = RSS − an operator with empty caches)", fontsize=10)
+    axis.set_title("Memory per shard\n(informer memory: operator RSS − the same operator with empty caches)", fontsize=10)
     axis.legend(fontsize=8)
     axis.grid(alpha=0.3)
     save(figure, "scale-memory.png")

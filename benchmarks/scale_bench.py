@@ -14,15 +14,16 @@ divides.
 2. Per mode (one operator direct, the baseline; then 1, 2, 4 and 8 shards under the manager):
    - takeover: from starting the operators until their informers hold every object once and
      every CloneSet has been reconciled (the seeded objects need no write);
-   - capacity: a closed loop keeps 20 changes per shard outstanding (spec.replicas toggled
-     between 3 and 4, each on a CloneSet with no change in flight); changes observed per second,
+   - capacity: a closed loop keeps 20 changes per shard outstanding (spec.replicas 3 -> 4 and
+     4 -> 3 alternately, each on a CloneSet with no change in flight); changes observed per second,
      a change counting when the CloneSet's status.observedGeneration reaches its generation;
    - latency: changes at half that capacity, open loop, for --latency-window seconds or until
      about 200 changes (at most three windows); p50, p90 and p99 from the patch to
      observedGeneration;
    - cost: each operator's and proxy's RSS after takeover and CPU over the churn, the API
-     server's CPU, the machine's busy fraction, objects cached per shard, and the operator's
-     informer memory (its RSS over an operator with empty caches).
+     server's CPU, the machine's busy fraction, objects cached per shard, the operator's
+     informer memory (its RSS over an operator with empty caches, direct or behind a proxy),
+     and from the API server's request counts the writes and the proxies' reads per change.
    Every change must be observed and every CloneSet Ready before the mode ends.
 Results: a table, and `--json` for `benchmarks/plots.py`.
 """
@@ -457,6 +458,7 @@ class Bench:
         cpu1 = {role: sum(cpu_seconds(p) for p in ps) for role, ps in pids.items()}
         scraped = [scrape(m[2]) for m in members]
         reconciles = sum(sample(s, "controller_runtime_reconcile_total") for s in scraped) - reconciles0
+        # Since the operators started (takeover included).
         requeues = sum(sample(s, "controller_runtime_reconcile_total", 'result="requeue_after"') for s in scraped)
         errors = sum(sample(s, "controller_runtime_reconcile_errors_total") for s in scraped)
         requests = {k: v - requests0.get(k, 0) for k, v in self.requests().items() if v != requests0.get(k, 0)}
