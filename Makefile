@@ -79,7 +79,7 @@ bench:
 	.build/release/ctrlmesh-bench --ctrlmesh .build/release/ctrlmesh
 
 # Passthrough, filtered list and watch figures for `ctrlmesh proxy` beside kubectl proxy and nginx.
-bench-proxy:
+bench-proxy: deps
 	@command -v wrk >/dev/null && command -v nginx >/dev/null || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light)
 	swift build -c release --product ctrlmesh
@@ -114,7 +114,7 @@ bench-scale: deps
 
 # The short pass make test runs: the scale harness at 200 CloneSets (direct and 2 shards) on the
 # debug build, and its charts, written under a temporary directory.
-bench-smoke: build
+bench-smoke: deps build
 	@out=$$(mktemp -d) && \
 	$(PYTHON) benchmarks/scale_bench.py --ctrlmesh .build/debug/ctrlmesh --clonesets 200 --namespaces 10 --shards 2 \
 	  --warmup 2 --window 6 --latency-window 4 --timeout 180 --json $$out/scale.json && \

@@ -59,7 +59,8 @@ def scale():
     figure, axis = plt.subplots(figsize=(6.4, 4.4))
     axis.plot([1, top], [1, top], color="grey", linestyle="--", label="ideal (N x one operator)")
     axis.plot([1, top], [0.9, 0.9 * top], color="grey", linestyle=":", label="target 0.9·N")
-    axis.plot(*zip(*data["sharder"]), marker="s", color="tab:orange", label="the sharder, published (1 and 5 instances)")
+    axis.plot(*zip(*data["sharder"]), marker="s", linestyle="none", color="tab:orange",
+              label="the sharder, published: objects within SLO, 1 and 5 instances")
     args, cpu_args = data["args"], cpu_bound["args"]
     for run, color, label in ((data, "tab:blue", f"ctrlmesh, QPS {args['qps']:g} per operator (client-limited)"),
                               (cpu_bound, "tab:green", f"ctrlmesh, QPS {cpu_args['qps']:g} per operator (the 2 cores bind)")):
@@ -96,13 +97,13 @@ def scale():
 
 def handover():
     data = load("handover")
-    latencies = [float(v) for v in data["latenciesMilliseconds"]]
+    latencies = [float(v) for run in data["runs"] for v in run["latenciesMilliseconds"]]
     figure, axis = plt.subplots(figsize=(6.4, 4.0))
     ordered = sorted(latencies)
     axis.plot(ordered, [(i + 1) / len(ordered) for i in range(len(ordered))], marker="o", drawstyle="steps-post")
     axis.axvline(1000, color="tab:red", linestyle="--", label="target p99 < 1 s")
     axis.set_xlabel("scale event -> every object in exactly one informer (ms)")
-    axis.set_ylabel("fraction of scale events")
+    axis.set_ylabel(f"fraction of scale events ({len(latencies)}, {len(data['runs'])} runs)")
     axis.set_xlim(left=0, right=max(1100, ordered[-1] * 1.1))
     axis.set_title(f"Handover latency: {data['objects']:,} objects, {data['shards']} <-> {data['shards'] + 1} shards, "
                    f"{float(data['churnPerSecond']):g} changes/s", fontsize=10)

@@ -175,7 +175,10 @@ struct HandoverBench: AsyncParsableCommand {
               + (churn > 0 ? "; \(changed) ConfigMaps changed meanwhile" : ""))
         if let json {
             let record: JSON = ["objects": .int(objects), "shards": .int(shards), "churnPerSecond": .number(String(churn)),
-                                "latenciesMilliseconds": .array(latencies.map { .number(String(format: "%.1f", milliseconds($0))) })]
+                                "latenciesMilliseconds": .array(latencies.map { .number(String(format: "%.1f", milliseconds($0))) }),
+                                "managerSlotP50Milliseconds": status["handovers"]?["p50Milliseconds"] ?? .null,
+                                "managerSlotP99Milliseconds": status["handovers"]?["p99Milliseconds"] ?? .null,
+                                "doubledAfterSettling": .int(final.doubled), "missingAfterSettling": .int(final.missing)]
             try Data(record.serialized()).write(to: URL(fileURLWithPath: json))
         }
 
