@@ -1,10 +1,12 @@
-"""Process and port helpers shared by the benchmark harnesses."""
+"""Process, port and API helpers shared by the benchmark harnesses."""
+import json
 import os
 import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 
 
 def free_port():
@@ -46,3 +48,26 @@ def cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class API:
+    """Plain HTTP to the API server, bypassing any mesh: a harness is not an operator."""
+
+    def __init__(self, url, timeout=60):
+        self.url, self.timeout = url, timeout
+
+    def call(self, method, path, body=None, content_type="application/json"):
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.url + path, data=data, method=method, headers={"content-type": content_type})
+        with urllib.request.urlopen(request, timeout=self.timeout) as r:
+            return json.loads(r.read())
+
+
+def cloneset(namespace, name):
+    """A CloneSet of 3 nginx pods, as the operator benchmarks create them."""
+    return {"apiVersion": "apps.kruise.io/v1alpha1", "kind": "CloneSet",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"replicas": 3, "selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name}},
+                                  "spec": {"containers": [{"name": "main", "image": "nginx:1.27"}]}},
+                     "updateStrategy": {"type": "InPlaceIfPossible", "maxUnavailable": 1}}}

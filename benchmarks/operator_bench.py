@@ -14,16 +14,14 @@
 `make bench-operator` runs it.
 """
 import argparse
-import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
-from harness import cpu_seconds, free_port, proc_status, start
+from harness import API, cloneset, cpu_seconds, free_port, proc_status, start
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CRD = os.path.join(ROOT, "manifests", "samples", "cloneset-crd.yaml")
@@ -40,32 +38,12 @@ def stop(*procs):
                 p.kill()
 
 
-class API:
-    def __init__(self, url):
-        self.url = url
-
-    def call(self, method, path, body=None, content_type="application/json"):
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.url + path, data=data, method=method, headers={"content-type": content_type})
-        with urllib.request.urlopen(req, timeout=60) as r:
-            return json.loads(r.read())
-
-
 def start_apiserver(ctrlmesh, workdir):
     kubeconfig = os.path.join(workdir, "apiserver.kubeconfig")
     port = free_port()
     proc = start([ctrlmesh, "apiserver", "--listen", f"127.0.0.1:{port}", "--kubeconfig-out", kubeconfig,
                   "--watch-history", "100000"], "ready")
     return proc, API(f"http://127.0.0.1:{port}"), kubeconfig
-
-
-def cloneset(namespace, name):
-    return {"apiVersion": "apps.kruise.io/v1alpha1", "kind": "CloneSet",
-            "metadata": {"name": name, "namespace": namespace},
-            "spec": {"replicas": 3, "selector": {"matchLabels": {"app": name}},
-                     "template": {"metadata": {"labels": {"app": name}},
-                                  "spec": {"containers": [{"name": "main", "image": "nginx:1.27"}]}},
-                     "updateStrategy": {"type": "InPlaceIfPossible", "maxUnavailable": 1}}}
 
 
 def shard_spec(shard, namespaces):

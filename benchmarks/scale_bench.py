@@ -41,7 +41,7 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
-from harness import cpu_seconds, proc_status
+from harness import API, cloneset, cpu_seconds, proc_status
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -67,19 +67,6 @@ def percentile(values, p):
     if not ordered:
         return float("nan")
     return ordered[min(len(ordered) - 1, max(0, int(round(p / 100 * len(ordered) + 0.5)) - 1))]
-
-
-class API:
-    """Plain HTTP to the API server, bypassing the mesh: the harness is not an operator."""
-
-    def __init__(self, url):
-        self.url = url
-
-    def call(self, method, path, body=None, content_type="application/json", timeout=120):
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.url + path, data=data, method=method, headers={"content-type": content_type})
-        with urllib.request.urlopen(request, timeout=timeout) as r:
-            return json.loads(r.read())
 
 
 def rss_mib(pid):
@@ -272,15 +259,6 @@ class Churn:
                 pool.submit(self.change, start + i / rate)
 
 
-def cloneset(namespace, name):
-    return {"apiVersion": "apps.kruise.io/v1alpha1", "kind": "CloneSet",
-            "metadata": {"name": name, "namespace": namespace},
-            "spec": {"replicas": 3, "selector": {"matchLabels": {"app": name}},
-                     "template": {"metadata": {"labels": {"app": name}},
-                                  "spec": {"containers": [{"name": "main", "image": "nginx:1.27"}]}},
-                     "updateStrategy": {"type": "InPlaceIfPossible", "maxUnavailable": 1}}}
-
-
 class Bench:
     def __init__(self, args, workdir):
         from conftest import Proxy, Server, free_port
@@ -290,7 +268,7 @@ class Bench:
         self.NAMESPACE = NAMESPACE
         self.args, self.workdir = args, workdir
         self.server = Server(workdir, extra=["--request-latency-ms", str(args.latency_ms), "--watch-history", "200000"]).start()
-        self.api = API(self.server.url)
+        self.api = API(self.server.url, timeout=120)
         self.server.kubectl("apply", "-f", CLONESET_CRD)
         self.namespaces = [f"scale-{i:02d}" for i in range(args.namespaces)]
         for ns in self.namespaces:
