@@ -9,16 +9,17 @@ import Testing
         var configuration = EmbeddedAPIServer.Configuration()
         configuration.options.requestLatency = .milliseconds(150)
         let server = try await EmbeddedAPIServer.start(configuration)
-        let client = HTTPClient(eventLoopGroupProvider: .singleton)
-        let clock = ContinuousClock()
-        for path in ["/api/v1/namespaces/default", "/healthz"] {
-            let started = clock.now
-            let response = try await client.execute(HTTPClientRequest(url: server.url + path), timeout: .seconds(10))
-            _ = try await response.body.collect(upTo: 1 << 20)
-            #expect(response.status == .ok)
-            #expect(clock.now - started >= .milliseconds(150), "\(path)")
+        // Shut down on every path: a client dropped while running is a crash, not a failure.
+        try await HTTPClient.withHTTPClient { client in
+            let clock = ContinuousClock()
+            for path in ["/api/v1/namespaces/default", "/healthz"] {
+                let started = clock.now
+                let response = try await client.execute(HTTPClientRequest(url: server.url + path), timeout: .seconds(60))
+                _ = try await response.body.collect(upTo: 1 << 20)
+                #expect(response.status == .ok)
+                #expect(clock.now - started >= .milliseconds(150), "\(path)")
+            }
         }
-        try await client.shutdown()
         await server.close()
     }
 }

@@ -197,14 +197,14 @@ import Testing
         }
         let recorder = Recorder()
         let server = try await HTTPServer.start(.init(host: "127.0.0.1", port: 0, inlineRouter: HandingOver()), responder: recorder)
-        let client = HTTPClient(eventLoopGroupProvider: .singleton)
-        for (method, body) in [(HTTPMethod.GET, ""), (.POST, "{\"a\":1}")] {
-            var request = HTTPClientRequest(url: "http://127.0.0.1:\(server.port)/x")
-            request.method = method
-            if !body.isEmpty { request.body = .bytes(ByteBuffer(string: body)) }
-            _ = try await client.execute(request, timeout: .seconds(10)).body.collect(upTo: 1024)
+        try await HTTPClient.withHTTPClient { client in
+            for (method, body) in [(HTTPMethod.GET, ""), (.POST, "{\"a\":1}")] {
+                var request = HTTPClientRequest(url: "http://127.0.0.1:\(server.port)/x")
+                request.method = method
+                if !body.isEmpty { request.body = .bytes(ByteBuffer(string: body)) }
+                _ = try await client.execute(request, timeout: .seconds(60)).body.collect(upTo: 1024)
+            }
         }
-        try await client.shutdown()
         await server.close()
         #expect(recorder.seen.withLockedValue { $0 } == ["judged /x 0", "judged /x 7"])
     }

@@ -60,11 +60,18 @@ import Testing
     /// the network is quick again and crashes stop, someone leads.
     @Test func neverTwoLeadersUnderDelaysAndCrashes() async {
         await propertyCheck(count: 150, input: Gen.uint64()) { seed in
+            // Each run computes for tens of milliseconds without suspending: let the tests that
+            // share the cooperative pool (two threads on this machine) run between them.
+            await Task.yield()
             var random = seeded(seed)
             var simulation = ElectionSimulation(candidates: 3)
             let calmFrom = 90_000
             var time = 0
-            while time < 130_000 {
+            // After the calm begins: a request sent just before it may still be in flight (a
+            // slow trip each way), then a retry, then a full lease duration observed unchanged
+            // before a candidate may take over from a holder that crashed, then a retry.
+            let settled = calmFrom + 2 * ElectionSimulation.slowestTrip + ElectionSimulation.leaseDuration + 3 * ElectionSimulation.retryPeriod
+            while time < settled {
                 let calm = time >= calmFrom
                 simulation.step(now: time, random: &random, calm: calm)
                 let leaders = simulation.believers(now: time)
@@ -82,6 +89,8 @@ import Testing
 /// from the attempt's start; leadership is believed until `lastRenewal + renewDeadline`.
 struct ElectionSimulation {
     static let leaseDuration = 15_000, renewDeadline = 10_000, retryPeriod = 2_000
+    /// The longest one-way trip while the network is slow.
+    static let slowestTrip = 20_000
 
     enum Phase {
         case sleeping(until: Int)
@@ -114,7 +123,7 @@ struct ElectionSimulation {
 
     func latency(_ random: inout Xoshiro, calm: Bool) -> Int {
         if calm { return Int.random(in: 0...100, using: &random) / 10 * 10 }
-        return Int.random(in: 0..<10, using: &random) == 0 ? Int.random(in: 5_000...20_000, using: &random) / 10 * 10
+        return Int.random(in: 0..<10, using: &random) == 0 ? Int.random(in: 5_000...Self.slowestTrip, using: &random) / 10 * 10
             : Int.random(in: 0...1_500, using: &random) / 10 * 10
     }
 

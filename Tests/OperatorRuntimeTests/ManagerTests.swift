@@ -119,9 +119,20 @@ import Testing
             manager.addController(.init(name: "idle", for: EmbeddedCluster.configMaps, kind: "ConfigMap", workers: 2)) { _ in .done }
             let running = Task { try await manager.run() }
             #expect(await eventually { manager.isLeader && manager.isReady })
-            var lease = try await cluster.client.get(GroupVersionResource.leases, namespace: "default", name: "lost")
-            lease.setValue("intruder", at: ["spec", "holderIdentity"])
-            _ = try await cluster.client.update(GroupVersionResource.leases, lease)
+            // The leader renews every 200 ms: take the Lease over as client-go's retry on
+            // conflict would, reading it again when a renewal came between the read and the write.
+            var takenOver = false
+            for _ in 0..<20 where !takenOver {
+                var lease = try await cluster.client.get(GroupVersionResource.leases, namespace: "default", name: "lost")
+                lease.setValue("intruder", at: ["spec", "holderIdentity"])
+                do {
+                    _ = try await cluster.client.update(GroupVersionResource.leases, lease)
+                    takenOver = true
+                } catch let error as StatusError where error.code == 409 {
+                    continue
+                }
+            }
+            #expect(takenOver)
             let ended = Task {
                 try await Task.sleep(for: .seconds(5))
                 running.cancel()
